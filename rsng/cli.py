@@ -1,0 +1,276 @@
+"""``rsng`` command line: one trajectory, a reference solution, a θ(0) fit, the problem list.
+
+Every subcommand validates its input before any computation: a bad value prints one line naming
+the option and what is accepted, and exits with code 2. Heavy layers are imported lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+#: RunConfig field → command-line flag (for error messages).
+FLAGS = {"s": "--sparsity", "t_end": "--t-end", "init_seed": "--init-seed", "save_every": "--save-every"}
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+
+
+def _flag(field: str) -> str:
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def _sparsity(value: str) -> int | str:
+    if value == "dense":
+        return "dense"
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'dense', got {value!r}") from None
+
+
+def _run_options(p: argparse.ArgumentParser, *, solver: bool = True) -> None:
+    p.add_argument("--problem", required=True, help="PDE to solve (see `rsng problems`)")
+    p.add_argument("--preset", choices=("smoke", "fast", "accurate"),
+                   help="smoke: a few seconds; fast: n=1000 (the paper's 'fast' rows); accurate: n=10 000, s=800")
+    p.add_argument("--n", type=int, help="collocation points (a perfect square for 2-D problems)")
+    p.add_argument("--dt", type=float, help="time step")
+    p.add_argument("--t-end", type=float, help="final time T")
+    p.add_argument("--depth", type=int, help="network depth incl. embedding and output layer (default 7)")
+    p.add_argument("--width", type=int, help="network width (default 25)")
+    p.add_argument("--init-seed", type=int, help="seed of the network initialisation the θ(0) fit starts from (default 0)")
+    if solver:
+        p.add_argument("--sparsity", type=_sparsity, help="parameters updated per step s (1 ≤ s ≤ p) or 'dense'")
+        p.add_argument("--sampler", help="uniform (default), column_norm, leverage, pivoted_qr, gaussian, dense")
+        p.add_argument("--seed", type=int, help="seed of the sketch stream (default 0)")
+        p.add_argument("--precision", help="f32 (default) or f64")
+        p.add_argument("--rcond", type=float, help="least-squares cut-off (default: the problem's)")
+        p.add_argument("--integrator", help="rk4 (default) or euler")
+        p.add_argument("--lstsq", help="svd (default) or gram")
+        p.add_argument("--save-every", type=int, help="record the error every k-th step (default: ≤ 1000 records)")
+    p.add_argument("--threads", type=int, help="BLAS/XLA threads (default: the CPUs this process may use)")
+    p.add_argument("--cache-dir", help="θ(0) and reference cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rsng", description="Randomized Sparse Neural Galerkin schemes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("solve", help="run one trajectory and report its error and cost",
+                       description="Run one RSNG trajectory; prints a summary (or one JSON object with --json). "
+                                   "Exit code 0: ok, 1: diverged, 2: bad input.")
+    _run_options(p)
+    p.add_argument("--out", help="folder for summary.json, series.csv, theta_final.npy and error.png")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("reference", help="compute (or load from cache) a reference solution",
+                       description="Compute the reference solution on the run's grid and stored times, cached on disk.")
+    _run_options(p, solver=False)
+    p.add_argument("--save-every", type=int, help="stored times every k-th step")
+    p.add_argument("--out", help="also write the reference as an .npz file here")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("fit", help="fit θ(0) to u0 (cached; --ship writes the package's data file)",
+                       description="Fit the network to u0 on the collocation grid (L-BFGS then Adam) and cache θ(0).")
+    _run_options(p, solver=False)
+    p.add_argument("--refit", action="store_true", help="ignore cached and shipped files")
+    p.add_argument("--ship", action="store_true", help="also write the result into rsng/core/data (for releases)")
+    p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations")
+    p.add_argument("--lm-steps", type=int, help="Levenberg–Marquardt iterations")
+    p.add_argument("--adam-steps", type=int, help="Adam iterations")
+    p.add_argument("--json", action="store_true")
+
+    sub.add_parser("problems", help="list the registered problems and their presets")
+    return parser
+
+
+class UsageError(Exception):
+    pass
+
+
+def _resolve(args: argparse.Namespace, solver: bool = True):
+    from rsng.core.config import ConfigError, resolve
+
+    keys = ["problem", "n", "dt", "t_end", "depth", "width", "init_seed"]
+    if solver:
+        keys += ["sampler", "seed", "precision", "rcond", "integrator", "lstsq", "save_every"]
+    elif getattr(args, "save_every", None) is not None:
+        keys.append("save_every")
+    kw = {k: getattr(args, k) for k in keys}
+    if solver:
+        kw["s"] = args.sparsity
+    try:
+        return resolve(args.preset, **kw)
+    except ConfigError as e:
+        raise UsageError(f"{_flag(e.field)}: {str(e).split(': ', 1)[1]}") from None
+
+
+def _setup(args: argparse.Namespace) -> None:
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads: must be ≥ 1, got {args.threads}")
+    from rsng.core.threads import configure_threads
+
+    configure_threads(args.threads)
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    cfg = _resolve(args)
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out: {args.out!r} exists and is not a folder")
+    _setup(args)
+    from rsng.core.integrate import Trajectory
+
+    log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
+    log(f"rsng solve: {cfg.problem} sampler={cfg.sampler} s={cfg.s}/p={cfg.p} n={cfg.n} depth={cfg.depth} "
+        f"dt={cfg.dt:g} T={cfg.t_end:g} ({cfg.steps} steps) seed={cfg.seed} {cfg.precision}")
+    traj = Trajectory(cfg, cache_dir=args.cache_dir)
+    log(f"θ(0): {traj.fit_info.get('source')} (t=0 fit error {traj.fit_info.get('rel_l2_u', float('nan')):.2e}); "
+        f"reference: {traj.reference_method}")
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, desc="steps", unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+    last = [0]
+
+    def progress(k: int, total: int) -> None:
+        if bar is not None:
+            bar.update(k - last[0])
+            last[0] = k
+            err = traj.result().rel_l2_t[-1]
+            bar.set_postfix_str(f"t={k * cfg.dt:.3f} err(t)={err:.2e}")
+
+    res = traj.run(progress)
+    if bar is not None:
+        bar.close()
+    summary = res.summary()
+    if args.out:
+        _write_out(Path(args.out), res, summary)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary, args.out)
+    return EXIT_OK if res.status == "ok" else EXIT_DIVERGED
+
+
+def _print_summary(s: dict[str, Any], out: str | None) -> None:
+    def g(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    lines = [
+        f"status        {s['status']}" + (f" at step {s['diverged_step']}" if s["diverged_step"] else ""),
+        f"rel_l2        {g(s['rel_l2'], '.3e')}   (space-time, t=0 included)",
+        f"rel_l2 t=0    {g(s['rel_l2_t0'], '.3e')}   final t: {g(s['rel_l2_final'], '.3e')}",
+        f"s / p         {s['s']} / {s['p']}   ({s['sampler']})",
+        f"wall          {s['wall_s']:.2f} s for {s['steps']} steps ({1e3 * s['wall_s'] / max(1, s['steps']):.1f} ms/step), "
+        f"compile {s['compile_s']:.2f} s",
+        f"reference     {s['reference']}",
+    ]
+    if out:
+        lines.append(f"written to    {out}")
+    print("\n".join(lines))
+
+
+def _write_out(out: Path, res, summary: dict[str, Any]) -> None:
+    import numpy as np
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    series = np.column_stack([res.step, res.t, res.rel_l2_t, res.ls_residual, res.wall_s_cumulative])
+    np.savetxt(out / "series.csv", series, delimiter=",", header="step,t,rel_l2_t,ls_residual,wall_s_cumulative",
+               comments="", fmt=["%d", "%.6g", "%.6e", "%.6e", "%.6g"])
+    np.save(out / "theta_final.npy", res.theta)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
+    ax.semilogy(res.t, res.rel_l2_t)
+    ax.set_xlabel("t")
+    ax.set_ylabel("relative L2 error at t")
+    c = res.config
+    ax.set_title(f"{c.problem}, {c.sampler} s={c.s}/p={c.p}, n={c.n}, seed={c.seed}")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.savefig(out / "error.png", dpi=120)
+    plt.close(fig)
+
+
+def _cmd_reference(args: argparse.Namespace) -> int:
+    cfg = _resolve(args, solver=False)
+    _setup(args)
+    import numpy as np
+
+    from rsng.core.problems import get_problem
+    from rsng.core.reference import default_cache_dir, reference_solution
+
+    problem = get_problem(cfg.problem)
+    x = problem.grid(cfg.n)
+    t = np.arange(0, cfg.steps + 1, cfg.save_every) * cfg.dt
+    cache = Path(args.cache_dir) / "reference" if args.cache_dir else default_cache_dir()
+    ref = reference_solution(problem, x, t, cache_dir=cache)
+    if args.out:
+        np.savez(args.out, u=ref.u, x=x, t=t)
+    info = {"problem": cfg.problem, "method": ref.method, "n": cfg.n, "times": len(t), "t_end": cfg.t_end,
+            "wall_s": ref.wall_s, "cached": ref.cached, "max_abs_u": float(np.max(np.abs(ref.u)))}
+    print(json.dumps(info) if args.json else "\n".join(f"{k:10s}{v}" for k, v in info.items()))
+    return EXIT_OK
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    cfg = _resolve(args, solver=False)
+    for name in ("lbfgs_steps", "lm_steps", "adam_steps"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            raise UsageError(f"--{name.replace('_', '-')}: must be ≥ 0, got {v}")
+    _setup(args)
+    from rsng.core.fit import FitSettings, initial_theta
+    from rsng.core.network import Network
+    from rsng.core.problems import get_problem
+
+    problem = get_problem(cfg.problem)
+    net = Network(problem.dim, problem.lengths, cfg.width, cfg.depth)
+    settings = FitSettings(**{k: getattr(args, k) for k in ("lbfgs_steps", "lm_steps", "adam_steps")
+                              if getattr(args, k) is not None})
+    log = None if args.json else (lambda m: print(m, file=sys.stderr))
+    if log:
+        log(f"rsng fit: {cfg.problem} depth={cfg.depth} width={cfg.width} p={net.num_params} n={cfg.n} init_seed={cfg.init_seed}")
+    _, info = initial_theta(problem, net, cfg.n, cfg.init_seed, settings, cache_dir=args.cache_dir, log=log,
+                            refit=args.refit, ship=args.ship)
+    keys = ("source", "key", "rel_l2_u", "rel_l2_grad", "loss", "fit_wall_s")
+    out = {k: info.get(k) for k in keys}
+    print(json.dumps(out) if args.json else "\n".join(f"{k:12s}{v}" for k, v in out.items()))
+    return EXIT_OK
+
+
+def _cmd_problems(args: argparse.Namespace) -> int:
+    from rsng.core.problems import get_problem, problem_names
+
+    for name in problem_names():
+        pr = get_problem(name)
+        print(f"{name}\n  {pr.equation}\n  T={pr.t_end:g} dt={pr.dt:g} n={pr.n} rcond={pr.rcond:g}")
+        for preset, ov in pr.presets.items():
+            print(f"  --preset {preset}: " + ", ".join(f"{k}={v}" for k, v in ov.items()))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"solve": _cmd_solve, "reference": _cmd_reference, "fit": _cmd_fit, "problems": _cmd_problems}[
+            args.command](args)
+    except UsageError as e:
+        print(f"rsng {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Marching θ(t) in time: compiled chunks of steps, resumable from ``(θ_k, k)``.
+
+:class:`Trajectory` owns one run. It compiles a chunk of ``chunk`` RK steps once (``lax.scan``,
+steps past the end are masked), then advances chunk by chunk, so a caller can report progress,
+checkpoint or stop between chunks without a Python loop per step on the hot path. The result of
+step k depends only on ``(θ_k, seed, k)``; stopping at any k and resuming from the saved state gives
+bit-identical results (tested).
+
+Error metric (SPEC §3): relative L2 over the whole space-time array, t = 0 included,
+``‖U_pred − U_ref‖_F / ‖U_ref‖_F`` with U evaluated on the collocation grid at every
+``save_every``-th step; also the per-time curve ``rel_l2_t``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rsng.core.config import RunConfig
+from rsng.core.network import Network
+from rsng.core.problems import get_problem
+from rsng.core.stepping import make_step
+
+__all__ = ["Trajectory", "Result", "STATUS_OK", "STATUS_DIVERGED", "STATUS_FAILED", "solve"]
+
+STATUS_OK, STATUS_DIVERGED, STATUS_FAILED = "ok", "diverged", "failed"
+
+
+
+
+def dtype_of(precision: str):
+    return {"f32": jnp.float32, "f64": jnp.float64}[precision]
+
+
+@dataclass
+class Result:
+    """Outcome of one trajectory. Arrays are over the stored steps (t = 0 first)."""
+
+    config: RunConfig
+    status: str
+    rel_l2: float
+    rel_l2_t0: float
+    wall_s: float
+    compile_s: float
+    steps: int  # steps taken (== config.steps unless diverged)
+    step: np.ndarray  # (T,) int step index of each stored time
+    t: np.ndarray  # (T,)
+    rel_l2_t: np.ndarray  # (T,) per-time relative error
+    ls_residual: np.ndarray  # (T,) first-stage relative LS residual of the step that produced it (nan at t=0)
+    wall_s_cumulative: np.ndarray  # (T,)
+    reference: str
+    fit: dict[str, Any]
+    diverged_step: int | None = None
+    error_message: str = ""
+    theta: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """Flat JSON-able summary (the CLI's ``--json`` object)."""
+        c = self.config
+        return {
+            "problem": c.problem, "sampler": c.sampler, "s": c.s, "p": c.p, "n": c.n, "depth": c.depth,
+            "width": c.width, "dt": c.dt, "t_end": c.t_end, "seed": c.seed, "init_seed": c.init_seed,
+            "precision": c.precision, "rcond": c.rcond, "integrator": c.integrator, "lstsq": c.lstsq,
+            "rel_l2": _jsonable(self.rel_l2), "rel_l2_t0": _jsonable(self.rel_l2_t0),
+            "rel_l2_final": _jsonable(float(self.rel_l2_t[-1])) if len(self.rel_l2_t) else None,
+            "wall_s": self.wall_s, "compile_s": self.compile_s, "steps": self.steps,
+            "steps_per_s": self.steps / self.wall_s if self.wall_s > 0 else None,
+            "status": self.status, "diverged_step": self.diverged_step, "error_message": self.error_message,
+            "reference": self.reference, "fit_rel_l2": self.fit.get("rel_l2_u"),
+        }
+
+
+def _jsonable(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+class Trajectory:
+    """One RSNG trajectory for a resolved :class:`RunConfig`.
+
+    Args:
+      cfg: from :func:`rsng.core.config.resolve`.
+      theta0: initial parameters (p,); default: the cached/shipped/fitted θ(0) (:mod:`rsng.core.fit`).
+      reference: (T, n) float64 reference on the grid at the stored times; default: computed/cached
+        by :mod:`rsng.core.reference`.
+      chunk: steps per compiled call (progress and checkpoint granularity).
+    """
+
+    def __init__(self, cfg: RunConfig, *, theta0: np.ndarray | None = None, reference: np.ndarray | None = None,
+                 reference_method: str = "given", fit_info: dict | None = None, chunk: int = 50,
+                 cache_dir: str | None = None):
+        self.cfg = cfg
+        self.problem = get_problem(cfg.problem)
+        self.net = Network(self.problem.dim, self.problem.lengths, cfg.width, cfg.depth)
+        self.dtype = dtype_of(cfg.precision)
+        self.chunk = max(1, min(chunk, cfg.steps)) if cfg.steps else 1
+        x64 = self.problem.grid(cfg.n)
+        self.x = jnp.asarray(x64, self.dtype)
+        self.save_step = np.arange(0, cfg.steps + 1, cfg.save_every)
+        self.t_save = self.save_step * cfg.dt
+
+        self.fit_info = dict(fit_info or {})
+        if theta0 is None:
+            from rsng.core.fit import initial_theta
+
+            theta0, self.fit_info = initial_theta(self.problem, self.net, cfg.n, cfg.init_seed, cache_dir=cache_dir)
+        if reference is None:
+            from rsng.core.reference import reference_solution
+
+            ref = reference_solution(self.problem, x64, self.t_save, cache_dir=_ref_cache(cache_dir))
+            reference, reference_method = ref.u, ref.method
+        self.reference = np.asarray(reference, np.float64)
+        if self.reference.shape != (len(self.t_save), cfg.n):
+            raise ValueError(f"reference has shape {self.reference.shape}, expected {(len(self.t_save), cfg.n)}")
+        self.reference_method = reference_method
+        self._ref_sq = np.sum(self.reference**2, axis=1)  # (T,)
+
+        self.theta = jnp.asarray(theta0, self.dtype)
+        if self.theta.shape != (self.net.num_params,):
+            raise ValueError(f"theta0 has shape {self.theta.shape}, expected ({self.net.num_params},)")
+        self.key = jax.random.PRNGKey(cfg.seed)
+        self.k = 0
+        # per stored step: err², ls residual, cumulative wall
+        self._err_sq: dict[int, float] = {}
+        self._res: dict[int, float] = {}
+        self._wall: dict[int, float] = {}
+        self.wall_s = 0.0
+        self.compile_s = 0.0
+        self.status = STATUS_OK
+        self.diverged_step: int | None = None
+        self._compiled = None
+        self._record(0, self._eval(self.theta), float("nan"))
+
+    # -- compiled pieces -----------------------------------------------------------------------
+    def _build(self) -> None:
+        step = make_step(self.net, self.problem, self.cfg, self.x)
+        n_steps, L = self.cfg.steps, self.chunk
+        apply = jax.vmap(self.net.apply, (None, 0))
+        x = self.x
+
+        def chunk_fn(theta, k0, key):
+            def body(th, k):
+                out = step(th, k, key)
+                active = k < n_steps
+                th_next = jnp.where(active, out.theta, th)
+                u = apply(th_next, x)
+                finite = jnp.all(jnp.isfinite(th_next)) & jnp.all(jnp.isfinite(u))
+                return th_next, (u, out.ls_residual, finite)
+
+            return jax.lax.scan(body, theta, k0 + jnp.arange(L, dtype=jnp.int32))
+
+        t0 = time.perf_counter()
+        self._compiled = (
+            jax.jit(chunk_fn).lower(self.theta, jnp.asarray(0, jnp.int32), self.key).compile()
+        )
+        self._eval_jit = jax.jit(apply)
+        self.compile_s += time.perf_counter() - t0
+
+    def _eval(self, theta) -> np.ndarray:
+        return np.asarray(jax.vmap(self.net.apply, (None, 0))(theta, self.x), np.float64)
+
+    def _record(self, k: int, u: np.ndarray, res: float) -> None:
+        j = k // self.cfg.save_every
+        diff = u.astype(np.float64) - self.reference[j]
+        self._err_sq[k] = float(np.sum(diff * diff))
+        self._res[k] = res
+        self._wall[k] = self.wall_s
+
+    # -- marching ------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.k >= self.cfg.steps or self.status != STATUS_OK
+
+    def advance(self, max_steps: int | None = None) -> list[int]:
+        """Run compiled chunks until ``max_steps`` more steps are done (at least one chunk) or the end.
+
+        Returns the stored step indices recorded by this call. Stops early (status ``diverged``) at the
+        first step whose θ or u is not finite.
+        """
+        if self._compiled is None:
+            self._build()
+        target = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.k + max_steps)
+        recorded: list[int] = []
+        while self.k < target and self.status == STATUS_OK:
+            t0 = time.perf_counter()
+            theta, (u, res, finite) = self._compiled(self.theta, jnp.asarray(self.k, jnp.int32), self.key)
+            theta.block_until_ready()
+            self.wall_s += time.perf_counter() - t0
+            u, res, finite = np.asarray(u), np.asarray(res), np.asarray(finite)
+            n_valid = min(self.chunk, self.cfg.steps - self.k)
+            bad = np.flatnonzero(~finite[:n_valid])
+            if bad.size:
+                n_valid = int(bad[0])  # steps before the first non-finite one are kept
+                self.status = STATUS_DIVERGED
+                self.diverged_step = self.k + n_valid + 1
+            for i in range(n_valid):
+                k = self.k + i + 1
+                if k % self.cfg.save_every == 0:
+                    self._record(k, u[i], float(res[i]))
+                    recorded.append(k)
+            if self.status == STATUS_OK:
+                self.theta = theta
+                self.k += n_valid
+            else:
+                self.k += n_valid
+                break
+        return recorded
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
+        """Advance to the end, calling ``progress(k, steps)`` after each chunk."""
+        while not self.done:
+            self.advance(self.chunk)
+            if progress is not None:
+                progress(self.k, self.cfg.steps)
+        return self.result()
+
+    # -- state -------------------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume: θ_k, k and the error sums so far (plain arrays, no pickles)."""
+        ks = np.array(sorted(self._err_sq), np.int64)
+        return {
+            "theta": np.asarray(self.theta), "k": np.asarray(self.k, np.int64),
+            "rec_step": ks, "rec_err_sq": np.array([self._err_sq[k] for k in ks]),
+            "rec_res": np.array([self._res[k] for k in ks]), "rec_wall": np.array([self._wall[k] for k in ks]),
+            "wall_s": np.asarray(self.wall_s), "status": np.asarray(self.status),
+            "diverged_step": np.asarray(-1 if self.diverged_step is None else self.diverged_step),
+        }
+
+    def load_state(self, st: dict[str, np.ndarray]) -> None:
+        """Resume from :meth:`state` (θ must have this run's dtype and shape)."""
+        theta = np.asarray(st["theta"])
+        if theta.shape != (self.net.num_params,) or theta.dtype != np.dtype(self.dtype):
+            raise ValueError(f"state θ is {theta.dtype}{theta.shape}, run needs {np.dtype(self.dtype)}({self.net.num_params},)")
+        self.theta = jnp.asarray(theta)
+        self.k = int(st["k"])
+        self._err_sq = {int(k): float(e) for k, e in zip(st["rec_step"], st["rec_err_sq"])}
+        self._res = {int(k): float(r) for k, r in zip(st["rec_step"], st["rec_res"])}
+        self._wall = {int(k): float(w) for k, w in zip(st["rec_step"], st["rec_wall"])}
+        self.wall_s = float(st["wall_s"])
+        self.status = str(st["status"])
+        ds = int(st["diverged_step"])
+        self.diverged_step = None if ds < 0 else ds
+
+    def result(self) -> Result:
+        ks = np.array(sorted(self._err_sq), np.int64)
+        j = ks // self.cfg.save_every
+        err_sq = np.array([self._err_sq[k] for k in ks])
+        ref_sq = self._ref_sq[j]
+        rel_t = np.sqrt(err_sq / ref_sq)
+        if self.status == STATUS_OK:
+            rel = float(np.sqrt(err_sq.sum() / ref_sq.sum()))
+        else:
+            rel = float("nan")  # a diverged run has no space-time error; rel_l2_t shows the history
+        return Result(
+            config=self.cfg, status=self.status, rel_l2=rel, rel_l2_t0=float(rel_t[0]), wall_s=self.wall_s,
+            compile_s=self.compile_s, steps=self.k, step=ks, t=ks * self.cfg.dt, rel_l2_t=rel_t,
+            ls_residual=np.array([self._res[k] for k in ks]), wall_s_cumulative=np.array([self._wall[k] for k in ks]),
+            reference=self.reference_method, fit=self.fit_info, diverged_step=self.diverged_step,
+            theta=np.asarray(self.theta),
+        )
+
+
+def _ref_cache(cache_dir):
+    from rsng.core.reference import default_cache_dir
+
+    from pathlib import Path
+
+    return default_cache_dir() if cache_dir is None else Path(cache_dir) / "reference"
+
+
+def solve(cfg: RunConfig, **kwargs) -> Result:
+    """Run one trajectory to the end (see :class:`Trajectory` for the keyword arguments)."""
+    return Trajectory(cfg, **kwargs).run()

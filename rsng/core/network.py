@@ -1,0 +1,139 @@
+"""The network ``u(x; θ)``: periodic embedding → rational activations → dense layers → scalar.
+
+Layout (SPEC §2), ``m`` = width, ``d`` = spatial dimension, ``L`` = depth::
+
+    h_0 = Σ_d (a_{:,d} cos(2π x_d / P_d + φ_{:,d}) + c_{:,d})        a, φ, c ∈ R^{m×d}
+    h_0 = R_0(h_0)
+    h_l = R_l(W_l h_{l-1} + b_l)          l = 1 … L−2,  W_l ∈ R^{m×m}, b_l ∈ R^m
+    u   = W_out h_{L-2} + b_out           W_out ∈ R^{m}, b_out ∈ R
+
+with trainable rational activations of type (3, 2), ``R(z) = (α3 z³+α2 z²+α1 z+α0)/(β2 z²+β1 z+β0)``,
+one (α, β) per activation. The embedding makes the periodic boundary condition exact. All
+parameters live in one flat vector θ ∈ R^p (``p = 3dm + 7 + (L−2)(m² + m + 7) + m + 1``; for d = 1,
+m = 25: ``p = 108 + 657 (L − 2)``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Network", "ALPHA_INIT", "BETA_INIT"]
+
+#: Rational activation initialisation (highest power first): a (3, 2) fit of ReLU.
+ALPHA_INIT = (1.1915, 1.5957, 0.5, 0.0218)
+BETA_INIT = (2.383, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Network:
+    """Shape of the network; ``θ`` is passed in as a flat vector.
+
+    Attributes:
+      dim: spatial dimension d.
+      lengths: period ``P_d`` of each dimension.
+      width: units per layer m.
+      depth: layers counting the embedding and the output layer (≥ 2).
+    """
+
+    dim: int
+    lengths: tuple[float, ...]
+    width: int = 25
+    depth: int = 7
+
+    def __post_init__(self) -> None:
+        if self.depth < 2:
+            raise ValueError(f"depth must be ≥ 2 (embedding + output), got {self.depth}")
+        if self.width < 1:
+            raise ValueError(f"width must be ≥ 1, got {self.width}")
+        if len(self.lengths) != self.dim:
+            raise ValueError(f"lengths has {len(self.lengths)} entries for dim={self.dim}")
+
+    # -- parameter layout -------------------------------------------------------------------
+    @cached_property
+    def layout(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """``(name, shape)`` of every parameter block in the order they sit in θ."""
+        m, d = self.width, self.dim
+        blocks: list[tuple[str, tuple[int, ...]]] = [
+            ("embed/a", (m, d)),
+            ("embed/phi", (m, d)),
+            ("embed/c", (m, d)),
+            ("act0/alpha", (4,)),
+            ("act0/beta", (3,)),
+        ]
+        for l in range(1, self.depth - 1):
+            blocks += [
+                (f"dense{l}/w", (m, m)),
+                (f"dense{l}/b", (m,)),
+                (f"act{l}/alpha", (4,)),
+                (f"act{l}/beta", (3,)),
+            ]
+        blocks += [("out/w", (m,)), ("out/b", (1,))]
+        return tuple(blocks)
+
+    @cached_property
+    def offsets(self) -> dict[str, tuple[int, tuple[int, ...]]]:
+        out, o = {}, 0
+        for name, shape in self.layout:
+            out[name] = (o, shape)
+            o += math.prod(shape)
+        return out
+
+    @property
+    def num_params(self) -> int:
+        """p, the length of θ."""
+        return sum(math.prod(shape) for _, shape in self.layout)
+
+    def unravel(self, theta: jax.Array) -> dict[str, jax.Array]:
+        """Split flat θ (p,) into named blocks (views, no copies under jit)."""
+        return {
+            name: theta[o : o + math.prod(shape)].reshape(shape) for name, (o, shape) in self.offsets.items()
+        }
+
+    # -- initialisation ---------------------------------------------------------------------
+    def init(self, key: jax.Array, dtype=jnp.float32) -> jax.Array:
+        """Random θ: embedding ~ truncated N(0, 1); dense W ~ truncated N(0, 1/fan_in), b = 0;
+        rational activations at :data:`ALPHA_INIT` / :data:`BETA_INIT`."""
+        parts = []
+        for name, shape in self.layout:
+            key, sub = jax.random.split(key)
+            if name.startswith("embed/"):
+                v = jax.random.truncated_normal(sub, -2.0, 2.0, shape, jnp.float64)
+            elif name.endswith("/w"):
+                fan_in = self.width
+                v = jax.random.truncated_normal(sub, -2.0, 2.0, shape, jnp.float64) / np.sqrt(fan_in)
+            elif name.endswith("/alpha"):
+                v = jnp.asarray(ALPHA_INIT, jnp.float64)
+            elif name.endswith("/beta"):
+                v = jnp.asarray(BETA_INIT, jnp.float64)
+            else:  # biases
+                v = jnp.zeros(shape, jnp.float64)
+            parts.append(v.ravel())
+        return jnp.concatenate(parts).astype(dtype)
+
+    # -- evaluation -------------------------------------------------------------------------
+    def apply(self, theta: jax.Array, x: jax.Array) -> jax.Array:
+        """``u(x; θ)`` at one point: θ (p,), x (d,) → scalar."""
+        P = self.unravel(theta)
+        two_pi_over_P = jnp.asarray([2 * math.pi / L for L in self.lengths], theta.dtype)
+        h = jnp.sum(P["embed/a"] * jnp.cos(two_pi_over_P * x + P["embed/phi"]) + P["embed/c"], axis=1)
+        h = rational(h, P["act0/alpha"], P["act0/beta"])
+        for l in range(1, self.depth - 1):
+            h = rational(h @ P[f"dense{l}/w"] + P[f"dense{l}/b"], P[f"act{l}/alpha"], P[f"act{l}/beta"])
+        return h @ P["out/w"] + P["out/b"][0]
+
+    def apply_batch(self, theta: jax.Array, x: jax.Array) -> jax.Array:
+        """``u(x_i; θ)`` for x (n, d) → (n,)."""
+        return jax.vmap(self.apply, (None, 0))(theta, x)
+
+
+def rational(z: jax.Array, alpha: jax.Array, beta: jax.Array) -> jax.Array:
+    """Type-(3, 2) rational function, coefficients highest power first (Horner form)."""
+    num = ((alpha[0] * z + alpha[1]) * z + alpha[2]) * z + alpha[3]
+    den = (beta[0] * z + beta[1]) * z + beta[2]
+    return num / den
