@@ -50,7 +50,7 @@ def _run_options(p: argparse.ArgumentParser, *, solver: bool = True) -> None:
         p.add_argument("--precision", help="f32 (default) or f64")
         p.add_argument("--rcond", type=float, help="least-squares cut-off (default: the problem's)")
         p.add_argument("--integrator", help="rk4 (default) or euler")
-        p.add_argument("--lstsq", help="svd (default) or gram")
+        p.add_argument("--lstsq", help="qr (default), svd or gram: how the rcond-truncated least squares is solved")
         p.add_argument("--save-every", type=int, help="record the error every k-th step (default: ≤ 1000 records)")
     p.add_argument("--threads", type=int, help="BLAS/XLA threads (default: the CPUs this process may use)")
     p.add_argument("--cache-dir", help="θ(0) and reference cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")

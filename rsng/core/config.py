@@ -18,7 +18,7 @@ __all__ = ["RunConfig", "ConfigError", "SAMPLERS", "INTEGRATORS", "PRECISIONS", 
 SAMPLERS = ("uniform", "column_norm", "leverage", "pivoted_qr", "gaussian", "dense")
 INTEGRATORS = ("rk4", "euler")
 PRECISIONS = ("f32", "f64")
-LSTSQ_METHODS = ("svd", "gram")
+LSTSQ_METHODS = ("qr", "svd", "gram")
 #: Most stored times per trajectory when ``save_every`` is left to its default.
 MAX_SAVED = 1000
 
@@ -46,8 +46,9 @@ class RunConfig:
         initialisation that the θ(0) fit starts from.
       precision: ``f32`` (default, as the paper) or ``f64``.
       rcond: singular values below ``rcond·σ_max`` are dropped in the least squares.
-      integrator: ``rk4`` (default) or ``euler``; lstsq: ``svd`` (default) or ``gram``
-        (normal equations in float64 with the same cut-off on σ = √λ).
+      integrator: ``rk4`` (default) or ``euler``; lstsq: ``qr`` (default: QR, then SVD of R),
+        ``svd`` (thin SVD of the sketched matrix, as the authors' code) or ``gram`` (normal
+        equations in float64 with the same cut-off on σ = √λ) — all drop σ < rcond·σ_max.
       save_every: record u on the grid every k-th step (default: every step up to
         :data:`MAX_SAVED` stored times).
     """
@@ -65,7 +66,7 @@ class RunConfig:
     precision: str = "f32"
     rcond: float | None = None
     integrator: str = "rk4"
-    lstsq: str = "svd"
+    lstsq: str = "qr"
     save_every: int | None = None
 
     # derived, filled by resolve()
@@ -133,7 +134,7 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     _choice("sampler", values.get("sampler", "uniform"), SAMPLERS)
     _choice("precision", values.get("precision", "f32"), PRECISIONS)
     _choice("integrator", values.get("integrator", "rk4"), INTEGRATORS)
-    _choice("lstsq", values.get("lstsq", "svd"), LSTSQ_METHODS)
+    _choice("lstsq", values.get("lstsq", "qr"), LSTSQ_METHODS)
     _check_number("n", values["n"], integer=True, lo=1)
     _check_number("depth", values.get("depth", 7), integer=True, lo=2)
     _check_number("width", values.get("width", 25), integer=True, lo=1)

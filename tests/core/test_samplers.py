@@ -73,7 +73,7 @@ def test_gaussian_sketch_shape_and_scale():
     assert float(jnp.var(Sm)) == pytest.approx(1 / 50, rel=0.1)
 
 
-@pytest.mark.parametrize("method", ["svd", "gram"])
+@pytest.mark.parametrize("method", ["qr", "svd", "gram"])
 def test_lstsq_matches_numpy_with_rcond(method):
     rng = np.random.default_rng(1)
     U, _ = np.linalg.qr(rng.standard_normal((50, 8)))

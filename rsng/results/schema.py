@@ -1,0 +1,250 @@
+"""Column specification of the Parquet results (pure Python; pyarrow is imported lazily).
+
+Two tables are stored (see ``docs/results-schema.md`` for the full description):
+
+* **trajectories** — one row per finished trajectory (:data:`TRAJECTORY_COLUMNS`), one file per
+  trial: ``<sweep>/trajectories/<trial_id>.parquet``;
+* **steps** — the per-time series of a trajectory (:data:`STEPS_COLUMNS`), in chunk files
+  ``<sweep>/steps/<trial_id>-<chunk:06d>.parquet``.
+
+:data:`SCHEMA_VERSION` is bumped on every incompatible change (a column removed, renamed, retyped
+or given a new meaning). Readers refuse files written with a newer version than they know.
+
+This module defines the columns as plain data so that importing :mod:`rsng.results` costs nothing;
+:func:`trajectory_schema` and :func:`steps_schema` build the ``pyarrow`` schemas on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import operator
+import re
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "SCHEMA_VERSION", "Column", "TRAJECTORY_COLUMNS", "STEPS_COLUMNS", "STATUSES", "CATEGORICAL_COLUMNS",
+    "trajectory_schema", "steps_schema", "validate_row", "safe_name", "ResultsError", "FutureSchemaError",
+    "ResultsWarning",
+]
+
+#: Version of the on-disk format. Bump on incompatible changes; readers refuse newer versions.
+SCHEMA_VERSION = 1
+
+#: Accepted values of the ``status`` column.
+STATUSES = ("ok", "diverged", "failed")
+
+#: Key-value metadata written into every Parquet file's footer.
+META_VERSION_KEY = "rsng.schema_version"
+META_KIND_KEY = "rsng.kind"
+
+
+class ResultsError(Exception):
+    """A results file or folder cannot be used (corrupt, foreign, newer format, not writable)."""
+
+
+class FutureSchemaError(ResultsError):
+    """A results file was written with a newer schema version than this rsng reads."""
+
+
+class ResultsWarning(UserWarning):
+    """A results file was skipped or data were repaired (duplicates dropped) while loading."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One stored column: ``type`` is one of ``int32``, ``int64``, ``float64``, ``string``, ``timestamp``
+    (microseconds, UTC)."""
+
+    name: str
+    type: str
+    nullable: bool
+    doc: str
+
+
+_C = Column
+#: Columns of ``trajectories/<trial_id>.parquet``, in file order.
+TRAJECTORY_COLUMNS: tuple[Column, ...] = (
+    _C("schema_version", "int32", False, "format version of the row (SCHEMA_VERSION when written)"),
+    _C("sweep", "string", False, "sweep name (the folder name under the storage root)"),
+    _C("trial_id", "string", False, "trial id, unique within the sweep; also the file name"),
+    _C("problem", "string", False, "registered problem name"),
+    _C("sampler", "string", False, "sampler of the s updated parameters (uniform, ..., dense)"),
+    _C("s", "int64", False, "parameters updated per step (= p when dense)"),
+    _C("p", "int64", False, "total number of network parameters"),
+    _C("n", "int64", False, "collocation points"),
+    _C("depth", "int32", False, "network depth (embedding and output layer included)"),
+    _C("width", "int32", False, "network width"),
+    _C("dt", "float64", False, "time step δt"),
+    _C("t_end", "float64", False, "final time T"),
+    _C("seed", "int64", False, "seed of the sketch stream (index sets)"),
+    _C("init_seed", "int64", False, "seed of the network initialisation of the θ(0) fit"),
+    _C("precision", "string", False, "f32 or f64"),
+    _C("rcond", "float64", False, "relative singular-value cut-off of the least squares (resolved value)"),
+    _C("integrator", "string", False, "rk4 or euler"),
+    _C("lstsq", "string", False, "least-squares method: svd or gram"),
+    _C("rel_l2", "float64", True,
+       "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok"),
+    _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
+    _C("rel_l2_final", "float64", True, "relative L2 error at the last stored step reached"),
+    _C("wall_s", "float64", False, "wall-clock seconds of the time marching (compilation excluded)"),
+    _C("compile_s", "float64", True, "seconds spent compiling"),
+    _C("steps", "int64", False, "time steps taken (= t_end/dt unless diverged or failed)"),
+    _C("status", "string", False, "ok, diverged or failed"),
+    _C("diverged_step", "int64", True, "first step whose θ or u was not finite; null unless diverged"),
+    _C("error_message", "string", True, "error of a failed trial; null or empty otherwise"),
+    _C("reference", "string", True, "how the reference solution was obtained (method name)"),
+    _C("rsng_version", "string", False, "rsng package version"),
+    _C("git_sha", "string", True, "git commit of the code that ran the trial, if known"),
+    _C("jax_version", "string", False, "JAX version"),
+    _C("device", "string", False, "device the trial ran on (e.g. cpu, gpu:NVIDIA H200)"),
+    _C("started_at", "timestamp", False, "trial start (UTC)"),
+    _C("finished_at", "timestamp", False, "trial end (UTC)"),
+)
+
+#: Columns of ``steps/<trial_id>-<chunk>.parquet``, in file order.
+STEPS_COLUMNS: tuple[Column, ...] = (
+    _C("trial_id", "string", False, "trial id (as in trajectories)"),
+    _C("step", "int64", False, "time-step index k of the stored time (0 = initial condition)"),
+    _C("t", "float64", False, "time t = k·δt"),
+    _C("rel_l2_t", "float64", False, "relative L2 error on the grid at time t"),
+    _C("ls_residual", "float64", False,
+       "relative least-squares residual of the first RK stage of the step that produced t (NaN at t = 0)"),
+    _C("wall_s_cumulative", "float64", False, "marching wall-clock seconds up to this step"),
+)
+del _C
+
+#: Columns given a pandas ``category`` dtype by the loader.
+CATEGORICAL_COLUMNS = ("sweep", "problem", "sampler", "precision", "integrator", "lstsq", "status")
+
+TRAJECTORY_NAMES = tuple(c.name for c in TRAJECTORY_COLUMNS)
+STEPS_NAMES = tuple(c.name for c in STEPS_COLUMNS)
+
+_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def _arrow_type(kind: str):
+    import pyarrow as pa
+
+    return {
+        "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }[kind]
+
+
+def _schema(columns: tuple[Column, ...], kind: str):
+    import pyarrow as pa
+
+    fields = [pa.field(c.name, _arrow_type(c.type), nullable=c.nullable) for c in columns]
+    return pa.schema(fields, metadata={META_VERSION_KEY: str(SCHEMA_VERSION), META_KIND_KEY: kind})
+
+
+@functools.cache
+def trajectory_schema():
+    """The ``pyarrow.Schema`` of a trajectories file (with the footer metadata)."""
+    return _schema(TRAJECTORY_COLUMNS, "trajectory")
+
+
+@functools.cache
+def steps_schema():
+    """The ``pyarrow.Schema`` of a steps chunk file (with the footer metadata)."""
+    return _schema(STEPS_COLUMNS, "steps")
+
+
+# -- validation -------------------------------------------------------------------------------------
+def _coerce(col: Column, value: Any) -> Any:
+    """Check one value against its column and return it in the stored Python type."""
+    if value is None:
+        if col.nullable:
+            return None
+        raise ValueError(f"column {col.name!r} must not be null")
+    if col.type in _INT_RANGE:
+        if isinstance(value, bool):
+            raise ValueError(f"column {col.name!r} must be an integer, got {value!r}")
+        try:
+            v = operator.index(value)
+        except TypeError:
+            raise ValueError(f"column {col.name!r} must be an integer, got {value!r}") from None
+        lo, hi = _INT_RANGE[col.type]
+        if not lo <= v <= hi:
+            raise ValueError(f"column {col.name!r} is out of {col.type} range: {v}")
+        return v
+    if col.type == "float64":
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"column {col.name!r} must be a number, got {value!r}")
+        return float(value)
+    if col.type == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"column {col.name!r} must be a string, got {value!r}")
+        return str(value)
+    if col.type == "timestamp":
+        if not isinstance(value, datetime):
+            raise ValueError(f"column {col.name!r} must be a datetime, got {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"column {col.name!r} must be timezone-aware (UTC), got naive {value!r}")
+        v = value.astimezone(timezone.utc)
+        if hasattr(v, "to_pydatetime"):  # pandas.Timestamp: drop nanoseconds
+            v = v.to_pydatetime(warn=False)
+        return v
+    raise AssertionError(col.type)  # pragma: no cover
+
+
+def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate one trajectory row and return it normalised, in column order.
+
+    ``schema_version`` may be omitted (it is filled in). Every other column is required, unknown
+    keys are refused, values are type- and range-checked, ``status`` must be one of
+    :data:`STATUSES`, and ``rel_l2`` is stored as null unless the status is ``ok`` (where it is
+    required). Raises ``ValueError`` naming the offending keys.
+    """
+    if not isinstance(row, Mapping):
+        raise TypeError(f"a trajectory row must be a mapping, got {type(row).__name__}")
+    row = dict(row)
+    row.setdefault("schema_version", SCHEMA_VERSION)
+    missing = [n for n in TRAJECTORY_NAMES if n not in row]
+    unknown = sorted(str(k) for k in row if k not in TRAJECTORY_NAMES)
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown keys: {', '.join(unknown)}")
+        raise ValueError("invalid trajectory row: " + "; ".join(parts))
+    out = {c.name: _coerce(c, row[c.name]) for c in TRAJECTORY_COLUMNS}
+    if out["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"column 'schema_version' must be {SCHEMA_VERSION}, got {out['schema_version']}")
+    if out["status"] not in STATUSES:
+        raise ValueError(f"column 'status' must be one of {', '.join(STATUSES)}; got {out['status']!r}")
+    if not out["trial_id"]:
+        raise ValueError("column 'trial_id' must not be empty")
+    if out["status"] == "ok":
+        if out["rel_l2"] is None or math.isnan(out["rel_l2"]):
+            raise ValueError("column 'rel_l2' is required (not null/NaN) when status is 'ok'")
+    else:
+        out["rel_l2"] = None
+    return out
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(trial_id: str) -> str:
+    """File-name stem for a trial id.
+
+    Ids made only of ``[A-Za-z0-9._-]`` that do not start with ``.`` or ``_`` (hidden/ignored
+    names) and are at most 120 characters are used as they are. Any other id is sanitised and a
+    short hash of the original is appended, so different ids never share a file and the same id
+    always maps to the same file (a retry overwrites).
+    """
+    if not isinstance(trial_id, str) or not trial_id:
+        raise ValueError(f"trial_id must be a non-empty string, got {trial_id!r}")
+    if not _UNSAFE.search(trial_id) and trial_id[0] not in "._" and len(trial_id) <= 120:
+        return trial_id
+    digest = hashlib.sha1(trial_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    stem = _UNSAFE.sub("_", trial_id).lstrip("._")[:100]
+    return f"{stem}-{digest}" if stem else f"t-{digest}"

@@ -1,0 +1,572 @@
+"""Writing and loading sweep results as Parquet files (pyarrow + pandas, imported lazily).
+
+Layout under ``<storage>/<sweep name>/``::
+
+    sweep.json                               sweep metadata (grid spec, versions, git sha, created_at)
+    trajectories/<trial_id>.parquet          one row: the trajectory's summary (TRAJECTORY_COLUMNS)
+    steps/<trial_id>-<chunk:06d>.parquet     a chunk of the trajectory's per-time series (STEPS_COLUMNS)
+
+Atomicity: every file is written to a hidden temporary name (``.<name>.<pid>-<random>.tmp``) in
+the same folder, flushed and ``fsync``-ed, then renamed with ``os.replace`` (and the folder is
+fsync-ed). A reader therefore sees either the old complete file or the new complete file, never a
+partial one; a writer killed mid-write leaves only a hidden temporary file, which readers ignore
+(every name starting with ``.`` or ``_`` is ignored). Each call writes one file with one row group.
+
+Which steps are recorded (steps chunking): the steps table holds every *stored* step of the
+trajectory — the solver stores every ``save_every``-th step (``RunConfig.save_every``; by default
+every step when a run has ≤ 1000 steps, else ``ceil(steps/1000)``), t = 0 included (step 0, with
+``ls_residual`` NaN). A trial appends its series in chunks as it advances: chunk ``c`` holds the
+stored steps recorded by its ``c``-th advance (e.g. ``chunk = first_step_of_the_advance //
+steps_per_advance``). Chunk numbers must be derived from the trial's own progress only, so that a
+retried or resumed trial rewrites the same files instead of adding new ones. Should chunks still
+overlap (duplicate ``(trial_id, step)``), :func:`load` keeps the row of the last chunk and warns.
+
+A trial id is turned into a file name by :func:`rsng.results.schema.safe_name`: ids made of
+``[A-Za-z0-9._-]`` (not starting with ``.``/``_``) are used as they are; others are sanitised and
+suffixed with a short hash. Writing the same trial id again overwrites its file (a retry never
+duplicates a row).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rsng.results.schema import (
+    CATEGORICAL_COLUMNS,
+    META_KIND_KEY,
+    META_VERSION_KEY,
+    SCHEMA_VERSION,
+    STATUSES,
+    STEPS_COLUMNS,
+    STEPS_NAMES,
+    TRAJECTORY_COLUMNS,
+    Column,
+    FutureSchemaError,
+    ResultsError,
+    ResultsWarning,
+    safe_name,
+    steps_schema,
+    trajectory_schema,
+    validate_row,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = [
+    "Results", "write_sweep_meta", "read_sweep_meta", "write_trajectory", "write_steps", "load",
+    "load_steps", "check_writable", "SWEEP_META", "TRAJECTORIES_DIR", "STEPS_DIR", "MIN_FREE_BYTES",
+]
+
+SWEEP_META = "sweep.json"
+TRAJECTORIES_DIR = "trajectories"
+STEPS_DIR = "steps"
+#: :func:`check_writable` refuses storage with less free space than this.
+MIN_FREE_BYTES = 50 * 1024 * 1024
+_COMPRESSION = "zstd"
+_CHUNK_RE = re.compile(r"^(?P<stem>.+)-(?P<chunk>\d{6,})$")
+
+
+# ================================================================================================
+# writing
+# ================================================================================================
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _atomic_write_bytes(path: Path, write) -> Path:
+    """Call ``write(fileobj)`` on a hidden temp file next to ``path``, fsync, rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _atomic_write_table(table: pa.Table, path: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    def write(f):
+        pq.write_table(table, f, row_group_size=max(1, table.num_rows), compression=_COMPRESSION)
+
+    return _atomic_write_bytes(path, write)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays
+        return obj.tolist()
+    raise TypeError(f"sweep metadata value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
+
+
+def write_sweep_meta(sweep_dir: str | os.PathLike, meta: Mapping[str, Any]) -> Path:
+    """Write ``<sweep_dir>/sweep.json`` atomically and return its path.
+
+    ``meta`` is any JSON-able mapping (grid spec, versions, git sha, ...); datetimes, paths and
+    numpy values are converted. ``schema_version`` and ``created_at`` (UTC, ISO 8601) are added
+    when absent. The folder is created if needed; an existing file is replaced.
+    """
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"sweep metadata must be a mapping, got {type(meta).__name__}")
+    meta = dict(meta)
+    meta.setdefault("schema_version", SCHEMA_VERSION)
+    meta.setdefault("created_at", datetime.now(timezone.utc).isoformat())
+    text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default, allow_nan=True) + "\n"
+    data = text.encode("utf-8")
+    return _atomic_write_bytes(Path(sweep_dir) / SWEEP_META, lambda f: f.write(data))
+
+
+def read_sweep_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read ``<sweep_dir>/sweep.json``.
+
+    Raises ``FileNotFoundError`` if absent and :class:`ResultsError` if it is not a JSON object or
+    was written by a newer schema version.
+    """
+    path = Path(sweep_dir) / SWEEP_META
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no sweep metadata: {path} does not exist") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsError(f"{path}: not valid JSON sweep metadata ({e})") from None
+    if not isinstance(meta, dict):
+        raise ResultsError(f"{path}: sweep metadata must be a JSON object, got {type(meta).__name__}")
+    _check_version(meta.get("schema_version", SCHEMA_VERSION), path)
+    return meta
+
+
+def write_trajectory(sweep_dir: str | os.PathLike, row: Mapping[str, Any]) -> Path:
+    """Validate ``row`` and write it as ``<sweep_dir>/trajectories/<trial_id>.parquet``.
+
+    ``row`` must have exactly the keys of :data:`TRAJECTORY_COLUMNS` (``schema_version`` may be
+    omitted); missing or unknown keys, bad types and a ``status`` outside ok/diverged/failed raise
+    ``ValueError`` naming them. Writing the same ``trial_id`` again replaces the file. Returns the
+    path written.
+    """
+    import pyarrow as pa
+
+    clean = validate_row(row)
+    table = pa.Table.from_pylist([clean], schema=trajectory_schema())
+    path = Path(sweep_dir) / TRAJECTORIES_DIR / f"{safe_name(clean['trial_id'])}.parquet"
+    return _atomic_write_table(table, path)
+
+
+def write_steps(sweep_dir: str | os.PathLike, trial_id: str, chunk: int,
+                columns: Mapping[str, Any]) -> Path:
+    """Write one chunk of a trial's per-time series as ``steps/<trial_id>-<chunk:06d>.parquet``.
+
+    ``columns`` maps ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, ``wall_s_cumulative`` to
+    equal-length array-likes (``trial_id`` is filled in; if given it must match). ``step`` must be
+    integer-valued. ``chunk`` (≥ 0) must be derived from the trial's own progress so that a
+    retried trial rewrites the same file. Returns the path written.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    stem = safe_name(trial_id)
+    if isinstance(chunk, bool):
+        raise ValueError(f"chunk must be a non-negative integer, got {chunk!r}")
+    try:
+        chunk = int(chunk.__index__())
+    except (AttributeError, TypeError):
+        raise ValueError(f"chunk must be a non-negative integer, got {chunk!r}") from None
+    if chunk < 0:
+        raise ValueError(f"chunk must be a non-negative integer, got {chunk}")
+    if not isinstance(columns, Mapping):
+        raise TypeError(f"columns must be a mapping of column name to array, got {type(columns).__name__}")
+    data = dict(columns)
+    if "trial_id" in data:
+        given = data.pop("trial_id")
+        values = [given] if isinstance(given, str) else list(given)
+        if any(v != trial_id for v in values):
+            raise ValueError(f"column 'trial_id' does not match trial_id={trial_id!r}")
+    wanted = [n for n in STEPS_NAMES if n != "trial_id"]
+    missing = [n for n in wanted if n not in data]
+    unknown = sorted(str(k) for k in data if k not in STEPS_NAMES)
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing columns: {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown columns: {', '.join(unknown)}")
+        raise ValueError("invalid steps chunk: " + "; ".join(parts))
+
+    arrays: dict[str, Any] = {}
+    for name in wanted:
+        a = np.asarray(data[name])
+        if a.ndim != 1:
+            raise ValueError(f"column {name!r} must be one-dimensional, got shape {a.shape}")
+        if name == "step":
+            if a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a) & (a == np.round(a))):
+                raise ValueError("column 'step' must hold integers")
+            if a.size and a.dtype.kind not in "iuf":
+                raise ValueError(f"column 'step' must hold integers, got dtype {a.dtype}")
+            a = a.astype(np.int64)
+        else:
+            if a.size and a.dtype.kind not in "iuf":
+                raise ValueError(f"column {name!r} must hold numbers, got dtype {a.dtype}")
+            a = a.astype(np.float64)
+        arrays[name] = a
+    lengths = {n: len(a) for n, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"steps columns have different lengths: {lengths}")
+    nrows = next(iter(lengths.values()))
+    schema = steps_schema()
+    table = pa.Table.from_arrays(
+        [pa.array([trial_id] * nrows, pa.string())] + [pa.array(arrays[n]) for n in wanted], schema=schema,
+    )
+    path = Path(sweep_dir) / STEPS_DIR / f"{stem}-{chunk:06d}.parquet"
+    return _atomic_write_table(table, path)
+
+
+def check_writable(storage: str | os.PathLike, *, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Make sure results can be written under ``storage``; create the folder if missing.
+
+    Raises :class:`ResultsError` with a clear message if ``storage`` exists and is not a folder,
+    cannot be created, is not writable (a hidden temp file is created and removed to find out), or
+    has less than ``min_free_bytes`` (50 MB) free.
+    """
+    storage = Path(storage)
+    if storage.exists() and not storage.is_dir():
+        raise ResultsError(f"results storage {storage} exists and is not a directory")
+    try:
+        storage.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResultsError(f"results storage {storage} cannot be created: {e.strerror or e}") from e
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rsng-write-test-", dir=storage)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ResultsError(f"results storage {storage} is not writable: {e.strerror or e}") from e
+    free = shutil.disk_usage(storage).free
+    if free < min_free_bytes:
+        raise ResultsError(
+            f"results storage {storage} has only {free / 2**20:.1f} MiB free; "
+            f"at least {min_free_bytes / 2**20:.0f} MiB are required"
+        )
+
+
+# ================================================================================================
+# loading
+# ================================================================================================
+@dataclass
+class Results:
+    """What :func:`load` found.
+
+    Attributes:
+      trajectories: one row per trajectory (columns of TRAJECTORY_COLUMNS).
+      steps: per-time series: ``sweep`` (the folder name) then the STEPS_COLUMNS, sorted by
+        sweep, trial_id, step.
+      meta: ``sweep.json`` of the sweep when ``path`` is a sweep folder (``None`` if absent or when
+        ``path`` is a storage root; see ``sweeps``).
+      skipped: ``(file, reason)`` for every file that was skipped (corrupt or foreign).
+      sweeps: sweep folder name -> its metadata (or ``None``), for every sweep loaded.
+    """
+
+    trajectories: pd.DataFrame
+    steps: pd.DataFrame
+    meta: dict | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    sweeps: dict[str, dict | None] = field(default_factory=dict)
+
+
+def _is_visible(p: Path) -> bool:
+    return not p.name.startswith((".", "_"))
+
+
+def _is_sweep_dir(p: Path) -> bool:
+    return (p / SWEEP_META).is_file() or (p / TRAJECTORIES_DIR).is_dir() or (p / STEPS_DIR).is_dir()
+
+
+def _sweep_dirs(path: Path) -> tuple[list[Path], bool]:
+    """The sweep folders under ``path`` and whether ``path`` itself is one."""
+    if not path.exists():
+        raise FileNotFoundError(f"results path {path} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"results path {path} is not a directory (expected a sweep folder or a storage root)")
+    path = path.resolve()  # so that "." still has a sweep name
+    if _is_sweep_dir(path):
+        return [path], True
+    subs = sorted(p for p in path.iterdir() if _is_visible(p) and p.is_dir() and _is_sweep_dir(p))
+    return subs, False
+
+
+class _Skipper:
+    def __init__(self, strict: bool):
+        self.strict = strict
+        self.skipped: list[tuple[str, str]] = []
+
+    def __call__(self, path: Path, reason: str) -> None:
+        if self.strict:
+            raise ResultsError(f"{path}: {reason}")
+        warnings.warn(f"skipping results file {path}: {reason}", ResultsWarning, stacklevel=2)
+        self.skipped.append((str(path), reason))
+
+
+def _check_version(version: Any, path: Path) -> None:
+    try:
+        v = int(version)
+    except (TypeError, ValueError):
+        return  # not ours to judge here; the schema check reports it
+    if v > SCHEMA_VERSION:
+        raise FutureSchemaError(
+            f"{path} was written with results schema version {v}, but this rsng reads only versions "
+            f"≤ {SCHEMA_VERSION}; upgrade rsng to read it"
+        )
+
+
+def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> pa.Table | None:
+    """Read one Parquet file and cast it to ``schema``; ``None`` (after ``skip``) if unusable.
+
+    Files written by a newer schema version raise :class:`ResultsError` whatever ``strict`` is.
+    """
+    import pyarrow.parquet as pq
+
+    if path.suffix != ".parquet":
+        skip(path, "not a .parquet file")
+        return None
+    reason, table = None, None
+    try:
+        with pq.ParquetFile(path) as pf:
+            file_schema = pf.schema_arrow
+            md = file_schema.metadata or {}
+            version = md.get(META_VERSION_KEY.encode())
+            if version is not None:
+                _check_version(version.decode(errors="replace"), path)
+            names, expected = list(file_schema.names), list(schema.names)
+            if sorted(names) != sorted(expected):
+                missing = [n for n in expected if n not in names]
+                extra = [n for n in names if n not in expected]
+                file_kind = md.get(META_KIND_KEY.encode())
+                what = f"an rsng {file_kind.decode(errors='replace')} file" if file_kind else "foreign Parquet"
+                detail = ([f"missing columns {missing}"] if missing else []) + (
+                    [f"unexpected columns {extra}"] if extra else [])
+                reason = f"{what}, not a {kind} file: " + "; ".join(detail or ["duplicate columns"])
+            else:
+                table = pf.read()
+    except FutureSchemaError:
+        raise
+    except Exception as e:  # noqa: BLE001 - anything pyarrow raises on a bad file
+        reason = f"not a readable Parquet file ({type(e).__name__}: {e})"
+    if reason is not None:
+        skip(path, reason)
+        return None
+    try:
+        table = table.select(schema.names).cast(schema.remove_metadata())
+    except Exception as e:  # noqa: BLE001 - any failed conversion means a foreign file
+        skip(path, f"column types do not match the {kind} schema ({e})")
+        return None
+    for f in schema:
+        if not f.nullable and table.column(f.name).null_count:
+            skip(path, f"column {f.name!r} has nulls")
+            return None
+    if kind == "trajectory" and table.num_rows:
+        import pyarrow.compute as pc
+
+        vmax = pc.max(table.column("schema_version")).as_py()
+        _check_version(vmax, path)
+        vmin = pc.min(table.column("schema_version")).as_py()
+        if vmin < 1:
+            skip(path, f"invalid schema_version {vmin}")
+            return None
+    return table
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _is_visible(p))
+
+
+def _steps_files(folder: Path, skip: _Skipper, stems: set[str] | None = None) -> list[tuple[str, int, Path]]:
+    """``(stem, chunk, path)`` of the steps files in ``folder`` (only ``stems`` when given), in
+    (stem, chunk) order."""
+    out = []
+    for p in _visible_files(folder):
+        if p.is_dir():
+            if stems is None:
+                skip(p, "unexpected directory in steps/")
+            continue
+        m = _CHUNK_RE.match(p.stem) if p.suffix == ".parquet" else None
+        if m is None:
+            if stems is None:
+                skip(p, "not a steps chunk file name (<trial_id>-<chunk:06d>.parquet)")
+            continue
+        if stems is not None and m["stem"] not in stems:
+            continue
+        out.append((m["stem"], int(m["chunk"]), p))
+    out.sort(key=lambda x: (x[0], x[1]))
+    return out
+
+
+def _to_pandas(table: pa.Table, columns) -> pd.DataFrame:
+    import pandas as pd
+
+    df = table.to_pandas()
+    for c in columns:
+        if c.type in ("int32", "int64") and c.nullable:
+            df[c.name] = pd.array(table.column(c.name).to_pylist(), dtype="Int32" if c.type == "int32" else "Int64")
+    for name in CATEGORICAL_COLUMNS:
+        if name in df.columns:
+            if name == "status":
+                df[name] = df[name].astype(pd.CategoricalDtype(list(STATUSES)))
+            else:
+                df[name] = df[name].astype("category")
+    return df
+
+
+def _empty_trajectories():
+    return trajectory_schema().remove_metadata().empty_table()
+
+
+def _steps_table_schema():
+    import pyarrow as pa
+
+    return pa.schema([pa.field("sweep", pa.string(), nullable=False)] + list(steps_schema().remove_metadata()))
+
+
+def _read_steps(sweeps: list[Path], skip: _Skipper, stems: set[str] | None,
+                trial_ids: set[str] | None) -> pd.DataFrame:
+    import pyarrow as pa
+
+    schema = steps_schema()
+    tables = []
+    for sweep_dir in sweeps:
+        for _, _, p in _steps_files(sweep_dir / STEPS_DIR, skip, stems):
+            t = _read_checked(p, schema, "steps", skip)
+            if t is None:
+                continue
+            t = t.add_column(0, pa.field("sweep", pa.string(), nullable=False),
+                             pa.array([sweep_dir.name] * t.num_rows, pa.string()))
+            tables.append(t)
+    table = pa.concat_tables(tables) if tables else _steps_table_schema().empty_table()
+    if trial_ids is not None:
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.is_in(table.column("trial_id"), pa.array(sorted(trial_ids), pa.string())))
+    cols = (Column("sweep", "string", False, ""),) + STEPS_COLUMNS
+    df = _to_pandas(table, cols)
+    key = ["sweep", "trial_id", "step"]
+    dup = df.duplicated(key, keep="last")
+    if dup.any():
+        warnings.warn(
+            f"steps: {int(dup.sum())} duplicate (trial_id, step) rows across chunk files; kept the last chunk's",
+            ResultsWarning, stacklevel=3,
+        )
+        df = df[~dup]
+    df = df.sort_values(key, kind="stable").reset_index(drop=True)
+    return df
+
+
+def load(path: str | os.PathLike, *, strict: bool = False, with_steps: bool = True) -> Results:
+    """Load the results of one sweep folder or of every sweep under a storage root.
+
+    Args:
+      path: a sweep folder (holding ``sweep.json``, ``trajectories/`` or ``steps/``) or a storage
+        root whose sub-folders are sweep folders (their results are concatenated).
+      strict: raise :class:`ResultsError` on the first corrupt or foreign file instead of
+        skipping it with a :class:`ResultsWarning`.
+      with_steps: also read the per-time series (set ``False`` to read only the summaries).
+
+    Hidden files (names starting with ``.`` or ``_``, e.g. temp files of writes in progress) are
+    ignored. A path that does not exist raises ``FileNotFoundError``; an empty folder gives empty
+    DataFrames with the right columns and dtypes. Files written by a newer schema version raise
+    :class:`ResultsError` (even when not strict).
+    """
+    import pyarrow as pa
+
+    path = Path(path)
+    sweeps, single = _sweep_dirs(path)
+    skip = _Skipper(strict)
+    metas: dict[str, dict | None] = {}
+    tables = []
+    schema = trajectory_schema()
+    for sweep_dir in sweeps:
+        try:
+            metas[sweep_dir.name] = read_sweep_meta(sweep_dir)
+        except FileNotFoundError:
+            metas[sweep_dir.name] = None
+        except FutureSchemaError:
+            raise
+        except ResultsError as e:
+            skip(sweep_dir / SWEEP_META, str(e).split(": ", 1)[-1])
+            metas[sweep_dir.name] = None
+        for p in _visible_files(sweep_dir / TRAJECTORIES_DIR):
+            if p.is_dir():
+                skip(p, "unexpected directory in trajectories/")
+                continue
+            t = _read_checked(p, schema, "trajectory", skip)
+            if t is not None:
+                tables.append(t)
+    table = pa.concat_tables(tables) if tables else _empty_trajectories()
+    traj = _to_pandas(table, TRAJECTORY_COLUMNS)
+    dup = traj.duplicated(["sweep", "trial_id"], keep="last")
+    if dup.any():
+        warnings.warn(f"trajectories: {int(dup.sum())} duplicate (sweep, trial_id) rows; kept the last file's",
+                      ResultsWarning, stacklevel=2)
+        traj = traj[~dup]
+    traj = traj.reset_index(drop=True)
+    steps = _read_steps(sweeps if with_steps else [], skip, None, None)
+    return Results(
+        trajectories=traj, steps=steps, meta=metas[sweeps[0].name] if single else None,
+        skipped=skip.skipped, sweeps=metas,
+    )
+
+
+def load_steps(path: str | os.PathLike, trial_ids: Iterable[str] | str | None = None, *,
+               strict: bool = False) -> pd.DataFrame:
+    """Read the per-time series of some trials (all when ``trial_ids`` is ``None``).
+
+    Only the chunk files whose names belong to the requested trials are opened. ``path`` is a
+    sweep folder or a storage root, as for :func:`load`; the frame has the same columns and dtypes
+    as ``load(path).steps``.
+    """
+    path = Path(path)
+    sweeps, _ = _sweep_dirs(path)
+    skip = _Skipper(strict)
+    if trial_ids is None:
+        return _read_steps(sweeps, skip, None, None)
+    ids = {trial_ids} if isinstance(trial_ids, str) else set(trial_ids)
+    return _read_steps(sweeps, skip, {safe_name(t) for t in ids}, ids)
