@@ -247,6 +247,17 @@ class Trajectory:
         ds = int(st["diverged_step"])
         self.diverged_step = None if ds < 0 else ds
 
+    def series(self, ks) -> dict[str, np.ndarray]:
+        """Per-time records of the stored steps ``ks``: step, t, rel_l2_t, ls_residual, wall_s_cumulative."""
+        ks = np.asarray(ks, np.int64)
+        ref_sq = self._ref_sq[ks // self.cfg.save_every]
+        return {
+            "step": ks, "t": ks * self.cfg.dt,
+            "rel_l2_t": np.sqrt(np.array([self._err_sq[k] for k in ks]) / ref_sq),
+            "ls_residual": np.array([self._res[k] for k in ks]),
+            "wall_s_cumulative": np.array([self._wall[k] for k in ks]),
+        }
+
     def result(self) -> Result:
         ks = np.array(sorted(self._err_sq), np.int64)
         j = ks // self.cfg.save_every

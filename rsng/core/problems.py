@@ -184,6 +184,12 @@ def get_problem(name: str) -> Problem:
 
 _PI = math.pi
 
+#: rcond of allen_cahn and burgers. The paper uses 1e-4. With our fitted θ(0) (t=0 error ≈ 2e-6,
+#: Jacobian σ_max ≈ 400 with only ~57 singular values above 1e-4·σ_max) that cut-off discards
+#: directions the dynamics need: fast presets, seed 0, measured here — allen_cahn 5.8e-4 at 1e-4 vs
+#: 6.9e-5 at 1e-5; burgers 4.2e-4 vs 6.5e-5. ``--rcond 1e-4`` reproduces the paper's setting.
+RCOND_SPECTRAL = 1e-5
+
 
 def _allen_cahn_u0(xp: Any, x: Array) -> Array:
     x = x[..., 0]
@@ -213,7 +219,7 @@ register(
         t_end=4.0,
         dt=5e-3,
         n=10_000,
-        rcond=1e-4,
+        rcond=RCOND_SPECTRAL,
         reference=SpectralReference(linear=lambda k: 1.0 - 5e-3 * k**2, nonlinear_hat=_cube_hat, N=512, dt=1e-3),
         presets={
             "smoke": {"n": 256, "s": 50, "depth": 3, "t_end": 0.5},
@@ -247,7 +253,7 @@ register(
         t_end=4.0,
         dt=1e-3,
         n=10_000,
-        rcond=1e-4,
+        rcond=RCOND_SPECTRAL,
         reference=SpectralReference(
             linear=lambda k: -1e-3 * k**2, nonlinear_hat=_burgers_hat, N=2048, dt=2.5e-4, dealias=True
         ),

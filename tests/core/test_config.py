@@ -7,10 +7,10 @@ from rsng.core.config import ConfigError, resolve
 
 def test_presets_follow_the_paper():
     ac = resolve("fast", problem="allen_cahn")
-    assert (ac.n, ac.s, ac.depth, ac.dt, ac.t_end, ac.rcond, ac.p) == (1000, 150, 7, 5e-3, 4.0, 1e-4, 3393)
+    assert (ac.n, ac.s, ac.depth, ac.dt, ac.t_end, ac.rcond, ac.p) == (1000, 150, 7, 5e-3, 4.0, 1e-5, 3393)
     assert ac.steps == 800 and ac.save_every == 1
     bu = resolve("fast", problem="burgers")
-    assert (bu.n, bu.s, bu.dt, bu.steps, bu.rcond) == (1000, 125, 1e-3, 4000, 1e-4)
+    assert (bu.n, bu.s, bu.dt, bu.steps, bu.rcond) == (1000, 125, 1e-3, 4000, 1e-5)
     assert bu.save_every == 4  # ≤ 1000 stored times
     acc = resolve("accurate", problem="allen_cahn")
     assert (acc.n, acc.s) == (10_000, 800)

@@ -1,0 +1,79 @@
+"""The common command line of the sweep scripts in ``sweeps/``.
+
+Each script defines its grid as data (``build(args) -> SweepSpec``) and calls :func:`sweep_main`.
+Everything is validated before Ray starts: a bad value prints one line naming the option or grid key
+and exits with code 2, and nothing is scheduled or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rsng.service.spec import SweepSpec, SweepSpecError
+
+__all__ = ["sweep_main", "common_parser"]
+
+
+def common_parser(name: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"sweeps/{name}.py", description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="a small grid that finishes in minutes on 2 CPUs")
+    p.add_argument("--storage", default="results", help="results root; the sweep writes <storage>/<name>/ (default ./results)")
+    p.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///PATH or http://HOST:PORT; "
+                                        "default: sqlite:///<storage>/<name>/mlflow.db)")
+    p.add_argument("--name", help=f"sweep name (default: {name}, or {name}-smoke with --smoke)")
+    p.add_argument("--resume", action="store_true", help="continue a sweep: skip finished trajectories, resume unfinished ones")
+    p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as resources allow)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its BLAS/XLA threads (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0: CPU)")
+    p.add_argument("--report-steps", type=int, default=200, help="steps between progress reports, Parquet chunks and checkpoints")
+    p.add_argument("--serial", action="store_true", help="run in this process, one trajectory after another (no Ray)")
+    p.add_argument("--yes", action="store_true", help=f"confirm a sweep of more than 5000 trajectories")
+    p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
+    p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, a running local cluster, else embedded)")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the trajectories, run nothing")
+    return p
+
+
+def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace], SweepSpec],
+               extra: Callable[[argparse.ArgumentParser], None] | None = None, argv: list[str] | None = None) -> int:
+    parser = common_parser(name, description)
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    from rsng.service.runner import SweepOptions, prepare, run_sweep, summary_table
+
+    try:
+        spec = build(args)
+        if args.name:
+            spec = SweepSpec(args.name, spec.grid, spec.fixed, spec.description, spec.skip_invalid_s)
+        opts = SweepOptions(storage=args.storage, mlflow_uri=args.mlflow_uri, resume=args.resume,
+                            max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+                            gpus_per_trial=args.gpus_per_trial, report_steps=args.report_steps,
+                            confirm_large=args.yes, serial=args.serial, cache_dir=args.cache_dir,
+                            ray_address=args.ray_address)
+        if args.dry_run:
+            prep = prepare(spec, opts)
+            for t in prep.trials:
+                print(("done  " if t.trial_id in prep.done_ids else "todo  ") + t.trial_id)
+            print(f"{len(prep.trials)} trajectories, {len(prep.todo)} to run")
+            return 0
+        prep = run_sweep(spec, opts)
+    except SweepSpecError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    uri = prep.mlflow_uri
+    print(f"\nParquet results: {prep.sweep_dir}/trajectories/ and {prep.sweep_dir}/steps/"
+          f"  (pandas: rsng.results.load({str(prep.sweep_dir)!r}))")
+    if uri.startswith("sqlite:"):
+        print(f"MLflow UI:       mlflow ui --backend-store-uri {uri}")
+    else:
+        print(f"MLflow:          {uri}")
+    print("\nAccuracy versus cost (mean over seeds):")
+    print(summary_table(prep.sweep_dir))
+    return 0

@@ -1,0 +1,277 @@
+"""Running a sweep: Ray Tune (embedded single-node or an existing cluster) or serially in-process.
+
+The driver validates everything first — the grid (every point resolved), the storage folder, the
+MLflow URI — and only then starts Ray. Results are written by the trials themselves to
+``<storage>/<sweep>/`` (Parquet); the driver logs each finished trajectory to MLflow from those
+files (:class:`rsng.tracking.Tracker`), so Parquet is complete even when MLflow is down, and
+``rsng mlflow-sync`` can fill MLflow in later. ``--resume`` skips trajectories that already have a
+row and continues unfinished ones from their last saved state.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsng.service.spec import SweepSpec, SweepSpecError, TrialSpec
+
+__all__ = ["SweepOptions", "run_sweep", "prepare", "init_ray", "git_sha", "summary_table"]
+
+
+@dataclass
+class SweepOptions:
+    """How and where a sweep runs (the common options of the sweep scripts)."""
+
+    storage: str = "results"
+    mlflow_uri: str | None = None  # default: sqlite inside the sweep folder
+    resume: bool = False
+    max_concurrent: int | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    report_steps: int = 200
+    max_failures: int = 2
+    confirm_large: bool = False
+    serial: bool = False  # in-process, one after another (debugging, benchmarks)
+    cache_dir: str | None = None
+    ray_address: str | None = None  # None: attach to a running cluster if any, else embedded
+    log: Callable[[str], None] = field(default=lambda m: print(m, flush=True))
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class Prepared:
+    spec: SweepSpec
+    trials: list[TrialSpec]
+    sweep_dir: Path
+    mlflow_uri: str
+    todo: list[TrialSpec]
+    done_ids: set[str]
+
+
+def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
+    """Validate the sweep and its options; nothing is started or written except the storage check."""
+    from rsng.results import ResultsError, check_writable, load
+    from rsng.tracking import default_tracking_uri, validate_tracking_uri
+
+    trials = spec.expand(confirm_large=opts.confirm_large)
+    if opts.cpus_per_trial <= 0 or opts.cpus_per_trial != opts.cpus_per_trial:
+        raise SweepSpecError("--cpus-per-trial", f"must be > 0, got {opts.cpus_per_trial}")
+    if not (opts.gpus_per_trial >= 0):
+        raise SweepSpecError("--gpus-per-trial", f"must be ≥ 0, got {opts.gpus_per_trial}")
+    if opts.gpus_per_trial > 1 and opts.gpus_per_trial != int(opts.gpus_per_trial):
+        raise SweepSpecError("--gpus-per-trial", f"above 1 must be a whole number, got {opts.gpus_per_trial}")
+    if opts.max_concurrent is not None and opts.max_concurrent < 1:
+        raise SweepSpecError("--max-concurrent", f"must be ≥ 1, got {opts.max_concurrent}")
+    if opts.report_steps < 1:
+        raise SweepSpecError("--report-steps", f"must be ≥ 1, got {opts.report_steps}")
+    try:
+        check_writable(opts.storage)
+    except ResultsError as e:
+        raise SweepSpecError("--storage", str(e)) from None
+    sweep_dir = Path(opts.storage).resolve() / spec.name
+    try:
+        uri = validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri else default_tracking_uri(sweep_dir)
+    except ValueError as e:
+        raise SweepSpecError("--mlflow-uri", str(e).split(": ", 1)[-1]) from None
+    done: set[str] = set()
+    if sweep_dir.exists():
+        existing = load(sweep_dir, with_steps=False).trajectories
+        done = set(existing["trial_id"].astype(str)) if len(existing) else set()
+        if done and not opts.resume:
+            raise SweepSpecError("--name", f"sweep folder {sweep_dir} already holds {len(done)} trajectories; "
+                                           "pass --resume to continue it or choose another --name")
+    todo = [t for t in trials if t.trial_id not in done]
+    return Prepared(spec, trials, sweep_dir, uri, todo, done)
+
+
+def init_ray(address: str | None, num_cpus: int | None = None, log=print) -> str:
+    """Attach to a running Ray cluster (``ray submit`` / ``ray job submit`` / RAY_ADDRESS) or start an
+    embedded single-node one with token auth off and the CPUs this process may use."""
+    import ray
+
+    if ray.is_initialized():
+        return "already initialised"
+    # "auto" finds a running cluster on this node by its processes (ray submit runs us on the head
+    # node); if there is none we start an embedded one.
+    address = address or os.environ.get("RAY_ADDRESS") or "auto"
+    if address is not None:
+        try:
+            ray.init(address=address, log_to_driver=False)
+            return f"attached to the Ray cluster at {address}"
+        except (ConnectionError, RuntimeError):
+            if address != "auto":
+                raise
+            log("no running Ray cluster on this node: starting an embedded single-node Ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from rsng.core.threads import available_cpus
+
+    ray.init(num_cpus=num_cpus or available_cpus(), include_dashboard=False, log_to_driver=False)
+    return f"embedded single-node Ray with {int(ray.cluster_resources().get('CPU', 0))} CPUs"
+
+
+def _versions() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rsng import __version__
+
+    out: dict[str, Any] = {"rsng_version": __version__, "git_sha": git_sha()}
+    for pkg in ("jax", "ray", "mlflow", "pyarrow"):
+        try:
+            out[f"{pkg}_version"] = version(pkg)
+        except PackageNotFoundError:
+            out[f"{pkg}_version"] = None
+    return out
+
+
+def _trial_payload(t: TrialSpec, prep: Prepared, opts: SweepOptions, versions: dict) -> dict[str, Any]:
+    return {"trial_id": t.trial_id, "config": t.config.to_dict(), "sweep": prep.spec.name,
+            "sweep_dir": str(prep.sweep_dir), "report_steps": opts.report_steps, "cpus": opts.cpus_per_trial,
+            "gpus": opts.gpus_per_trial, "cache_dir": opts.cache_dir, "versions": versions}
+
+
+def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
+    """Run every trajectory of ``spec`` not yet in Parquet; returns the prepared sweep."""
+    from rsng.results import load, load_steps, write_sweep_meta
+    from rsng.tracking import Tracker
+
+    log = opts.log
+    prep = prepare(spec, opts)
+    versions = _versions()
+    prep.sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_sweep_meta(prep.sweep_dir, {**spec.to_dict(), "versions": versions, "n_trajectories": len(prep.trials),
+                                      "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+    log(f"sweep {spec.name}: {len(prep.trials)} trajectories ({len(prep.done_ids)} already done, "
+        f"{len(prep.todo)} to run) → {prep.sweep_dir}")
+    tracker = Tracker(prep.mlflow_uri, spec.name, str(prep.sweep_dir), grid=spec.to_dict(),
+                      tags={k: str(v) for k, v in versions.items() if v}, warn=log)
+    tracker.start()
+    if prep.done_ids:  # rows written before an interruption may not have reached MLflow yet
+        _log_finished(tracker, prep.sweep_dir, prep.done_ids)
+
+    counter = {"n": len(prep.done_ids)}
+
+    def on_done(trial_id: str) -> None:
+        counter["n"] += 1
+        _log_finished(tracker, prep.sweep_dir, {trial_id}, progress=(counter["n"], len(prep.trials)), log=log)
+
+    status = "FINISHED"
+    try:
+        if not prep.todo:
+            pass
+        elif opts.serial:
+            from rsng.service.trial import run_trajectory
+
+            for t in prep.todo:
+                run_trajectory(_trial_payload(t, prep, opts, versions))
+                on_done(t.trial_id)
+        else:
+            _run_tune(prep, opts, versions, on_done)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        log("interrupted: finished trajectories are saved; rerun with --resume to continue")
+        raise
+    finally:
+        tracker.finish(status)
+    return prep
+
+
+def _log_finished(tracker, sweep_dir: Path, ids: set[str], progress=None, log=None) -> None:
+    from rsng.results import load, load_steps
+
+    rows = load(sweep_dir, with_steps=False).trajectories
+    rows = rows[rows["trial_id"].astype(str).isin(ids)]
+    for row in rows.to_dict("records"):
+        steps = load_steps(sweep_dir, row["trial_id"])
+        tracker.log_trajectory(row, steps)
+        if progress and log:
+            err = row.get("rel_l2")
+            err_s = "n/a" if err is None or err != err else f"{err:.2e}"
+            log(f"[{progress[0]}/{progress[1]}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
+                f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s")
+
+
+def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict, on_done: Callable[[str], None]) -> None:
+    from ray import tune
+
+    from rsng.service.trial import tune_trainable
+
+    init_ray(opts.ray_address, log=opts.log)
+
+    class _Sink(tune.Callback):
+        """Driver-side hooks: log each finished trajectory; record trials that died for good."""
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            on_done(trial.config["trial"]["trial_id"])
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            payload = trial.config["trial"]
+            _record_lost_trial(payload, f"trial process failed {opts.max_failures + 1} times: {trial.error_file or ''}")
+            on_done(payload["trial_id"])
+
+    resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+    trainable = tune.with_resources(tune_trainable, resources)
+    payloads = [_trial_payload(t, prep, opts, versions) for t in prep.todo]
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(payloads)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, reuse_actors=False),
+        run_config=tune.RunConfig(
+            name=f"{prep.spec.name}-{int(time.time())}",
+            storage_path=str(prep.sweep_dir / "_ray"),
+            failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+            callbacks=[_Sink()],
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    tuner.fit()
+
+
+def _record_lost_trial(payload: dict, message: str) -> None:
+    """A trial that never wrote its row (its process died every time) is recorded as failed."""
+    from rsng.results import load, write_trajectory
+
+    sweep_dir = Path(payload["sweep_dir"])
+    rows = load(sweep_dir, with_steps=False).trajectories
+    if len(rows) and payload["trial_id"] in set(rows["trial_id"].astype(str)):
+        return
+    c = payload["config"]
+    now = _dt.datetime.now(_dt.timezone.utc)
+    write_trajectory(sweep_dir, {
+        "sweep": payload["sweep"], "trial_id": payload["trial_id"],
+        **{k: c[k] for k in ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed",
+                             "init_seed", "precision", "rcond", "integrator", "lstsq")},
+        "rel_l2": None, "rel_l2_t0": None, "rel_l2_final": None, "wall_s": 0.0, "compile_s": None, "steps": 0,
+        "status": "failed", "diverged_step": None, "error_message": message[-2000:], "reference": None,
+        "rsng_version": payload["versions"].get("rsng_version", ""), "git_sha": payload["versions"].get("git_sha"),
+        "jax_version": payload["versions"].get("jax_version") or "", "device": "unknown",
+        "started_at": now, "finished_at": now,
+    })
+
+
+def summary_table(sweep_dir: Path) -> str:
+    """Accuracy-versus-cost table: mean error and time per (problem, sampler, s) over seeds."""
+    from rsng.results import load
+
+    df = load(sweep_dir, with_steps=False).trajectories
+    if df.empty:
+        return "(no trajectories)"
+    g = df.groupby(["problem", "sampler", "s"], observed=True)
+    out = g.agg(runs=("trial_id", "count"), ok=("status", lambda s: int((s == "ok").sum())),
+                rel_l2_mean=("rel_l2", "mean"), rel_l2_min=("rel_l2", "min"), wall_s_mean=("wall_s", "mean"))
+    return out.to_string(float_format=lambda v: f"{v:.3g}")

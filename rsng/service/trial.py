@@ -1,0 +1,174 @@
+"""One trajectory as a Ray Tune trial (or in-process, for the serial runner).
+
+:func:`run_trajectory` is the whole trial: it sizes threads and picks the JAX platform *before* JAX
+loads, builds the :class:`~rsng.core.integrate.Trajectory`, resumes from the newest state it can find
+(a ``ray.tune.Checkpoint`` on a Tune retry, else the sweep's own state file on ``--resume``),
+advances in chunks — after each chunk it writes that chunk's per-step rows to Parquet, saves its
+state, and reports progress — and finally writes the trajectory row. An exception inside the solver
+is recorded as ``status = failed``; a non-finite state as ``diverged``; neither is retried.
+
+State files (``<sweep>/_state/<trial_id>.npz``) are plain arrays (``allow_pickle=False``); the
+chunk numbering is a function of the step, so a retried chunk overwrites its file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path"]
+
+
+def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) -> None:
+    """Threads, platform, GPU memory share and compilation cache — must run before JAX is imported."""
+    from rsng.core.threads import configure_threads
+
+    configure_threads(max(1, int(cpus)), override=True)
+    if gpus <= 0:
+        # A CPU trial on a GPU node would otherwise see (and grab memory on) every GPU.
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    else:
+        os.environ.pop("JAX_PLATFORMS", None)
+        os.environ.pop("XLA_PYTHON_CLIENT_MEM_FRACTION", None)  # deprecated twin; both set raises
+        if gpus < 1:
+            os.environ["XLA_CLIENT_MEM_FRACTION"] = f"{0.9 * gpus:.3f}"
+        else:
+            os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    if cache_dir:
+        jax_cache = Path(cache_dir) / "jax"
+        jax_cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(jax_cache, 0o700)  # compiled code is loaded from here: private to this user
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache)
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ["RSNG_CACHE_DIR"] = str(cache_dir)
+
+
+def state_path(sweep_dir: str | Path, trial_id: str) -> Path:
+    from rsng.results import safe_name
+
+    return Path(sweep_dir) / "_state" / f"{safe_name(trial_id)}.npz"
+
+
+def _save_state(path: Path, state: dict) -> None:
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    np.savez(tmp, **state)
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path) -> dict | None:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError):
+        return None
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None], None] | None = None,
+                   checkpoint_state: dict | None = None) -> dict[str, Any]:
+    """Run (or resume) one trajectory of a sweep and write its Parquet records; returns its row.
+
+    ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
+    "cpus", "gpus", "cache_dir", "versions": {...}}``. ``report(metrics, state)`` is called after
+    every chunk (Tune: ``ray.tune.report`` with a checkpoint of ``state``).
+    """
+    prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
+    import jax
+    import numpy as np
+
+    from rsng import __version__
+    from rsng.core.config import RunConfig
+    from rsng.core.integrate import Trajectory
+    from rsng.results import write_steps, write_trajectory
+
+    sweep_dir, tid = Path(trial["sweep_dir"]), trial["trial_id"]
+    cfg_dict = dict(trial["config"])
+    cfg = RunConfig(**cfg_dict)
+    started = _now()
+    versions = trial.get("versions", {})
+    device = jax.devices()[0]
+    row: dict[str, Any] = {
+        "sweep": trial["sweep"], "trial_id": tid,
+        **{k: cfg_dict[k] for k in ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed",
+                                    "init_seed", "precision", "rcond", "integrator", "lstsq")},
+        "rsng_version": __version__, "git_sha": versions.get("git_sha"), "jax_version": jax.__version__,
+        "device": f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
+        "started_at": started,
+    }
+    spath = state_path(sweep_dir, tid)
+    try:
+        traj = Trajectory(cfg, cache_dir=trial.get("cache_dir"))
+        state = checkpoint_state if checkpoint_state is not None else (_load_state(spath) if spath.exists() else None)
+        if state is not None:
+            traj.load_state(state)
+        every = traj.chunk * max(1, round(trial.get("report_steps", 200) / traj.chunk))
+        if traj.k == 0:
+            write_steps(sweep_dir, tid, 0, traj.series([0]) | {"trial_id": tid})
+        while not traj.done:
+            chunk_no = traj.k // every + 1  # chunk 0 holds t = 0
+            recorded = traj.advance(every)
+            if recorded:
+                write_steps(sweep_dir, tid, chunk_no, traj.series(recorded) | {"trial_id": tid})
+            st = traj.state()
+            _save_state(spath, st)
+            if report is not None:
+                res = traj.result()
+                report({"step": traj.k, "t": traj.k * cfg.dt, "rel_l2_t": float(res.rel_l2_t[-1]),
+                        "ls_residual": float(res.ls_residual[-1]) if traj.k else float("nan"),
+                        "wall_s": traj.wall_s, "done": False}, st)
+        res = traj.result()
+        row.update(rel_l2=res.rel_l2, rel_l2_t0=res.rel_l2_t0, rel_l2_final=float(res.rel_l2_t[-1]),
+                   wall_s=res.wall_s, compile_s=res.compile_s, steps=res.steps, status=res.status,
+                   diverged_step=res.diverged_step,
+                   error_message="" if res.status == "ok" else f"non-finite state at step {res.diverged_step}",
+                   reference=res.reference)
+    except Exception as e:  # recorded, not retried: a deterministic error would only repeat
+        row.update(rel_l2=None, rel_l2_t0=None, rel_l2_final=None, wall_s=0.0, compile_s=None, steps=0,
+                   status="failed", diverged_step=None, reference=None,
+                   error_message=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"[-2000:])
+    row["finished_at"] = _now()
+    write_trajectory(sweep_dir, row)
+    if report is not None:
+        report({"step": row["steps"], "rel_l2": row["rel_l2"] if row["rel_l2"] is not None else float("nan"),
+                "wall_s": row["wall_s"], "status": row["status"], "done": True}, None)
+    return row
+
+
+def tune_trainable(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable: ``config = {"trial": <trial dict>}``."""
+    from ray import tune
+
+    trial = config["trial"]
+    state = None
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            state = _load_state(Path(d) / "state.npz")
+
+    def report(metrics: dict, st: dict | None) -> None:
+        metrics = {k: v for k, v in metrics.items() if v is not None}
+        if st is None:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as d:
+            import numpy as np
+
+            np.savez(Path(d) / "state.npz", **st)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    run_trajectory(trial, report=report, checkpoint_state=state)

@@ -1,0 +1,696 @@
+"""Driver-side MLflow sink of a sweep, and ``sync`` of Parquet results into MLflow.
+
+The Parquet files (:mod:`rsng.results`) are the source of truth; MLflow is a view of them. A
+sweep's runs are laid out as
+
+* one experiment per sweep, ``rsng/<sweep name>`` (artifacts under ``<sweep_dir>/mlflow-artifacts``
+  with a sqlite store; the server decides with an HTTP store);
+* one **parent run** per sweep (tags ``rsng.kind=parent``, ``rsng.sweep=<name>``; params: the grid,
+  flattened), reused when a sweep is resumed or synced again;
+* one nested **child run** per trajectory (tags ``mlflow.parentRunId``, ``rsng.trial_id``,
+  ``rsng.status``): config params, summary metrics, the per-step series ``rel_l2_t`` and
+  ``ls_residual`` (``step`` = solver step) and an ``error_over_time.png`` artifact; ended FINISHED
+  when the trajectory's status is ``ok``, else FAILED (tag ``rsng.error_message``).
+
+Logging is idempotent per trial id, so :func:`sync` can be re-run at any time and only adds what
+is missing (and replaces a child left RUNNING by an interrupted sync, or one recorded for an
+older attempt of a retried trial).
+
+Failure policy: the tracker never raises because of MLflow (store unreachable, server down
+mid-sweep, sqlite locked, a request rejected). Each failure is reported through ``warn`` — once per
+call site until a call succeeds again — with the hint to run ``rsng mlflow-sync`` later; after a
+failure ``available`` is ``False`` and the next attempt is made at most every
+``retry_interval_s`` seconds, so a dead server costs the sweep nothing. A trajectory that could not
+be logged is simply picked up by the next sync.
+
+HTTP timeouts: :class:`Tracker` sets (``os.environ.setdefault``, so values already set win)
+``MLFLOW_HTTP_REQUEST_TIMEOUT=5``, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES=1`` and
+``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1`` (MLflow's defaults are 120 s, 7 retries, factor 2: minutes
+of hanging on a dead server). A refused connection then fails in milliseconds, a hung server in
+about 10 s. These are process-wide MLflow settings.
+
+MLflow (and pandas / matplotlib) are imported inside the functions, so ``import rsng.tracking``
+stays cheap; this module never imports JAX or Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rsng.tracking.uri import default_tracking_uri, validate_tracking_uri
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "Tracker", "SyncReport", "sync", "experiment_name", "HTTP_ENV_DEFAULTS", "CONFIG_PARAMS",
+    "SUMMARY_METRICS", "STEP_METRICS", "ARTIFACT_NAME",
+]
+
+#: Environment defaults set by the tracker so that a dead server fails fast (see module doc).
+HTTP_ENV_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+#: Trajectory columns logged as params of a child run.
+CONFIG_PARAMS = (
+    "problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "init_seed", "precision",
+    "rcond", "integrator", "lstsq", "reference", "rsng_version", "jax_version",
+)
+#: Trajectory columns logged as metrics of a child run (skipped when null/NaN; ±inf is kept).
+SUMMARY_METRICS = ("rel_l2", "rel_l2_t0", "rel_l2_final", "wall_s", "compile_s", "steps")
+#: Steps columns logged as per-step metric series (``step`` = solver step; non-finite points skipped).
+STEP_METRICS = ("rel_l2_t", "ls_residual")
+#: The plot attached to a child run with a per-step series.
+ARTIFACT_NAME = "error_over_time.png"
+
+TAG_SWEEP = "rsng.sweep"
+TAG_KIND = "rsng.kind"
+TAG_TRIAL = "rsng.trial_id"
+TAG_STATUS = "rsng.status"
+TAG_FINISHED = "rsng.finished_at"
+TAG_ERROR = "rsng.error_message"
+TAG_PARENT = "mlflow.parentRunId"
+
+_MAX_PARAM_VAL = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
+_MAX_TAG_VAL = 8000  # MAX_TAG_VAL_LENGTH
+_MAX_KEY = 250  # MAX_ENTITY_KEY_LENGTH
+_MAX_METRICS_PER_BATCH = 1000
+_MAX_PARAMS_TAGS_PER_BATCH = 100
+_TERMINAL = ("FINISHED", "FAILED", "KILLED")
+#: MLflow error codes that mean "this request was refused", not "the store is down".
+_REJECTED_CODES = frozenset({
+    "INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
+    "INVALID_STATE", "MALFORMED_REQUEST",
+})
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+_FILTER_SAFE = re.compile(r"^[^'\"`\\]*$")
+
+
+def experiment_name(sweep_name: str) -> str:
+    """MLflow experiment of a sweep: ``rsng/<sweep_name>``."""
+    return f"rsng/{sweep_name}"
+
+
+# -- small helpers ------------------------------------------------------------------------------------
+def _is_null(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(v != v)  # NaN, NaT
+    except (TypeError, ValueError):  # pandas.NA
+        return True
+
+
+def _to_datetime(v: Any) -> datetime | None:
+    if _is_null(v):
+        return None
+    if hasattr(v, "to_pydatetime"):
+        v = v.to_pydatetime()
+    if not isinstance(v, datetime):
+        return None
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=timezone.utc)
+    return v.astimezone(timezone.utc)
+
+
+def _ms(v: Any) -> int | None:
+    d = _to_datetime(v)
+    return None if d is None else (d - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _iso(v: Any) -> str:
+    d = _to_datetime(v)
+    return "" if d is None else d.isoformat(timespec="microseconds")
+
+
+def _scalar(v: Any) -> Any:
+    """numpy / pandas scalars → plain Python (datetimes, incl. pandas.Timestamp, are kept)."""
+    if v is None or isinstance(v, (str, bytes, datetime)):
+        return v
+    item = getattr(v, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            return v
+    return v
+
+
+def _param_str(v: Any) -> str:
+    v = _scalar(v)
+    if _is_null(v):
+        return ""
+    s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    return s[:_MAX_PARAM_VAL]
+
+
+def _key(k: Any) -> str:
+    k = _BAD_KEY.sub("_", str(k)).strip("/ ") or "_"
+    return k.replace("..", "_.")[:_MAX_KEY]
+
+
+def _flatten(d: Mapping, prefix: str) -> Iterable[tuple[str, Any]]:
+    for k, v in d.items():
+        key = f"{prefix}.{k}"
+        if isinstance(v, Mapping) and v:
+            yield from _flatten(v, key)
+        else:
+            yield key, v
+
+
+def _short(e: BaseException, limit: int = 400) -> str:
+    msg = " ".join(str(e).split()) or type(e).__name__
+    if len(msg) > limit:
+        msg = msg[: limit - 1] + "…"
+    return f"{type(e).__name__}: {msg}"
+
+
+def _store_down(e: BaseException) -> bool:
+    """Whether an error means the store cannot be used now (unreachable, locked, 5xx) rather than
+    that it refused this particular data."""
+    if isinstance(e, OSError):  # requests' connection errors and timeouts are OSErrors
+        return True
+    code = getattr(e, "error_code", None)
+    if code is None:  # not an MLflow error: a bad row or a bug here, not the store
+        return False
+    return code not in _REJECTED_CODES
+
+
+def _quote_ok(value: str) -> bool:
+    return bool(_FILTER_SAFE.match(value))
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """Outcome of :func:`sync`: child runs ``created``, trajectories already present (``skipped``),
+    and trajectories that could not be logged (``failed``; the next sync retries them)."""
+
+    created: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.skipped} already present, {self.failed} failed"
+
+
+class Tracker:
+    """MLflow sink of one sweep, used on the driver (never in trial workers).
+
+    ``Tracker(uri, sweep_name, sweep_dir, grid=..., tags=..., warn=print)`` then :meth:`start`, one
+    :meth:`log_trajectory` per finished trajectory, and :meth:`finish`. Also a context manager
+    (``start`` on enter; ``finish`` on exit, FAILED on an exception, KILLED on KeyboardInterrupt).
+
+    Only an invalid ``uri`` raises (``ValueError``, at construction); every method fails soft (see
+    the module doc): it warns through ``warn`` and returns ``False``.
+
+    Attributes:
+      available: whether the store answered the last time it was used (``False`` before start()).
+      experiment_id, parent_run_id: set by a successful :meth:`start`.
+      last_error: the last MLflow error seen (``None`` after a success).
+    """
+
+    def __init__(self, uri: str, sweep_name: str, sweep_dir: str | os.PathLike, *,
+                 grid: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
+                 warn: Callable[[str], Any] = print, retry_interval_s: float = 30.0):
+        self.uri = validate_tracking_uri(uri)
+        if not isinstance(sweep_name, str) or not sweep_name:
+            raise ValueError(f"sweep_name must be a non-empty string, got {sweep_name!r}")
+        self.sweep_name = sweep_name
+        self.sweep_dir = Path(sweep_dir)
+        self.grid = dict(grid) if grid else {}
+        self.tags = dict(tags) if tags else {}
+        self.warn = warn
+        self.retry_interval_s = float(retry_interval_s)
+        self.available = False
+        self.experiment_id: str | None = None
+        self.parent_run_id: str | None = None
+        self.last_error: BaseException | None = None
+        self._client = None
+        self._last_failure = -math.inf
+        self._failures = 0
+        self._warned: set[str] = set()
+        self._lock = threading.RLock()
+
+    # -- public API ---------------------------------------------------------------------------------
+    @property
+    def retry_delay_s(self) -> float:
+        """Seconds to wait after a failure before trying the store again: ``retry_interval_s``,
+        doubled on every consecutive failure up to 10 minutes (reset by a success)."""
+        if self._failures <= 1:
+            return self.retry_interval_s
+        return min(self.retry_interval_s * 2.0 ** (self._failures - 1), max(600.0, self.retry_interval_s))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.uri.startswith("sqlite:")
+
+    def start(self) -> bool:
+        """Connect, get or create the experiment and the sweep's parent run (set RUNNING).
+
+        Returns ``True`` on success; on failure warns once and returns ``False``.
+        """
+        with self._lock:
+            return self._attempt("start", self._start, default=False)
+
+    def log_trajectory(self, row: Mapping[str, Any], steps: pd.DataFrame | None = None) -> bool:
+        """Log one trajectory as a child run; ``True`` if a run was created.
+
+        ``row`` is a trajectory row (the dict given to ``write_trajectory`` or a row of
+        ``load(...).trajectories``); ``steps`` its per-time series (``load_steps`` frame or
+        ``None``). Returns ``False`` when the trial is already logged (a FINISHED/FAILED/KILLED
+        child for the same attempt exists), or when MLflow is unavailable (warned).
+        """
+        return self._log(row, steps) == "created"
+
+    def finish(self, status: str = "FINISHED") -> bool:
+        """End the parent run with ``status`` (FINISHED, FAILED or KILLED); ``True`` on success.
+
+        Tried whenever a parent run is known, even after failures (it is the last chance).
+        """
+        status = str(status).upper()
+        if status not in _TERMINAL:
+            raise ValueError(f"status must be one of {', '.join(_TERMINAL)}; got {status!r}")
+        with self._lock:
+            if self.parent_run_id is None:
+                return False
+
+            def end():
+                self._get_client().set_terminated(self.parent_run_id, status=status)
+                return True
+
+            return self._attempt("finish", end, default=False)
+
+    def existing_trials(self) -> dict[str, tuple[str, str]]:
+        """``trial_id -> (run status, rsng.finished_at tag)`` of the parent's child runs (``{}`` if
+        unavailable)."""
+        with self._lock:
+            if not self._ready("existing_trials"):
+                return {}
+
+            def collect():
+                out = {}
+                for run in self._children():
+                    tid = run.data.tags.get(TAG_TRIAL)
+                    if tid is not None:
+                        prev = out.get(tid)
+                        if prev is None or prev[0] not in _TERMINAL:
+                            out[tid] = (run.info.status, run.data.tags.get(TAG_FINISHED, ""))
+                return out
+
+            return self._attempt("existing_trials", collect, default={})
+
+    def __enter__(self) -> Tracker:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("KILLED")
+        else:
+            self.finish("FAILED")
+
+    # -- failure handling -----------------------------------------------------------------------------
+    def _attempt(self, site: str, fn: Callable[[], Any], default: Any, *, what: str | None = None) -> Any:
+        """Run ``fn``; on an exception warn (once per site) and return ``default``.
+
+        With ``what`` (a trajectory), an error that is about the data rather than the store (MLflow
+        rejected a value, or a bad row) leaves ``available`` as it is; every other error marks the
+        store unavailable until the next retry.
+        """
+        try:
+            out = fn()
+        except Exception as e:  # noqa: BLE001 - the policy: MLflow never breaks a sweep
+            if what is not None and not _store_down(e):
+                self._fail(f"{site} (rejected)", e, down=False, what=what)
+            else:
+                self._fail(site, e)
+            return default
+        self.last_error = None
+        self._warned.clear()
+        self._failures = 0
+        return out
+
+    def _fail(self, site: str, e: BaseException, *, down: bool = True, what: str | None = None) -> None:
+        self.last_error = e
+        if down:
+            self.available = False
+            self._last_failure = time.monotonic()
+            self._failures += 1
+        if site not in self._warned:
+            self._warned.add(site)
+            head = f"MLflow unavailable ({self.uri})" if down else f"MLflow could not log {what} ({self.uri})"
+            self.warn(
+                f"{head}: {_short(e)}; Parquet results are complete — run "
+                f"`rsng mlflow-sync {self.sweep_dir}` later"
+            )
+
+    def _ready(self, site: str) -> bool:
+        """Whether the store can be used now; retries start() at most every retry_interval_s."""
+        if self.available:
+            return True
+        if time.monotonic() - self._last_failure < self.retry_delay_s:
+            return False
+        return self._attempt(site, self._start, default=False)
+
+    # -- MLflow plumbing --------------------------------------------------------------------------------
+    def _get_client(self):
+        if self._client is None:
+            for k, v in HTTP_ENV_DEFAULTS.items():
+                os.environ.setdefault(k, v)
+            if self.is_sqlite:
+                db = Path(self.uri[len("sqlite:///"):])
+                db.parent.mkdir(parents=True, exist_ok=True)
+            import mlflow
+
+            self._client = mlflow.MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    def _start(self) -> bool:
+        client = self._get_client()
+        self.experiment_id = self._get_or_create_experiment(client)
+        self.parent_run_id = self._get_or_create_parent(client)
+        self.available = True
+        return True
+
+    def _get_or_create_experiment(self, client) -> str:
+        name = experiment_name(self.sweep_name)
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            artifacts = str((self.sweep_dir.resolve() / "mlflow-artifacts")) if self.is_sqlite else None
+            try:
+                return client.create_experiment(name, artifact_location=artifacts)
+            except Exception:
+                exp = client.get_experiment_by_name(name)  # created concurrently by someone else
+                if exp is None:
+                    raise
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+
+    def _search(self, tags: Mapping[str, str]) -> list:
+        """Active runs of the experiment whose tags equal ``tags``, oldest first."""
+        from mlflow.entities import ViewType
+
+        clauses = [f"tags.`{k}` = '{v}'" for k, v in tags.items() if _quote_ok(v)]
+        client = self._get_client()
+        runs, token = [], None
+        while True:
+            page = client.search_runs(
+                [self.experiment_id], filter_string=" AND ".join(clauses), run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000, order_by=["attributes.start_time ASC"], page_token=token,
+            )
+            runs.extend(r for r in page if all(r.data.tags.get(k) == v for k, v in tags.items()))
+            token = page.token
+            if not token:
+                break
+        runs.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        return runs
+
+    def _children(self, trial_id: str | None = None) -> list:
+        want = {TAG_PARENT: self.parent_run_id}
+        if trial_id is not None:
+            want[TAG_TRIAL] = trial_id
+        return self._search(want)
+
+    def _parent_tags(self) -> dict[str, str]:
+        import rsng
+
+        tags = {
+            TAG_SWEEP: self.sweep_name, TAG_KIND: "parent", "rsng.sweep_dir": str(self.sweep_dir.resolve()),
+            "rsng.rsng_version": rsng.__version__,
+        }
+        try:
+            from importlib.metadata import version
+
+            tags["rsng.mlflow_version"] = version("mlflow")
+        except Exception:  # noqa: BLE001 - only informative
+            pass
+        for k, v in self.tags.items():
+            if not _is_null(v):
+                tags[_key(k)] = str(_scalar(v))[:_MAX_TAG_VAL]
+        sha = self.tags.get("git_sha") or self.tags.get("rsng.git_sha")
+        if sha and "mlflow.source.git.commit" not in tags:
+            tags["mlflow.source.git.commit"] = str(sha)
+        return tags
+
+    def _get_or_create_parent(self, client) -> str:
+        from mlflow.entities import Param, RunTag
+
+        want = {TAG_SWEEP: self.sweep_name, TAG_KIND: "parent"}
+        found = self._search(want)
+        params = {_key(k): _param_str(v) for k, v in _flatten(self.grid, "grid")}
+        tags = self._parent_tags()
+        if found:
+            run = found[0]
+            run_id = run.info.run_id
+            if run.info.status != "RUNNING":
+                client.update_run(run_id, status="RUNNING")
+            params = {k: v for k, v in params.items() if k not in run.data.params}  # params are immutable
+        else:
+            run = client.create_run(self.experiment_id, run_name=self.sweep_name, tags=tags)
+            run_id = run.info.run_id
+            # two creators racing: keep the oldest parent, drop ours
+            found = self._search(want)
+            if found and found[0].info.run_id != run_id:
+                client.delete_run(run_id)
+                run_id = found[0].info.run_id
+                params = {k: v for k, v in params.items() if k not in found[0].data.params}
+                if found[0].info.status != "RUNNING":
+                    client.update_run(run_id, status="RUNNING")
+        tag_items = [RunTag(k, v) for k, v in tags.items()]
+        param_items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, max(len(tag_items), len(param_items)), _MAX_PARAMS_TAGS_PER_BATCH):
+            sl = slice(i, i + _MAX_PARAMS_TAGS_PER_BATCH)
+            if tag_items[sl] or param_items[sl]:
+                client.log_batch(run_id, params=param_items[sl], tags=tag_items[sl])
+        return run_id
+
+    # -- trajectories ------------------------------------------------------------------------------------
+    def _log(self, row: Mapping[str, Any], steps) -> str:
+        """``"created"``, ``"skipped"`` (already logged) or ``"failed"``."""
+        with self._lock:
+            if not self._ready("log_trajectory"):
+                return "failed"
+            what = f"trial {row.get('trial_id')!r}" if isinstance(row, Mapping) else "a trajectory"
+            return self._attempt("log_trajectory", lambda: self._log_unguarded(row, steps), default="failed",
+                                 what=what)
+
+    def _log_unguarded(self, row: Mapping[str, Any], steps) -> str:
+        row = {k: _scalar(v) for k, v in dict(row).items()}
+        trial_id = str(row["trial_id"])
+        finished = _iso(row.get("finished_at"))
+        client = self._get_client()
+        for run in self._children(trial_id):
+            if run.info.status in _TERMINAL:
+                recorded = run.data.tags.get(TAG_FINISHED)
+                if not recorded or not finished or recorded == finished:
+                    return "skipped"
+            # RUNNING/SCHEDULED (an interrupted sync) or a terminal run of an older attempt
+            client.delete_run(run.info.run_id)
+        run_id = self._create_child(client, row, trial_id, finished)
+        try:
+            self._fill_child(client, run_id, row, steps)
+        except BaseException:
+            try:  # leave no half-logged RUNNING child behind; the next sync recreates it
+                client.delete_run(run_id)
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        return "created"
+
+    def _create_child(self, client, row: dict, trial_id: str, finished: str) -> str:
+        status = str(row.get("status", ""))
+        tags = {
+            TAG_PARENT: self.parent_run_id, TAG_TRIAL: trial_id, TAG_STATUS: status, TAG_KIND: "trajectory",
+            TAG_SWEEP: self.sweep_name, TAG_FINISHED: finished,
+        }
+        for col in ("device", "git_sha", "diverged_step"):
+            v = row.get(col)
+            if not _is_null(v) and v != "":
+                tags[f"rsng.{col}"] = str(v)[:_MAX_TAG_VAL]
+        if tags.get("rsng.git_sha"):
+            tags["mlflow.source.git.commit"] = tags["rsng.git_sha"]
+        if status != "ok":
+            msg = row.get("error_message")
+            if _is_null(msg) or not str(msg).strip():
+                msg = (f"diverged at step {row.get('diverged_step')}" if status == "diverged"
+                       else f"status {status}")
+            tags[TAG_ERROR] = str(msg)[:_MAX_TAG_VAL]
+        name = f"{row.get('problem')}-{row.get('sampler')}-s{row.get('s')}-seed{row.get('seed')}"
+        run = client.create_run(self.experiment_id, start_time=_ms(row.get("started_at")), tags=tags,
+                                run_name=name)
+        return run.info.run_id
+
+    def _fill_child(self, client, run_id: str, row: dict, steps) -> None:
+        from mlflow.entities import Metric, Param
+
+        params = [Param(k, _param_str(row.get(k))) for k in CONFIG_PARAMS if k in row]
+        t_end = _ms(row.get("finished_at")) or int(time.time() * 1000)
+        t0 = _ms(row.get("started_at")) or t_end
+        metrics = []
+        for k in SUMMARY_METRICS:
+            v = row.get(k)
+            if _is_null(v):
+                continue
+            metrics.append(Metric(k, float(v), t_end, 0))
+        client.log_batch(run_id, metrics=metrics, params=params)
+
+        series = self._series(row["trial_id"], steps)
+        if series is not None and len(series):
+            import numpy as np
+
+            step = series["step"].to_numpy(dtype=np.int64)
+            wall = (series["wall_s_cumulative"].to_numpy(dtype=float) if "wall_s_cumulative" in series
+                    else np.zeros(len(series)))
+            stamp = np.where(np.isfinite(wall), t0 + wall * 1000.0, t0).astype(np.int64)
+            batch = []
+            for name in STEP_METRICS:
+                if name not in series:
+                    continue
+                vals = series[name].to_numpy(dtype=float)
+                batch.extend(Metric(name, float(v), int(ts), int(k))
+                             for k, v, ts in zip(step, vals, stamp) if math.isfinite(v))
+            for i in range(0, len(batch), _MAX_METRICS_PER_BATCH):
+                client.log_batch(run_id, metrics=batch[i:i + _MAX_METRICS_PER_BATCH])
+            self._log_plot(client, run_id, row, series)
+        client.set_terminated(run_id, status="FINISHED" if row.get("status") == "ok" else "FAILED",
+                              end_time=t_end)
+
+    @staticmethod
+    def _series(trial_id: str, steps):
+        if steps is None or not len(steps) or "step" not in steps:
+            return None
+        if "trial_id" in steps:
+            steps = steps[steps["trial_id"].astype(str) == trial_id]
+        return steps.sort_values("step", kind="stable").drop_duplicates("step", keep="last")
+
+    def _log_plot(self, client, run_id: str, row: dict, series) -> None:
+        import numpy as np
+        from matplotlib.figure import Figure
+
+        has_t = "t" in series
+        x = series["t" if has_t else "step"].to_numpy(dtype=float)
+        fig = Figure(figsize=(6.4, 4.2), dpi=100, layout="constrained")
+        ax = fig.add_subplot()
+        plotted = False
+        for name, label, style in (("rel_l2_t", "relative L2 error", "-"),
+                                   ("ls_residual", "least-squares residual (1st RK stage)", "--")):
+            if name not in series:
+                continue
+            y = series[name].to_numpy(dtype=float)
+            keep = np.isfinite(y) & (y > 0) & np.isfinite(x)
+            if keep.any():
+                ax.plot(x[keep], y[keep], style, label=label)
+                plotted = True
+        if not plotted:
+            return
+        div = row.get("diverged_step")
+        if row.get("status") == "diverged" and not _is_null(div):
+            xd = float(div) * float(row.get("dt") or 0.0) if has_t else float(div)
+            ax.axvline(xd, color="tab:red", linestyle=":", label=f"diverged (step {div})")
+        ax.set_yscale("log")
+        ax.set_xlabel("time t" if has_t else "step")
+        ax.set_ylabel("relative error")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+        r = row.get
+        ax.set_title(
+            f"{r('problem')} | {r('sampler')} s={r('s')}/{r('p')} | seed {r('seed')} (init {r('init_seed')})\n"
+            f"n={r('n')} dt={r('dt')} {r('precision')} {r('integrator')}/{r('lstsq')} | {r('status')}",
+            fontsize="medium",
+        )
+        with tempfile.TemporaryDirectory(prefix="rsng-mlflow-") as tmp:
+            path = Path(tmp) / ARTIFACT_NAME
+            fig.savefig(path, format="png")
+            client.log_artifact(run_id, str(path))
+
+
+# ================================================================================================
+# sync
+# ================================================================================================
+def _is_sweep_folder(p: Path) -> bool:
+    return (p / "sweep.json").is_file() or (p / "trajectories").is_dir() or (p / "steps").is_dir()
+
+
+def _meta_tags(meta: Mapping[str, Any]) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for k, v in meta.items():
+        if k in ("grid", "name"):
+            continue
+        if k == "versions" and isinstance(v, Mapping):
+            for vk, vv in v.items():
+                if isinstance(vv, (str, int, float)):
+                    tags[f"rsng.version.{vk}"] = vv
+        elif isinstance(v, (str, int, float)) and (k == "git_sha" or k.endswith("_version") or k == "created_at"):
+            tags[k if k == "git_sha" else f"rsng.{k}"] = v
+    return tags
+
+
+def sync(sweep_dir: str | os.PathLike, uri: str | None = None, *, warn: Callable[[str], Any] = print,
+         retry_interval_s: float = 30.0) -> SyncReport:
+    """Log every trajectory of a sweep folder that MLflow lacks; end the parent run FINISHED.
+
+    ``uri`` defaults to :func:`default_tracking_uri` (``sqlite:///<sweep_dir>/mlflow.db``). The
+    parent run's name and params come from ``sweep.json`` (``name``, ``grid``) when present, else
+    the folder name. Idempotent: a second sync creates nothing. MLflow failures are warned about
+    and counted in ``failed`` (never raised); a path that is not a sweep folder raises
+    ``FileNotFoundError``/``ValueError``.
+    """
+    import rsng.results as results
+
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep folder {sweep_dir} does not exist")
+    if not _is_sweep_folder(sweep_dir):
+        raise ValueError(f"{sweep_dir} is not a sweep folder (no sweep.json, trajectories/ or steps/); "
+                         "pass the folder of one sweep, not the storage root")
+    uri = validate_tracking_uri(uri) if uri is not None else default_tracking_uri(sweep_dir)
+    res = results.load(sweep_dir, with_steps=False)
+    meta = res.meta or {}
+    name = meta.get("name") if isinstance(meta.get("name"), str) and meta.get("name") else sweep_dir.resolve().name
+    grid = meta.get("grid") if isinstance(meta.get("grid"), Mapping) else None
+    tracker = Tracker(uri, name, sweep_dir, grid=grid, tags=_meta_tags(meta), warn=warn,
+                      retry_interval_s=retry_interval_s)
+    rows = res.trajectories.sort_values(["started_at", "trial_id"], kind="stable").to_dict("records")
+    if not tracker.start():
+        return SyncReport(failed=len(rows))
+    known = tracker.existing_trials()
+    created = skipped = failed = 0
+    for row in rows:
+        tid = str(row["trial_id"])
+        have = known.get(tid)
+        if have is not None and have[0] in _TERMINAL and (not have[1] or have[1] == _iso(row["finished_at"])):
+            skipped += 1
+            continue
+        steps = None
+        if tracker.available:
+            steps = results.load_steps(sweep_dir, trial_ids=tid)
+        outcome = tracker._log(row, steps)
+        if outcome == "created":
+            created += 1
+        elif outcome == "skipped":
+            skipped += 1
+        else:
+            failed += 1
+    tracker.finish("FINISHED")
+    return SyncReport(created=created, skipped=skipped, failed=failed)

@@ -1,0 +1,29 @@
+"""Accuracy versus cost over the sparsity s (the paper's Fig. 4b/5), with the samplers added.
+
+    python sweeps/sparsity.py --smoke                    # 8 short trajectories, a few minutes on 2 CPUs
+    python sweeps/sparsity.py --storage /shared/results  # the full study (GPU cluster sized)
+    ray submit cluster/gpu.yaml sweeps/sparsity.py --storage s3://… (see cluster/README.md)
+
+Full grid: allen_cahn and burgers (fast presets, n = 1000, depth 7, p = 3393) × s ∈ {50, 100, 200,
+400, 800, 1600, 3200, dense} × samplers {uniform, column_norm} × seeds {0, 1, 2}.
+"""
+
+import sys
+
+from rsng.service.cli import sweep_main
+from rsng.service.spec import SweepSpec
+
+
+def build(args):
+    if args.smoke:
+        return SweepSpec("sparsity-smoke", grid={
+            "problem": ["allen_cahn", "burgers"], "sampler": ["uniform", "column_norm"], "seed": [0, 1],
+        }, fixed={"preset": "smoke"}, description="smoke: 2 problems × 2 samplers × 2 seeds")
+    return SweepSpec("sparsity", grid={
+        "problem": ["allen_cahn", "burgers"], "s": [50, 100, 200, 400, 800, 1600, 3200, "dense"],
+        "sampler": ["uniform", "column_norm"], "seed": [0, 1, 2],
+    }, fixed={"preset": "fast"}, description=__doc__.splitlines()[0])
+
+
+if __name__ == "__main__":
+    sys.exit(sweep_main("sparsity", __doc__, build))

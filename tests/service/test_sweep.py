@@ -1,0 +1,101 @@
+"""The smoke sparsity sweep on a real single-node Ray cluster with a real sqlite MLflow store."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "sweeps" / "sparsity.py"
+
+
+def run_script(args, cwd, timeout=600):
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def mlflow_runs(sweep_dir):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{sweep_dir}/mlflow.db")
+    exp = client.get_experiment_by_name("rsng/sparsity-smoke")
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    t0 = time.perf_counter()
+    r = run_script(["--smoke", "--storage", str(tmp / "results"), "--cache-dir", str(tmp / "cache")], tmp)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return tmp / "results" / "sparsity-smoke", r, time.perf_counter() - t0
+
+
+def test_smoke_sweep_writes_one_row_per_trajectory(smoke_sweep):
+    from rsng.results import load
+
+    sweep_dir, r, wall = smoke_sweep
+    res = load(sweep_dir)
+    df = res.trajectories
+    assert len(df) == 8 and df["trial_id"].is_unique
+    assert set(df["problem"]) == {"allen_cahn", "burgers"} and set(df["sampler"]) == {"uniform", "column_norm"}
+    assert set(df["seed"]) == {0, 1}
+    assert (df["status"] == "ok").all(), df[["trial_id", "status", "error_message"]]
+    assert df["rel_l2"].notna().all() and (df["rel_l2"] < 0.05).all()
+    assert (df["wall_s"] > 0).all() and df["device"].str.startswith("cpu").all()
+    # per-step series: t = 0 and every stored step, once each
+    for row in df.itertuples():
+        steps = res.steps[res.steps["trial_id"] == row.trial_id]
+        assert steps["step"].is_unique
+        assert steps["step"].min() == 0 and steps["step"].max() == row.steps
+    assert "Parquet results" in r.stdout and "mlflow ui --backend-store-uri sqlite:///" in r.stdout
+    assert "rel_l2_mean" in r.stdout  # the accuracy-vs-cost table
+    print(f"smoke sweep wall time: {wall:.0f} s")
+
+
+def test_smoke_sweep_mlflow_parent_and_children(smoke_sweep):
+    sweep_dir, _, _ = smoke_sweep
+    client, runs = mlflow_runs(sweep_dir)
+    parents = [r for r in runs if r.data.tags.get("rsng.kind") == "parent"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == 8
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    assert all(r.info.status == "FINISHED" for r in runs)
+    hist = client.get_metric_history(children[0].info.run_id, "rel_l2_t")
+    assert len(hist) > 10 and sorted(m.step for m in hist)[0] == 0
+
+
+def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, tmp_path):
+    from rsng.results import load
+
+    sweep_dir_ref, _, _ = smoke_sweep
+    storage = tmp_path / "results"
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    args = [sys.executable, str(SCRIPT), "--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
+            "--max-concurrent", "1", "--report-steps", "20"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    traj_dir = storage / "sparsity-smoke" / "trajectories"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not traj_dir.exists() or len(list(traj_dir.glob("*.parquet"))) < 2):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes, mid-sweep
+    proc.wait()
+    n_before = len(list(traj_dir.glob("*.parquet")))
+    assert 2 <= n_before < 8
+
+    r = run_script(["--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"), "--resume"], tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    got = load(storage / "sparsity-smoke").trajectories.set_index("trial_id").sort_index()
+    ref = load(sweep_dir_ref).trajectories.set_index("trial_id").sort_index()
+    assert list(got.index) == list(ref.index)  # every trajectory exactly once
+    assert (got["rel_l2"] == ref["rel_l2"]).all()  # bit-identical to the uninterrupted sweep
+    client, runs = mlflow_runs(storage / "sparsity-smoke")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert sorted(r.data.tags["rsng.trial_id"] for r in children) == sorted(got.index)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
