@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adam-steps", type=int, help="Adam iterations")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("mlflow-sync", help="upload to MLflow what a sweep's Parquet results hold and MLflow lacks",
+                       description="Log every trajectory of <storage>/<sweep> that MLflow does not have yet "
+                                   "(one child run per trajectory under the sweep's parent run); never duplicates.")
+    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
+    p.add_argument("--mlflow-uri", help="tracking URI (default: sqlite:///<sweep_dir>/mlflow.db)")
+
     sub.add_parser("problems", help="list the registered problems and their presets")
     return parser
 
@@ -250,6 +256,23 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_mlflow_sync(args: argparse.Namespace) -> int:
+    from rsng.tracking import sync, validate_tracking_uri
+
+    sweep_dir = Path(args.sweep_dir)
+    if not (sweep_dir / "trajectories").is_dir():
+        raise UsageError(f"sweep_dir: {str(sweep_dir)!r} is not a sweep folder (no trajectories/ inside)")
+    uri = None
+    if args.mlflow_uri:
+        try:
+            uri = validate_tracking_uri(args.mlflow_uri)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    report = sync(sweep_dir, uri, warn=lambda m: print(m, file=sys.stderr))
+    print(f"created {report.created}, already present {report.skipped}, failed {report.failed}")
+    return EXIT_OK if report.failed == 0 else 1
+
+
 def _cmd_problems(args: argparse.Namespace) -> int:
     from rsng.core.problems import get_problem, problem_names
 
@@ -265,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"solve": _cmd_solve, "reference": _cmd_reference, "fit": _cmd_fit, "problems": _cmd_problems}[
+        return {"solve": _cmd_solve, "reference": _cmd_reference, "fit": _cmd_fit, "problems": _cmd_problems,
+                "mlflow-sync": _cmd_mlflow_sync}[
             args.command](args)
     except UsageError as e:
         print(f"rsng {args.command}: error: {e}", file=sys.stderr)

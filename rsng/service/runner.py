@@ -79,15 +79,15 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         raise SweepSpecError("--max-concurrent", f"must be ≥ 1, got {opts.max_concurrent}")
     if opts.report_steps < 1:
         raise SweepSpecError("--report-steps", f"must be ≥ 1, got {opts.report_steps}")
-    try:
-        check_writable(opts.storage)
-    except ResultsError as e:
-        raise SweepSpecError("--storage", str(e)) from None
     sweep_dir = Path(opts.storage).resolve() / spec.name
     try:
         uri = validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri else default_tracking_uri(sweep_dir)
     except ValueError as e:
         raise SweepSpecError("--mlflow-uri", str(e).split(": ", 1)[-1]) from None
+    try:  # last: it creates the storage folder
+        check_writable(opts.storage)
+    except ResultsError as e:
+        raise SweepSpecError("--storage", str(e)) from None
     done: set[str] = set()
     if sweep_dir.exists():
         existing = load(sweep_dir, with_steps=False).trajectories
@@ -157,11 +157,13 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
                                       "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
     log(f"sweep {spec.name}: {len(prep.trials)} trajectories ({len(prep.done_ids)} already done, "
         f"{len(prep.todo)} to run) → {prep.sweep_dir}")
-    tracker = Tracker(prep.mlflow_uri, spec.name, str(prep.sweep_dir), grid=spec.to_dict(),
-                      tags={k: str(v) for k, v in versions.items() if v}, warn=log)
+    tracker = Tracker(prep.mlflow_uri, spec.name, str(prep.sweep_dir), grid=dict(spec.grid),
+                      params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log)
     tracker.start()
-    if prep.done_ids:  # rows written before an interruption may not have reached MLflow yet
-        _log_finished(tracker, prep.sweep_dir, prep.done_ids)
+    if prep.done_ids and tracker.available:  # rows written before an interruption may not have reached MLflow
+        missing = prep.done_ids - set(tracker.existing_trials())
+        if missing:
+            _log_finished(tracker, prep.sweep_dir, missing)
 
     counter = {"n": len(prep.done_ids)}
 
@@ -212,17 +214,7 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict, on_done: Calla
 
     init_ray(opts.ray_address, log=opts.log)
 
-    class _Sink(tune.Callback):
-        """Driver-side hooks: log each finished trajectory; record trials that died for good."""
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            on_done(trial.config["trial"]["trial_id"])
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            payload = trial.config["trial"]
-            _record_lost_trial(payload, f"trial process failed {opts.max_failures + 1} times: {trial.error_file or ''}")
-            on_done(payload["trial_id"])
-
+    sink = _make_sink(on_done, opts.max_failures)
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     trainable = tune.with_resources(tune_trainable, resources)
     payloads = [_trial_payload(t, prep, opts, versions) for t in prep.todo]
@@ -234,12 +226,44 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict, on_done: Calla
             name=f"{prep.spec.name}-{int(time.time())}",
             storage_path=str(prep.sweep_dir / "_ray"),
             failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-            callbacks=[_Sink()],
+            callbacks=[sink],
             verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
     tuner.fit()
+
+
+def _make_sink(on_done: Callable[[str], None], max_failures: int):
+    from ray import tune
+
+    class _Sink(tune.Callback):
+        """Driver-side hooks: log each finished trajectory; record trials that died for good.
+
+        Tune pickles its callbacks with the experiment state; the hooks hold live objects (the
+        MLflow tracker), so the pickled copy is an inert one."""
+
+        def __init__(self):
+            self.on_done, self.max_failures = on_done, max_failures
+
+        def __reduce__(self):
+            return (_inert_callback, ())
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.on_done(trial.config["trial"]["trial_id"])
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            payload = trial.config["trial"]
+            _record_lost_trial(payload, f"trial process failed {self.max_failures + 1} times: {trial.error_file or ''}")
+            self.on_done(payload["trial_id"])
+
+    return _Sink()
+
+
+def _inert_callback():
+    from ray import tune
+
+    return tune.Callback()
 
 
 def _record_lost_trial(payload: dict, message: str) -> None:

@@ -165,7 +165,7 @@ def _key(k: Any) -> str:
 
 def _flatten(d: Mapping, prefix: str) -> Iterable[tuple[str, Any]]:
     for k, v in d.items():
-        key = f"{prefix}.{k}"
+        key = f"{prefix}.{k}" if prefix else str(k)
         if isinstance(v, Mapping) and v:
             yield from _flatten(v, key)
         else:
@@ -188,6 +188,12 @@ def _store_down(e: BaseException) -> bool:
     if code is None:  # not an MLflow error: a bad row or a bug here, not the store
         return False
     return code not in _REJECTED_CODES
+
+
+def _up_to_date(status: str, recorded: str | None, finished: str) -> bool:
+    """Whether a child run in ``status`` with tag ``rsng.finished_at=recorded`` already holds the
+    attempt that finished at ``finished`` (a run without the tag is taken as current)."""
+    return status in _TERMINAL and (not recorded or not finished or recorded == finished)
 
 
 def _quote_ok(value: str) -> bool:
@@ -218,8 +224,24 @@ class Tracker:
     :meth:`log_trajectory` per finished trajectory, and :meth:`finish`. Also a context manager
     (``start`` on enter; ``finish`` on exit, FAILED on an exception, KILLED on KeyboardInterrupt).
 
-    Only an invalid ``uri`` raises (``ValueError``, at construction); every method fails soft (see
-    the module doc): it warns through ``warn`` and returns ``False``.
+    Args:
+      uri: ``sqlite:///PATH`` or ``http(s)://…`` (checked by :func:`validate_tracking_uri`).
+      sweep_name: the experiment is ``rsng/<sweep_name>``, the parent run is named after it.
+      sweep_dir: the sweep folder (artifact root ``<sweep_dir>/mlflow-artifacts`` with sqlite; named
+        in the warnings' ``rsng mlflow-sync`` hint).
+      grid: logged as parent params ``grid.<key>[.<sub key>…]``: nested mappings are flattened,
+        values JSON-encoded (strings as they are) and cut to MLflow's 6000 characters.
+      params: more parent params, flattened the same way with dotted keys (e.g. ``{"fixed": {...}}``
+        → ``fixed.<key>``). Params are immutable in MLflow: on resume only new keys are added.
+      tags: parent tags (stringified; ``git_sha`` also sets ``mlflow.source.git.commit``,
+        ``mlflow.note.content`` is the run's description in the UI).
+      warn: called with each warning message (default ``print``).
+      retry_interval_s: after a failure, wait this long before the next automatic retry (doubled on
+        each consecutive failure, at most 10 min); explicit :meth:`start` calls always try.
+
+    Only invalid arguments raise (``ValueError``: a bad ``uri`` or ``sweep_name`` at construction, a
+    bad ``finish`` status); everything MLflow does fails soft (see the module doc): the method warns
+    through ``warn`` and returns ``False``.
 
     Attributes:
       available: whether the store answered the last time it was used (``False`` before start()).
@@ -229,7 +251,8 @@ class Tracker:
 
     def __init__(self, uri: str, sweep_name: str, sweep_dir: str | os.PathLike, *,
                  grid: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-                 warn: Callable[[str], Any] = print, retry_interval_s: float = 30.0):
+                 params: Mapping[str, Any] | None = None, warn: Callable[[str], Any] = print,
+                 retry_interval_s: float = 30.0):
         self.uri = validate_tracking_uri(uri)
         if not isinstance(sweep_name, str) or not sweep_name:
             raise ValueError(f"sweep_name must be a non-empty string, got {sweep_name!r}")
@@ -237,6 +260,7 @@ class Tracker:
         self.sweep_dir = Path(sweep_dir)
         self.grid = dict(grid) if grid else {}
         self.tags = dict(tags) if tags else {}
+        self.params = dict(params) if params else {}
         self.warn = warn
         self.retry_interval_s = float(retry_interval_s)
         self.available = False
@@ -298,21 +322,19 @@ class Tracker:
 
             return self._attempt("finish", end, default=False)
 
-    def existing_trials(self) -> dict[str, tuple[str, str]]:
-        """``trial_id -> (run status, rsng.finished_at tag)`` of the parent's child runs (``{}`` if
-        unavailable)."""
+    def existing_trials(self) -> dict[str, list[tuple[str, str]]]:
+        """``trial_id -> [(run status, rsng.finished_at tag), ...]`` of the parent's child runs,
+        oldest first (``{}`` if unavailable)."""
         with self._lock:
             if not self._ready("existing_trials"):
                 return {}
 
             def collect():
-                out = {}
+                out: dict[str, list[tuple[str, str]]] = {}
                 for run in self._children():
                     tid = run.data.tags.get(TAG_TRIAL)
                     if tid is not None:
-                        prev = out.get(tid)
-                        if prev is None or prev[0] not in _TERMINAL:
-                            out[tid] = (run.info.status, run.data.tags.get(TAG_FINISHED, ""))
+                        out.setdefault(tid, []).append((run.info.status, run.data.tags.get(TAG_FINISHED, "")))
                 return out
 
             return self._attempt("existing_trials", collect, default={})
@@ -459,6 +481,7 @@ class Tracker:
         want = {TAG_SWEEP: self.sweep_name, TAG_KIND: "parent"}
         found = self._search(want)
         params = {_key(k): _param_str(v) for k, v in _flatten(self.grid, "grid")}
+        params.update({_key(k): _param_str(v) for k, v in _flatten(self.params, "")})
         tags = self._parent_tags()
         if found:
             run = found[0]
@@ -500,13 +523,16 @@ class Tracker:
         trial_id = str(row["trial_id"])
         finished = _iso(row.get("finished_at"))
         client = self._get_client()
+        keep = None
         for run in self._children(trial_id):
-            if run.info.status in _TERMINAL:
-                recorded = run.data.tags.get(TAG_FINISHED)
-                if not recorded or not finished or recorded == finished:
-                    return "skipped"
-            # RUNNING/SCHEDULED (an interrupted sync) or a terminal run of an older attempt
+            if keep is None and _up_to_date(run.info.status, run.data.tags.get(TAG_FINISHED), finished):
+                keep = run
+                continue
+            # RUNNING/SCHEDULED (an interrupted sync), a run of an older attempt of a retried
+            # trial, or a duplicate left by a concurrent writer
             client.delete_run(run.info.run_id)
+        if keep is not None:
+            return "skipped"
         run_id = self._create_child(client, row, trial_id, finished)
         try:
             self._fill_child(client, run_id, row, steps)
@@ -633,16 +659,20 @@ def _is_sweep_folder(p: Path) -> bool:
 
 
 def _meta_tags(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Parent tags from ``sweep.json``: versions (top-level ``git_sha``/``*_version`` keys or a
+    ``versions`` mapping, under their own names, as the sweep runner passes them), ``created_at``,
+    and ``description`` as the run's description (``mlflow.note.content``)."""
     tags: dict[str, Any] = {}
-    for k, v in meta.items():
-        if k in ("grid", "name"):
+    versions = meta.get("versions") if isinstance(meta.get("versions"), Mapping) else {}
+    for k, v in [*meta.items(), *versions.items()]:
+        if _is_null(v) or not isinstance(v, (str, int, float)) or isinstance(v, bool):
             continue
-        if k == "versions" and isinstance(v, Mapping):
-            for vk, vv in v.items():
-                if isinstance(vv, (str, int, float)):
-                    tags[f"rsng.version.{vk}"] = vv
-        elif isinstance(v, (str, int, float)) and (k == "git_sha" or k.endswith("_version") or k == "created_at"):
-            tags[k if k == "git_sha" else f"rsng.{k}"] = v
+        if k == "description" and isinstance(v, str) and v.strip():
+            tags["mlflow.note.content"] = v
+        elif k == "git_sha" or k.endswith("_version"):
+            tags[k] = v
+        elif k == "created_at":
+            tags["rsng.created_at"] = v
     return tags
 
 
@@ -652,7 +682,8 @@ def sync(sweep_dir: str | os.PathLike, uri: str | None = None, *, warn: Callable
 
     ``uri`` defaults to :func:`default_tracking_uri` (``sqlite:///<sweep_dir>/mlflow.db``). The
     parent run's name and params come from ``sweep.json`` (``name``, ``grid``) when present, else
-    the folder name. Idempotent: a second sync creates nothing. MLflow failures are warned about
+    the folder name (``fixed`` → params ``fixed.*``; versions, ``created_at`` and ``description`` →
+    tags). Idempotent: a second sync creates nothing. MLflow failures are warned about
     and counted in ``failed`` (never raised); a path that is not a sweep folder raises
     ``FileNotFoundError``/``ValueError``.
     """
@@ -669,7 +700,8 @@ def sync(sweep_dir: str | os.PathLike, uri: str | None = None, *, warn: Callable
     meta = res.meta or {}
     name = meta.get("name") if isinstance(meta.get("name"), str) and meta.get("name") else sweep_dir.resolve().name
     grid = meta.get("grid") if isinstance(meta.get("grid"), Mapping) else None
-    tracker = Tracker(uri, name, sweep_dir, grid=grid, tags=_meta_tags(meta), warn=warn,
+    fixed = {"fixed": meta["fixed"]} if isinstance(meta.get("fixed"), Mapping) and meta["fixed"] else None
+    tracker = Tracker(uri, name, sweep_dir, grid=grid, params=fixed, tags=_meta_tags(meta), warn=warn,
                       retry_interval_s=retry_interval_s)
     rows = res.trajectories.sort_values(["started_at", "trial_id"], kind="stable").to_dict("records")
     if not tracker.start():
@@ -678,8 +710,8 @@ def sync(sweep_dir: str | os.PathLike, uri: str | None = None, *, warn: Callable
     created = skipped = failed = 0
     for row in rows:
         tid = str(row["trial_id"])
-        have = known.get(tid)
-        if have is not None and have[0] in _TERMINAL and (not have[1] or have[1] == _iso(row["finished_at"])):
+        have = known.get(tid, [])
+        if len(have) == 1 and _up_to_date(*have[0], _iso(row["finished_at"])):
             skipped += 1
             continue
         steps = None

@@ -81,3 +81,14 @@ def test_sweep_script_refuses_bad_options_before_starting(args, fragment, tmp_pa
     assert fragment in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "results").exists()  # nothing written
+
+
+@pytest.mark.parametrize("script", ["sparsity", "samplers", "architecture", "table1"])
+@pytest.mark.parametrize("smoke", [True, False])
+def test_every_sweep_script_validates_its_grid(script, smoke, tmp_path):
+    args = [sys.executable, str(ROOT / "sweeps" / f"{script}.py"), "--dry-run", "--storage", str(tmp_path / "r")]
+    r = subprocess.run(args + (["--smoke"] if smoke else []), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    n = int(r.stdout.strip().splitlines()[-1].split()[0])
+    assert n >= (2 if smoke else 12)
+    assert "ray" not in r.stderr.lower()

@@ -62,7 +62,8 @@ def sweep(tmp_path) -> Path:
     d = tmp_path / "runs" / "demo"
     R.write_sweep_meta(d, {"name": "demo", "grid": {"sampler": ["uniform", "leverage"], "s": [60, 120],
                                                     "problem": {"name": "allen_cahn", "n": 64}},
-                           "git_sha": "c2b4069", "rsng_version": "0.1.0"})
+                           "fixed": {"dt": 1e-3, "t_end": 0.05}, "description": "a small demo sweep",
+                           "versions": {"rsng_version": "0.1.0", "git_sha": "c2b4069", "ray_version": None}})
     R.write_trajectory(d, make_row("t-ok-a"))
     write_series(d, "t-ok-a", 51)
     R.write_trajectory(d, make_row("t-ok-b", sampler="leverage", s=120, seed=2, rel_l2=0.5,
@@ -111,7 +112,10 @@ def check_synced_store(uri: str, dl: Path) -> None:
     assert parent.info.run_name == "demo"
     assert parent.data.params["grid.sampler"] == '["uniform", "leverage"]'
     assert parent.data.params["grid.problem.n"] == "64"
+    assert parent.data.params["fixed.dt"] == "0.001"
+    assert parent.data.tags["mlflow.note.content"] == "a small demo sweep"
     assert parent.data.tags["mlflow.source.git.commit"] == "c2b4069"
+    assert parent.data.tags["rsng_version"] == "0.1.0" and "ray_version" not in parent.data.tags
     assert sorted(children) == sorted(SWEEP_TRIALS)
     for tid, (status, nsteps) in SWEEP_TRIALS.items():
         run = children[tid]
@@ -252,15 +256,23 @@ def test_resume_replaces_interrupted_and_retried_children(sweep, make_db):
     retried = make_row("t-fail", finished_at=T0 + timedelta(hours=1))
     R.write_trajectory(sweep, retried)
     assert tr.log_trajectory(retried, None) is True
+    # ids that cannot be quoted in an MLflow filter are matched in Python
+    odd = make_row("it's \"odd\" `x`", started_at=T0 - timedelta(days=1))
+    assert tr.log_trajectory(odd, None) is True and tr.log_trajectory(odd, None) is False
+    client.delete_run(tr._children(odd["trial_id"])[0].info.run_id)
     # a bad row is refused without taking the store down
     assert tr.log_trajectory({"problem": "x"}, None) is False
     assert tr.available and len(warnings) == 1
     assert warnings.pop().startswith(f"MLflow could not log trial None ({uri}): KeyError")
     tr.finish()
     assert not warnings
+    # a duplicate left RUNNING by a concurrent writer
+    dup = client.create_run(tr.experiment_id, tags={"mlflow.parentRunId": tr.parent_run_id, "rsng.trial_id": "t-ok-a"})
     # resume: a second Tracker finds the same parent (params unchanged), sync completes the rest
     report = sync(sweep, uri, warn=warnings.append)
     assert report == SyncReport(created=2, skipped=2, failed=0), warnings
+    assert client.get_run(dup.info.run_id).info.lifecycle_stage == "deleted"
+    assert len(all_runs(client)) == 1 + len(SWEEP_TRIALS)
     parents, children = split(all_runs(client))
     assert len(parents) == 1 and parents[0].info.run_id == tr.parent_run_id
     assert parents[0].info.status == "FINISHED" and parents[0].data.params["grid.s"] == "[60]"
