@@ -40,6 +40,7 @@ def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) 
             os.environ["XLA_CLIENT_MEM_FRACTION"] = f"{0.9 * gpus:.3f}"
         else:
             os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    cache_dir = cache_dir or os.environ.get("RSNG_CACHE_DIR") or os.path.expanduser("~/.cache/rsng")
     if cache_dir:
         jax_cache = Path(cache_dir) / "jax"
         jax_cache.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -1,0 +1,57 @@
+"""Serial versus Ray: the same smoke sparsity grid (8 trajectories) run one after another in one
+process, then through the sweep service on an embedded single-node Ray.
+
+    python benchmarks/sweep_overhead.py [--cpus 2]
+
+Prints both wall times (driver start to last row written, Ray start-up included) and their ratio,
+measured in one run; writes benchmarks/results/sweep-overhead-<date>.csv. Both runs use the same
+fresh JAX compilation cache folder per mode, so each mode pays its own compiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sweeps"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpus", type=int, default=None, help="CPUs for the Ray run (default: all)")
+    args = ap.parse_args()
+    import sparsity
+
+    from rsng.service.runner import SweepOptions, run_sweep
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = sparsity.build(argparse.Namespace(smoke=True))
+        for mode in ("serial", "ray"):
+            opts = SweepOptions(storage=f"{tmp}/{mode}", serial=mode == "serial", cache_dir=f"{tmp}/cache-{mode}",
+                                log=lambda m: None)
+            t0 = time.perf_counter()
+            prep = run_sweep(spec, opts)
+            wall = time.perf_counter() - t0
+            rows.append({"mode": mode, "trajectories": len(prep.trials), "wall_s": wall})
+            print(f"{mode:>6}: {len(prep.trials)} trajectories in {wall:6.1f} s", flush=True)
+    ratio = rows[1]["wall_s"] / rows[0]["wall_s"]
+    print(f"ray / serial = {ratio:.2f}")
+    out = Path(__file__).parent / "results" / f"sweep-overhead-{dt.date.today().isoformat()}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["mode", "trajectories", "wall_s"])
+        w.writeheader()
+        w.writerows(rows)
+        f.write(f"# ray/serial,{ratio:.3f}\n")
+    print(f"# written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The rsng command line: one clear line and exit code 2 for bad input, before any computation."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rsng.cli import main
+
+BAD = [
+    (["solve", "--problem", "navier"], "--problem", "allen_cahn"),
+    (["solve", "--problem", "allen_cahn", "--sampler", "best"], "--sampler", "uniform"),
+    (["solve", "--problem", "allen_cahn", "--sparsity", "0"], "--sparsity", "≥ 1"),
+    (["solve", "--problem", "allen_cahn", "--sparsity", "99999"], "--sparsity", "≤ p=3393"),
+    (["solve", "--problem", "allen_cahn", "--n", "0"], "--n", "≥ 1"),
+    (["solve", "--problem", "allen_cahn", "--dt", "-1"], "--dt", "> 0"),
+    (["solve", "--problem", "allen_cahn", "--dt", "nan"], "--dt", "finite"),
+    (["solve", "--problem", "allen_cahn", "--t-end", "-2"], "--t-end", "≥ 0"),
+    (["solve", "--problem", "allen_cahn", "--depth", "1"], "--depth", "≥ 2"),
+    (["solve", "--problem", "allen_cahn", "--precision", "f16"], "--precision", "f32, f64"),
+    (["solve", "--problem", "allen_cahn", "--rcond", "inf"], "--rcond", "finite"),
+    (["solve", "--problem", "allen_cahn", "--seed", "-3"], "--seed", "≥ 0"),
+    (["solve", "--problem", "vlasov", "--n", "1000"], "--n", "perfect"),
+    (["solve", "--problem", "allen_cahn", "--threads", "0"], "--threads", "≥ 1"),
+    (["reference", "--problem", "nope"], "--problem", "accepted"),
+    (["fit", "--problem", "allen_cahn", "--lm-steps", "-1"], "--lm-steps", "≥ 0"),
+    (["fit", "--problem", "allen_cahn", "--width", "0"], "--width", "≥ 1"),
+]
+
+
+@pytest.mark.parametrize("argv,option,fragment", BAD, ids=[" ".join(b[0][:1] + b[0][3:]) for b in BAD])
+def test_bad_input_is_one_line_and_exit_2(argv, option, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and fragment in err[0], err
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["solve", "--problem", "allen_cahn", "--n", "abc"], "--n"),
+    (["solve", "--problem", "allen_cahn", "--sparsity", "most"], "--sparsity"),
+    (["solve", "--problem", "allen_cahn", "--preset", "turbo"], "--preset"),
+    (["solve"], "--problem"),
+])
+def test_malformed_values_exit_2(argv, option, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_solve_json_is_exactly_one_object(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "rsng.cli", "solve", "--problem", "heat", "--preset", "smoke", "--json",
+                          "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)  # the whole stdout is one JSON object
+    for key in ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "precision", "rel_l2",
+                "rel_l2_t0", "wall_s", "compile_s", "steps", "status"):
+        assert key in d
+    assert d["status"] == "ok" and d["steps"] == 50 and d["rel_l2"] < 1e-4
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"summary.json", "series.csv", "theta_final.npy", "error.png"} <= files
+    assert (tmp_path / "run" / "error.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_diverged_run_exits_1_with_status(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "rsng.cli", "solve", "--problem", "heat", "--preset", "smoke",
+                          "--dt", "5", "--t-end", "500", "--sparsity", "dense", "--json",
+                          "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    d = json.loads(out.stdout)
+    assert out.returncode == 1 and d["status"] == "diverged"  # explicit RK4 at δt = 5 on u_t = 0.1 u_xx
+    assert d["diverged_step"] >= 1 and d["rel_l2"] is None and d["steps"] == d["diverged_step"] - 1
