@@ -203,7 +203,7 @@ def _write_out(out: Path, res, summary: dict[str, Any]) -> None:
     ax.set_xlabel("t")
     ax.set_ylabel("relative L2 error at t")
     c = res.config
-    ax.set_title(f"{c.problem}, {c.sampler} s={c.s}/p={c.p}, n={c.n}, seed={c.seed}")
+    ax.set_title(f"{c.problem}, {c.sampler} s={c.s}/p={c.p}, n={c.n}, rcond={c.rcond:g}, seed={c.seed}")
     ax.grid(True, which="both", alpha=0.3)
     fig.savefig(out / "error.png", dpi=120)
     plt.close(fig)

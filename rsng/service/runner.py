@@ -146,7 +146,7 @@ def _trial_payload(t: TrialSpec, prep: Prepared, opts: SweepOptions, versions: d
 
 def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     """Run every trajectory of ``spec`` not yet in Parquet; returns the prepared sweep."""
-    from rsng.results import load, load_steps, write_sweep_meta
+    from rsng.results import write_sweep_meta
     from rsng.tracking import Tracker
 
     log = opts.log
@@ -193,13 +193,20 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
 
 
 def _log_finished(tracker, sweep_dir: Path, ids: set[str], progress=None, log=None) -> None:
-    from rsng.results import load, load_steps
+    """Log the given trajectories to MLflow from their Parquet files (one file read per trajectory)."""
+    import pyarrow.parquet as pq
 
-    rows = load(sweep_dir, with_steps=False).trajectories
-    rows = rows[rows["trial_id"].astype(str).isin(ids)]
-    for row in rows.to_dict("records"):
-        steps = load_steps(sweep_dir, row["trial_id"])
-        tracker.log_trajectory(row, steps)
+    from rsng.results import load_steps, safe_name
+
+    for trial_id in sorted(ids):
+        path = sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet"
+        try:
+            row = pq.read_table(path).to_pylist()[0]
+        except (OSError, IndexError) as e:
+            if log:
+                log(f"could not read the row of {trial_id}: {e}")
+            continue
+        tracker.log_trajectory(row, load_steps(sweep_dir, trial_id))
         if progress and log:
             err = row.get("rel_l2")
             err_s = "n/a" if err is None or err != err else f"{err:.2e}"
@@ -268,11 +275,10 @@ def _inert_callback():
 
 def _record_lost_trial(payload: dict, message: str) -> None:
     """A trial that never wrote its row (its process died every time) is recorded as failed."""
-    from rsng.results import load, write_trajectory
+    from rsng.results import safe_name, write_trajectory
 
     sweep_dir = Path(payload["sweep_dir"])
-    rows = load(sweep_dir, with_steps=False).trajectories
-    if len(rows) and payload["trial_id"] in set(rows["trial_id"].astype(str)):
+    if (sweep_dir / "trajectories" / f"{safe_name(payload['trial_id'])}.parquet").exists():
         return
     c = payload["config"]
     now = _dt.datetime.now(_dt.timezone.utc)

@@ -29,7 +29,13 @@ def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) 
     """Threads, platform, GPU memory share and compilation cache — must run before JAX is imported."""
     from rsng.core.threads import configure_threads
 
-    configure_threads(max(1, int(cpus)), override=True)
+    n = configure_threads(max(1, int(cpus)), override=True)
+    try:  # BLAS libraries that the worker process already loaded (Ray imports numpy) ignore the env
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency of the service extra
+        pass
     if gpus <= 0:
         # A CPU trial on a GPU node would otherwise see (and grab memory on) every GPU.
         os.environ["JAX_PLATFORMS"] = "cpu"

@@ -101,3 +101,30 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, tmp_
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
     assert sorted(r.data.tags["rsng.trial_id"] for r in children) == sorted(got.index)
     assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+def test_mlflow_down_sweep_completes_then_sync_fills_it(tmp_path):
+    """Tracking server unreachable for the whole sweep: Parquet complete, a clear warning, and
+    `rsng mlflow-sync` afterwards creates every run exactly once (serial runner: same driver path)."""
+    import socket
+
+    from rsng.results import load
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    storage = tmp_path / "results"
+    r = run_script(["--smoke", "--serial", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
+                    "--mlflow-uri", f"http://127.0.0.1:{port}"], tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "MLflow unavailable" in r.stdout + r.stderr and "rsng mlflow-sync" in r.stdout + r.stderr
+    sweep_dir = storage / "sparsity-smoke"
+    assert len(load(sweep_dir).trajectories) == 8
+    for _ in range(2):  # the second sync must create nothing
+        out = subprocess.run([sys.executable, "-m", "rsng.cli", "mlflow-sync", str(sweep_dir)], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+    assert "created 0, already present 8, failed 0" in out.stdout
+    client, runs = mlflow_runs(sweep_dir)
+    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId")]) == 8
+    assert all(r.info.status != "RUNNING" for r in runs)
