@@ -1,7 +1,7 @@
 """Serial versus Ray: the same smoke sparsity grid (8 trajectories) run one after another in one
 process, then through the sweep service on an embedded single-node Ray.
 
-    python benchmarks/sweep_overhead.py [--cpus 2]
+    python benchmarks/sweep_overhead.py
 
 Prints both wall times (driver start to last row written, Ray start-up included) and their ratio,
 measured in one run; writes benchmarks/results/sweep-overhead-<date>.csv. Both runs use the same
@@ -22,9 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sweeps"))
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cpus", type=int, default=None, help="CPUs for the Ray run (default: all)")
-    args = ap.parse_args()
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     import sparsity
 
     from rsng.service.runner import SweepOptions, run_sweep

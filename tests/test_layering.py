@@ -22,6 +22,9 @@ def test_core_imports_no_service_dependency():
 @pytest.mark.parametrize("module", ["rsng", "rsng.results", "rsng.tracking", "rsng.service.spec"])
 def test_light_layers_do_not_start_jax_or_ray(module):
     mods = modules_after(f"import {module}")
-    assert not mods & {"ray", "mlflow"}
-    if module != "rsng.service.spec":  # the spec validates with rsng.core.config (numerics' config)
-        assert "jax" not in mods
+    assert not mods & {"ray", "mlflow", "jax"}
+
+
+def test_threads_can_be_sized_before_jax_loads():
+    # entry points call configure_threads / prepare_environment first: that must not import JAX
+    assert "jax" not in modules_after("import rsng.core.threads, rsng.core.config, rsng.service.trial")

@@ -1,6 +1,6 @@
-"""The numerical core: JAX, numpy, scipy, optax — never Ray, MLflow or pandas."""
+"""The numerical core: JAX, numpy, scipy, optax — never Ray, MLflow or pandas.
 
-import jax
-
-jax.config.update("jax_enable_x64", True)  # float64 on request; every array in the core has an explicit dtype
-
+Importing this package (or :mod:`rsng.core.threads`, :mod:`rsng.core.config`,
+:mod:`rsng.core.problems`) does not import JAX, so an entry point can size threads and choose the
+platform first; the modules that compute import :mod:`rsng.core._x64`.
+"""

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+
+import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 import numpy as np
 import optax

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+
+import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 
 from rsng.core.network import Network

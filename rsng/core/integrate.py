@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax
+
+import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 import numpy as np
 
@@ -159,7 +161,6 @@ class Trajectory:
         self._compiled = (
             jax.jit(chunk_fn).lower(self.theta, jnp.asarray(0, jnp.int32), self.key).compile()
         )
-        self._eval_jit = jax.jit(apply)
         self.compile_s += time.perf_counter() - t0
 
     def _eval(self, theta) -> np.ndarray:
@@ -278,9 +279,9 @@ class Trajectory:
 
 
 def _ref_cache(cache_dir):
-    from rsng.core.reference import default_cache_dir
-
     from pathlib import Path
+
+    from rsng.core.reference import default_cache_dir
 
     return default_cache_dir() if cache_dir is None else Path(cache_dir) / "reference"
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import jax
+
+import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 import numpy as np
 

@@ -17,6 +17,8 @@ step moves along ``θ' = S v`` (:func:`gaussian_sketch`).
 from __future__ import annotations
 
 import jax
+
+import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 
 __all__ = ["COLUMN_SAMPLERS", "sample_columns", "probabilities", "gaussian_sketch", "needs_jacobian"]

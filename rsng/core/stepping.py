@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+
+import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 
 from rsng.core import galerkin

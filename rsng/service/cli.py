@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from rsng.service.spec import SweepSpec, SweepSpecError
 
@@ -31,7 +30,7 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0: CPU)")
     p.add_argument("--report-steps", type=int, default=200, help="steps between progress reports, Parquet chunks and checkpoints")
     p.add_argument("--serial", action="store_true", help="run in this process, one trajectory after another (no Ray)")
-    p.add_argument("--yes", action="store_true", help=f"confirm a sweep of more than 5000 trajectories")
+    p.add_argument("--yes", action="store_true", help="confirm a sweep of more than 5000 trajectories")
     p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
     p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, a running local cluster, else embedded)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the trajectories, run nothing")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +54,11 @@ def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) 
         os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache)
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         os.environ["RSNG_CACHE_DIR"] = str(cache_dir)
+        if "jax" in sys.modules:  # in-process (serial) runs: JAX read its environment already
+            import jax
+
+            jax.config.update("jax_compilation_cache_dir", str(jax_cache))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def state_path(sweep_dir: str | Path, trial_id: str) -> Path:
@@ -96,7 +101,6 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     """
     prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
     import jax
-    import numpy as np
 
     from rsng import __version__
     from rsng.core.config import RunConfig

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import rsng.core  # noqa: F401
+import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core.config import resolve
 from rsng.core.fit import SHIPPED_DIR, FitSettings, fit_key, initial_theta, t0_error
 from rsng.core.network import Network

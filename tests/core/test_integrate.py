@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import rsng.core  # noqa: F401
+import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core import galerkin
 from rsng.core.config import resolve
 from rsng.core.integrate import Trajectory

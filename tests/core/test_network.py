@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import rsng.core  # noqa: F401  (x64 on)
+import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core import galerkin
 from rsng.core.network import ALPHA_INIT, BETA_INIT, Network, rational
 from rsng.core.problems import get_problem

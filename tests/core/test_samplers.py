@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import rsng.core  # noqa: F401
+import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core.lstsq import lstsq
 from rsng.core.samplers import gaussian_sketch, probabilities, sample_columns
 
