@@ -160,7 +160,9 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
                       params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log)
     tracker.start()
     if prep.done_ids and tracker.available:  # rows written before an interruption may not have reached MLflow
-        missing = prep.done_ids - set(tracker.existing_trials())
+        terminal = {tid for tid, runs in tracker.existing_trials().items()
+                    if any(status in ("FINISHED", "FAILED", "KILLED") for status, _ in runs)}
+        missing = prep.done_ids - terminal  # incl. a child left RUNNING by a driver killed mid-log
         if missing:
             _log_finished(tracker, prep.sweep_dir, missing)
 
