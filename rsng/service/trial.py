@@ -124,7 +124,9 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     spath = state_path(sweep_dir, tid)
     try:
         traj = Trajectory(cfg, cache_dir=trial.get("cache_dir"))
-        state = checkpoint_state if checkpoint_state is not None else (_load_state(spath) if spath.exists() else None)
+        # the newest of the Tune checkpoint (a retry) and the sweep's state file (a --resume)
+        candidates = [st for st in (checkpoint_state, _load_state(spath) if spath.exists() else None) if st is not None]
+        state = max(candidates, key=lambda st: int(st["k"]), default=None)
         if state is not None:
             traj.load_state(state)
         every = traj.chunk * max(1, round(trial.get("report_steps", 200) / traj.chunk))
