@@ -90,6 +90,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
     p.add_argument("--mlflow-uri", help="tracking URI (default: sqlite:///<sweep_dir>/mlflow.db)")
 
+    p = sub.add_parser("pareto", help="the Pareto front (error vs cost) of a sweep's trajectories",
+                       description="Print the trajectories of <storage>/<sweep> that are on the Pareto front of "
+                                   "(--x, --y), both minimised, one front per --by group. Diverged/failed runs are "
+                                   "never on a front and are counted below it. Exit code 2: bad input.")
+    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
+    p.add_argument("--x", default="wall_s", help="cost: a column or an expression over columns, e.g. 'steps * s**2' "
+                                                 "(default wall_s)")
+    p.add_argument("--y", default="rel_l2", help="error: a column or an expression (default rel_l2)")
+    p.add_argument("--by", default="problem", help="comma-separated columns, one front per group; 'none' for a single "
+                                                   "front (default problem)")
+    p.add_argument("--aggregate", action="store_true",
+                   help="front of the configurations (means over seeds) instead of the single runs")
+    p.add_argument("--plot", help="also draw the runs, their front and the paper's points into this .png/.svg/.pdf file")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+    p = sub.add_parser("report", help="write a static HTML report of a sweep",
+                       description="Write <out>/index.html with the Pareto plots, error-vs-s and error-over-time "
+                                   "curves, the failure table and the sweep's configuration and versions; it "
+                                   "references only the files it writes next to it.")
+    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
+    p.add_argument("--out", required=True, help="folder for index.html and its images (created if needed)")
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip the spectral reference's work-precision curve (which runs the numerical core, seconds)")
+    p.add_argument("--cache-dir", help="reference cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
+
     sub.add_parser("problems", help="list the registered problems and their presets")
     return parser
 
@@ -272,6 +297,113 @@ def _cmd_mlflow_sync(args: argparse.Namespace) -> int:
     return EXIT_OK if report.failed == 0 else 1
 
 
+#: Option names of rsng.analysis.ColumnError → command-line flags.
+_ANALYSIS_FLAGS = {"x": "--x", "y": "--y", "by": "--by", "cost": "--x", "metric": "--y"}
+
+
+def _sweep_dir(value: str) -> Path:
+    sweep_dir = Path(value)
+    if not (sweep_dir / "trajectories").is_dir():
+        raise UsageError(f"sweep_dir: {value!r} is not a sweep folder (no trajectories/ inside)")
+    return sweep_dir
+
+
+def _cmd_pareto(args: argparse.Namespace) -> int:
+    sweep_dir = _sweep_dir(args.sweep_dir)
+    if args.plot is not None:
+        plot = Path(args.plot)
+        if plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise UsageError(f"--plot: expected a .png, .svg or .pdf file name, got {args.plot!r}")
+        if plot.is_dir() or not plot.parent.is_dir():
+            raise UsageError(f"--plot: {args.plot!r} is a folder or its folder does not exist")
+    by = [c.strip() for c in args.by.split(",") if c.strip()]
+    if by in ([], ["none"]):
+        by = []
+    from rsng.analysis import ColumnError, aggregate, pareto_front
+    from rsng.results import ResultsError, load
+
+    try:
+        traj = load(sweep_dir, with_steps=False).trajectories
+    except ResultsError as e:
+        raise UsageError(f"sweep_dir: {e}") from None
+    try:
+        missing = [c for c in by if c not in traj.columns]
+        if missing:
+            raise ColumnError("by", f"unknown column {missing[0]!r}; columns: {', '.join(traj.columns)}")
+        if args.aggregate:
+            data = aggregate(traj, metric=args.y, cost=args.x)
+            x, y = f"{data.attrs['cost_col']}_mean", f"{data.attrs['metric_col']}_mean"
+        else:
+            data, x, y = traj, args.x, args.y
+        front = pareto_front(data, x, y, by=by or None)
+    except ColumnError as e:
+        raise UsageError(f"{_ANALYSIS_FLAGS.get(e.option, e.option)}: {e.detail}") from None
+    shown = by + [c for c in ("problem", "sampler", "s", "n", "depth", "width", "seed") if c in front.columns and c not in by]
+    if args.aggregate:
+        m = data.attrs["metric_col"]
+        shown += ["count", "n_ok", x, y, f"{m}_lo", f"{m}_hi"]
+    else:
+        shown += [x, y, "trial_id"]
+    shown = list(dict.fromkeys(shown))
+    at = front.attrs
+    excluded = ", ".join(f"{v} {k}" for k, v in at["excluded"].items())
+    if args.plot is not None:
+        from rsng.analysis import plot_pareto
+
+        panel = None
+        if len(by) == 1:
+            panel = by[0]
+        elif len(by) > 1:
+            traj = traj.assign(_group=traj[by].astype(str).agg(" ".join, axis=1))
+            panel = "_group"
+        try:
+            plot_pareto(traj, args.x, args.y, by=panel, path=args.plot)
+        except ColumnError as e:
+            raise UsageError(f"{_ANALYSIS_FLAGS.get(e.option, e.option)}: {e.detail}") from None
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.json:
+        rows = json.loads(front[shown].to_json(orient="records", double_precision=15))
+        print(json.dumps({"sweep": sweep_dir.name, "x": x, "y": y, "by": by, "aggregate": args.aggregate,
+                          "n_rows": at["n_rows"], "n_points": at["n_points"], "n_dominated": at["n_dominated"],
+                          "excluded": at["excluded"], "front": rows}))
+        return EXIT_OK
+    if front.empty:
+        print(f"no point on any front ({at['n_rows']} rows; excluded: {excluded})")
+        return EXIT_OK
+    import pandas as pd
+
+    table = front[shown].copy()
+    for c in table.columns:
+        if pd.api.types.is_float_dtype(table[c].dtype):
+            table[c] = table[c].map(lambda v: f"{v:.4g}")
+    print(table.to_string(index=False))
+    print(f"{len(front)} on the front{' per ' + ', '.join(by) if by else ''}, {at['n_dominated']} dominated, "
+          f"of {at['n_points']} eligible {'configurations' if args.aggregate else 'runs'}; "
+          f"excluded before the front: {excluded}")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    sweep_dir = _sweep_dir(args.sweep_dir)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {args.out!r} exists and is not a folder")
+    from rsng.analysis import write_report
+    from rsng.results import ResultsError
+
+    cache = None
+    if not args.no_reference:
+        from rsng.core.reference import default_cache_dir  # the reference curve runs the core's solver
+
+        cache = Path(args.cache_dir) / "reference" if args.cache_dir else default_cache_dir()
+    try:
+        index = write_report(sweep_dir, out, reference=not args.no_reference, cache_dir=cache)
+    except ResultsError as e:
+        raise UsageError(f"sweep_dir: {e}") from None
+    print(index)
+    return EXIT_OK
+
+
 def _cmd_problems(args: argparse.Namespace) -> int:
     from rsng.core.problems import get_problem, problem_names
 
@@ -288,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"solve": _cmd_solve, "reference": _cmd_reference, "fit": _cmd_fit, "problems": _cmd_problems,
-                "mlflow-sync": _cmd_mlflow_sync}[
+                "mlflow-sync": _cmd_mlflow_sync, "pareto": _cmd_pareto, "report": _cmd_report}[
             args.command](args)
     except UsageError as e:
         print(f"rsng {args.command}: error: {e}", file=sys.stderr)

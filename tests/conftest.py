@@ -1,8 +1,40 @@
-"""Test-session setup: threads sized before JAX loads, and a private cache folder."""
+"""Test-session setup: threads sized before JAX loads; ONE real smoke sweep shared by the session."""
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
 
 from rsng.core.threads import configure_threads
 
 configure_threads(1)
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+ROOT = Path(__file__).resolve().parents[1]
+SPARSITY = ROOT / "sweeps" / "sparsity.py"
+
+
+def run_sparsity(args, cwd, timeout=900):
+    """``python sweeps/sparsity.py ARGS`` on an embedded single-node Ray (never another session's)."""
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    return subprocess.run([sys.executable, str(SPARSITY), "--ray-address", "local", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def sparsity_script():
+    """The :func:`run_sparsity` runner, for tests that need their own sweep."""
+    return run_sparsity
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory):
+    """The real smoke sparsity sweep (8 trajectories, ≈ 1 min on 2 cores): (sweep folder, process, wall s)."""
+    tmp = tmp_path_factory.mktemp("smoke-sweep")
+    t0 = time.perf_counter()
+    r = run_sparsity(["--smoke", "--storage", str(tmp / "results"), "--cache-dir", str(tmp / "cache")], tmp)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return tmp / "results" / "sparsity-smoke", r, time.perf_counter() - t0

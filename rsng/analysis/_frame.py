@@ -77,13 +77,13 @@ def values(df: pd.DataFrame, expr: str, option: str) -> np.ndarray:
             raise ColumnError(option, f"expression {expr!r} must give one value per row, not a frame")
         if np.ndim(s) == 0:
             s = pd.Series(np.full(len(df), s), index=df.index)
-    if isinstance(s, pd.Series) and (isinstance(s.dtype, pd.CategoricalDtype) or
-                                     not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype))):
+    if isinstance(s, pd.Series) and (isinstance(s.dtype, pd.CategoricalDtype)
+                                     or pd.api.types.is_datetime64_any_dtype(s.dtype)):
         raise ColumnError(option, f"{expr!r} is not numeric (dtype {s.dtype})")
     try:
         out = pd.Series(s).to_numpy(dtype="float64", na_value=np.nan)
-    except (TypeError, ValueError) as e:
-        raise ColumnError(option, f"{expr!r} is not numeric ({e})") from None
+    except (TypeError, ValueError):
+        raise ColumnError(option, f"{expr!r} is not numeric (dtype {s.dtype})") from None
     if out.shape != (len(df),):
         raise ColumnError(option, f"expression {expr!r} gave {out.shape} values for {len(df)} rows")
     return out

@@ -84,7 +84,7 @@ def recommend(df: pd.DataFrame, target_error: float | None = None, budget_s: flo
         raise ValueError("recommend: no configurations (no rows)")
     mc, cc = agg.attrs["metric_col"], agg.attrs["cost_col"]
     keys = [k for k in agg.attrs["by"] if k == "problem" or agg[k].nunique(dropna=False) > 1]
-    mean, hi, cmean = agg[f"{mc}_mean"], agg[f"{mc}_hi"], agg[f"{cc}_mean"]
+    hi, cmean = agg[f"{mc}_hi"], agg[f"{cc}_mean"]
     eligible = (agg["n_ok"] >= 2) & (agg["failure_share"] <= max_failure_share) & np.isfinite(hi) & np.isfinite(cmean)
     if not eligible.any():
         with_ok = agg[agg["n_ok"] >= 1]

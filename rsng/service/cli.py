@@ -32,7 +32,8 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--serial", action="store_true", help="run in this process, one trajectory after another (no Ray)")
     p.add_argument("--yes", action="store_true", help="confirm a sweep of more than 5000 trajectories")
     p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
-    p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, a running local cluster, else embedded)")
+    p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, a running cluster on this node, else embedded); "
+                        "'local' always starts an embedded single-node Ray")
     p.add_argument("--dry-run", action="store_true", help="validate and list the trajectories, run nothing")
     return p
 

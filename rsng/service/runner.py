@@ -100,7 +100,10 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
 
 def init_ray(address: str | None, num_cpus: int | None = None, log=print) -> str:
     """Attach to a running Ray cluster (``ray submit`` / ``ray job submit`` / RAY_ADDRESS) or start an
-    embedded single-node one with token auth off and the CPUs this process may use."""
+    embedded single-node one with token auth off and the CPUs this process may use.
+
+    ``address="local"`` always starts the embedded one (tests, or a machine shared with other Ray users).
+    """
     import ray
 
     if ray.is_initialized():
@@ -108,7 +111,7 @@ def init_ray(address: str | None, num_cpus: int | None = None, log=print) -> str
     # "auto" finds a running cluster on this node by its processes (ray submit runs us on the head
     # node); if there is none we start an embedded one.
     address = address or os.environ.get("RAY_ADDRESS") or "auto"
-    if address is not None:
+    if address != "local":
         try:
             ray.init(address=address, log_to_driver=False)
             return f"attached to the Ray cluster at {address}"

@@ -7,16 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "sweeps" / "sparsity.py"
-
-
-def run_script(args, cwd, timeout=600):
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def mlflow_runs(sweep_dir):
@@ -25,15 +18,6 @@ def mlflow_runs(sweep_dir):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{sweep_dir}/mlflow.db")
     exp = client.get_experiment_by_name("rsng/sparsity-smoke")
     return client, client.search_runs([exp.experiment_id], max_results=1000)
-
-
-@pytest.fixture(scope="module")
-def smoke_sweep(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sweep")
-    t0 = time.perf_counter()
-    r = run_script(["--smoke", "--storage", str(tmp / "results"), "--cache-dir", str(tmp / "cache")], tmp)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return tmp / "results" / "sparsity-smoke", r, time.perf_counter() - t0
 
 
 def test_smoke_sweep_writes_one_row_per_trajectory(smoke_sweep):
@@ -72,13 +56,14 @@ def test_smoke_sweep_mlflow_parent_and_children(smoke_sweep):
     assert len(hist) > 10 and sorted(m.step for m in hist)[0] == 0
 
 
-def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, tmp_path):
+def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, sparsity_script, tmp_path):
     from rsng.results import load
 
     sweep_dir_ref, _, _ = smoke_sweep
     storage = tmp_path / "results"
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    args = [sys.executable, str(SCRIPT), "--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
+    args = [sys.executable, str(SCRIPT), "--smoke", "--ray-address", "local", "--storage", str(storage),
+            "--cache-dir", str(tmp_path / "cache"),
             "--max-concurrent", "1", "--report-steps", "20"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -91,7 +76,8 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, tmp_
     n_before = len(list(traj_dir.glob("*.parquet")))
     assert 2 <= n_before < 8
 
-    r = run_script(["--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"), "--resume"], tmp_path)
+    r = sparsity_script(["--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
+                    "--resume"], tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     got = load(storage / "sparsity-smoke").trajectories.set_index("trial_id").sort_index()
     ref = load(sweep_dir_ref).trajectories.set_index("trial_id").sort_index()
@@ -103,7 +89,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, tmp_
     assert not [r for r in runs if r.info.status == "RUNNING"]
 
 
-def test_mlflow_down_sweep_completes_then_sync_fills_it(tmp_path):
+def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, tmp_path):
     """Tracking server unreachable for the whole sweep: Parquet complete, a clear warning, and
     `rsng mlflow-sync` afterwards creates every run exactly once (serial runner: same driver path)."""
     import socket
@@ -114,7 +100,7 @@ def test_mlflow_down_sweep_completes_then_sync_fills_it(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     storage = tmp_path / "results"
-    r = run_script(["--smoke", "--serial", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
+    r = sparsity_script(["--smoke", "--serial", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
                     "--mlflow-uri", f"http://127.0.0.1:{port}"], tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "MLflow unavailable" in r.stdout + r.stderr and "rsng mlflow-sync" in r.stdout + r.stderr

@@ -1,0 +1,109 @@
+"""Pareto fronts: exact cases (ties, duplicates, NaN, failures), a property test, speed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rsng.analysis import ColumnError, pareto_front, pareto_mask
+
+
+def dominates(a, b) -> bool:
+    return a[0] <= b[0] and a[1] <= b[1] and (a[0] < b[0] or a[1] < b[1])
+
+
+def test_ties_and_duplicates_follow_the_documented_rules():
+    x = [1, 1, 1, 2, 2, 3, 0.5, 4, np.nan, 5]
+    y = [5, 3, 3, 3, 1, 1, 9, 0.5, 0.1, np.inf]
+    m = pareto_mask(x, y)
+    # (1,3) twice: identical points are both kept; (1,5) equal x larger y: dominated;
+    # (2,3) equal y larger x: dominated; (3,1) equal y larger x than (2,1): dominated; NaN/inf never kept
+    assert m.tolist() == [False, True, True, False, True, False, True, True, False, False]
+
+
+def test_empty_single_and_all_nan():
+    assert pareto_mask([], []).tolist() == []
+    assert pareto_mask([3.0], [2.0]).tolist() == [True]
+    assert pareto_mask([np.nan, 1.0], [1.0, np.nan]).tolist() == [False, False]
+    with pytest.raises(ValueError, match="same length"):
+        pareto_mask([1, 2], [1])
+
+
+def test_front_of_a_frame_excludes_failures_and_counts_them():
+    df = pd.DataFrame({
+        "problem": ["a"] * 5 + ["b"] * 3,
+        "status": ["ok", "ok", "diverged", "failed", "ok", "ok", "ok", "ok"],
+        "wall_s": [1.0, 2.0, 0.1, 0.0, 3.0, 1.0, 1.0, 2.0],
+        "rel_l2": [1e-2, 1e-3, np.nan, np.nan, np.nan, 5e-3, 5e-3, 1e-4],
+        "steps": [10, 20, 1, 0, 30, 10, 10, 20],
+        "s": [5, 5, 5, 5, 5, 7, 7, 7],
+    })
+    f = pareto_front(df, by="problem")
+    assert f.index.tolist() == [0, 1, 5, 6, 7]  # the duplicate (1, 5e-3) of problem b: both kept
+    assert f.attrs["excluded"] == {"diverged": 1, "failed": 1, "non-finite": 1}
+    assert f.attrs["n_points"] == 5 and f.attrs["n_dominated"] == 0 and f.attrs["n_rows"] == 8
+    g = pareto_front(df)  # one front over everything: (1, 5e-3) dominates (1, 1e-2)
+    assert g.index.tolist() == [5, 6, 7] and g.attrs["n_dominated"] == 2
+    # cost as an expression; its values become a column of the result
+    h = pareto_front(df, x="steps * s**2", y="rel_l2", by="problem")
+    assert "steps * s**2" in h.columns and h["steps * s**2"].tolist() == [250.0, 500.0, 490.0, 490.0, 980.0]
+
+
+@pytest.mark.parametrize("kw, option", [({"x": "nope"}, "x"), ({"y": "rel_l2 +"}, "y"), ({"by": "nope"}, "by"),
+                                        ({"y": "problem"}, "y")])
+def test_bad_columns_name_the_option(kw, option):
+    df = pd.DataFrame({"problem": ["a"], "wall_s": [1.0], "rel_l2": [1.0]})
+    with pytest.raises(ColumnError) as e:
+        pareto_front(df, **kw)
+    assert e.value.option == option and str(e.value).startswith(f"{option}: ")
+
+
+values_ = st.one_of(st.integers(0, 6).map(float), st.floats(0, 10, allow_nan=False), st.just(np.nan), st.just(np.inf))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(values_, values_, st.sampled_from(["ok", "ok", "ok", "diverged", "failed"]),
+                          st.sampled_from(["a", "b"])), max_size=60))
+def test_property_front_is_exactly_the_non_dominated_points(rows):
+    df = pd.DataFrame(rows, columns=["wall_s", "rel_l2", "status", "problem"])
+    df = df.astype({"wall_s": "float64", "rel_l2": "float64"})
+    front = pareto_front(df, by="problem")
+    on = set(front.index)
+    for _, g in df.groupby("problem"):
+        elig = g[(g.status == "ok") & np.isfinite(g.wall_s) & np.isfinite(g.rel_l2)]
+        pts = {i: (r.wall_s, r.rel_l2) for i, r in elig.iterrows()}
+        for i, p in pts.items():
+            dominated = any(dominates(q, p) for q in pts.values())
+            if i in on:  # a front point is dominated by no point at all (front or not)
+                assert not dominated
+            else:  # every excluded point is dominated by some front point
+                assert any(dominates(pts[j], p) for j in on if j in pts), (p, pts)
+    ineligible = df[(df.status != "ok") | ~np.isfinite(df.wall_s) | ~np.isfinite(df.rel_l2)]
+    assert not on & set(ineligible.index)
+    ex = front.attrs["excluded"]
+    assert sum(ex.values()) == len(ineligible)
+    assert ex["diverged"] == (df.status == "diverged").sum() and ex["failed"] == (df.status == "failed").sum()
+
+
+def test_hundred_thousand_points_well_under_a_second():
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(size=100_000)
+    y = rng.lognormal(size=100_000)
+    df = pd.DataFrame({"wall_s": x, "rel_l2": y, "status": "ok", "problem": rng.choice(["a", "b"], 100_000)})
+    pareto_front(df, by="problem")  # warm-up (pandas internals)
+    t0 = time.perf_counter()
+    f = pareto_front(df, by="problem")
+    dt = time.perf_counter() - t0
+    assert dt < 0.5, dt
+    # brute-force check of the front of one group against a dominance sweep
+    g = df[df.problem == "a"]
+    order = np.argsort(g.wall_s.to_numpy())
+    ys = g.rel_l2.to_numpy()[order]
+    best = np.minimum.accumulate(ys)
+    expected = set(g.index[order][ys <= best])
+    assert set(f[f.problem == "a"].index) == expected
