@@ -232,7 +232,7 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict, on_done: Calla
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(payloads)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, reuse_actors=False),
+        tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, reuse_actors=True),
         run_config=tune.RunConfig(
             name=f"{prep.spec.name}-{int(time.time())}",
             storage_path=str(prep.sweep_dir / "_ray"),
