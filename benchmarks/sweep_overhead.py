@@ -1,7 +1,8 @@
-"""Serial versus Ray: the same smoke sparsity grid (8 trajectories) run one after another in one
-process, then through the sweep service on an embedded single-node Ray.
+"""Serial versus Ray: the same 8 trajectories run one after another in one process, then through
+the sweep service on an embedded single-node Ray.
 
-    python benchmarks/sweep_overhead.py
+    python benchmarks/sweep_overhead.py              # the smoke sparsity grid (short, compile-dominated)
+    python benchmarks/sweep_overhead.py --grid fast  # 8 fast allen_cahn trajectories (seeds 0–7, ≈ 30 s each)
 
 Prints both wall times (driver start to last row written, Ray start-up included) and their ratio,
 measured in one run; writes benchmarks/results/sweep-overhead-<date>.csv. Both runs use the same
@@ -22,28 +23,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sweeps"))
 
 
 def main() -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", choices=["smoke", "fast"], default="smoke")
+    args = ap.parse_args()
     import sparsity
 
     from rsng.service.runner import SweepOptions, run_sweep
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        spec = sparsity.build(argparse.Namespace(smoke=True))
+        if args.grid == "smoke":
+            spec = sparsity.build(argparse.Namespace(smoke=True))
+        else:
+            from rsng.service.spec import SweepSpec
+
+            spec = SweepSpec("overhead-fast", grid={"seed": list(range(8))},
+                             fixed={"preset": "fast", "problem": "allen_cahn"})
         for mode in ("serial", "ray"):
             opts = SweepOptions(storage=f"{tmp}/{mode}", serial=mode == "serial", cache_dir=f"{tmp}/cache-{mode}",
                                 log=lambda m: None)
             t0 = time.perf_counter()
             prep = run_sweep(spec, opts)
             wall = time.perf_counter() - t0
-            rows.append({"mode": mode, "trajectories": len(prep.trials), "wall_s": wall})
+            rows.append({"grid": args.grid, "mode": mode, "trajectories": len(prep.trials), "wall_s": wall})
             print(f"{mode:>6}: {len(prep.trials)} trajectories in {wall:6.1f} s", flush=True)
     ratio = rows[1]["wall_s"] / rows[0]["wall_s"]
     print(f"ray / serial = {ratio:.2f}")
-    out = Path(__file__).parent / "results" / f"sweep-overhead-{dt.date.today().isoformat()}.csv"
+    out = Path(__file__).parent / "results" / f"sweep-overhead-{args.grid}-{dt.date.today().isoformat()}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["mode", "trajectories", "wall_s"])
+        w = csv.DictWriter(f, fieldnames=["grid", "mode", "trajectories", "wall_s"])
         w.writeheader()
         w.writerows(rows)
         f.write(f"# ray/serial,{ratio:.3f}\n")
