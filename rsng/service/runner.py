@@ -280,6 +280,7 @@ def _inert_callback():
 def _record_lost_trial(payload: dict, message: str) -> None:
     """A trial that never wrote its row (its process died every time) is recorded as failed."""
     from rsng.results import safe_name, write_trajectory
+    from rsng.service.trial import CONFIG_COLUMNS
 
     sweep_dir = Path(payload["sweep_dir"])
     if (sweep_dir / "trajectories" / f"{safe_name(payload['trial_id'])}.parquet").exists():
@@ -288,8 +289,7 @@ def _record_lost_trial(payload: dict, message: str) -> None:
     now = _dt.datetime.now(_dt.timezone.utc)
     write_trajectory(sweep_dir, {
         "sweep": payload["sweep"], "trial_id": payload["trial_id"],
-        **{k: c[k] for k in ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed",
-                             "init_seed", "precision", "rcond", "integrator", "lstsq")},
+        **{k: c[k] for k in CONFIG_COLUMNS},
         "rel_l2": None, "rel_l2_t0": None, "rel_l2_final": None, "wall_s": 0.0, "compile_s": None, "steps": 0,
         "status": "failed", "diverged_step": None, "error_message": message[-2000:], "reference": None,
         "rsng_version": payload["versions"].get("rsng_version", ""), "git_sha": payload["versions"].get("git_sha"),

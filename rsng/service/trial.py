@@ -22,7 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path"]
+__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path", "CONFIG_COLUMNS"]
+
+#: RunConfig fields copied into every trajectory row.
+CONFIG_COLUMNS = ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "init_seed",
+                  "precision", "rcond", "integrator", "lstsq")
 
 
 def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) -> None:
@@ -115,8 +119,7 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     device = jax.devices()[0]
     row: dict[str, Any] = {
         "sweep": trial["sweep"], "trial_id": tid,
-        **{k: cfg_dict[k] for k in ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed",
-                                    "init_seed", "precision", "rcond", "integrator", "lstsq")},
+        **{k: cfg_dict[k] for k in CONFIG_COLUMNS},
         "rsng_version": __version__, "git_sha": versions.get("git_sha"), "jax_version": jax.__version__,
         "device": f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
         "started_at": started,

@@ -92,3 +92,19 @@ def test_every_sweep_script_validates_its_grid(script, smoke, tmp_path):
     n = int(r.stdout.strip().splitlines()[-1].split()[0])
     assert n >= (2 if smoke else 12)
     assert "ray" not in r.stderr.lower()
+
+
+def test_a_trial_lost_for_good_is_recorded_as_failed_once(tmp_path):
+    # what the driver does when Tune gives up on a trial whose process kept dying
+    from rsng.results import load
+    from rsng.service.runner import Prepared, SweepOptions, _record_lost_trial, _trial_payload
+
+    spec = SweepSpec("lost", grid={"problem": ["heat"]}, fixed={"preset": "smoke"})
+    t = spec.expand()[0]
+    prep = Prepared(spec, [t], tmp_path, "sqlite:///unused", [t], set())
+    payload = _trial_payload(t, prep, SweepOptions(), {"rsng_version": "0", "git_sha": None, "jax_version": "0"})
+    for _ in range(2):  # a second call must not add or overwrite
+        _record_lost_trial(payload, "trial process failed 3 times")
+    df = load(tmp_path).trajectories
+    assert len(df) == 1 and df.loc[0, "status"] == "failed" and "failed 3 times" in df.loc[0, "error_message"]
+    assert df.loc[0, "trial_id"] == t.trial_id and df.loc[0, "s"] == t.config.s
