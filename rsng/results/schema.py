@@ -194,6 +194,20 @@ def _coerce(col: Column, value: Any) -> Any:
     raise AssertionError(col.type)  # pragma: no cover
 
 
+def check_names(given, expected, what: str, noun: str) -> None:
+    """Raise ``ValueError("<what>: missing <noun>: …; unknown <noun>: …")`` unless ``given`` has
+    exactly the names in ``expected``."""
+    missing = [n for n in expected if n not in given]
+    unknown = sorted(str(k) for k in given if k not in expected)
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing {noun}: {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown {noun}: {', '.join(unknown)}")
+        raise ValueError(f"{what}: " + "; ".join(parts))
+
+
 def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Validate one trajectory row and return it normalised, in column order.
 
@@ -206,15 +220,7 @@ def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError(f"a trajectory row must be a mapping, got {type(row).__name__}")
     row = dict(row)
     row.setdefault("schema_version", SCHEMA_VERSION)
-    missing = [n for n in TRAJECTORY_NAMES if n not in row]
-    unknown = sorted(str(k) for k in row if k not in TRAJECTORY_NAMES)
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {', '.join(missing)}")
-        if unknown:
-            parts.append(f"unknown keys: {', '.join(unknown)}")
-        raise ValueError("invalid trajectory row: " + "; ".join(parts))
+    check_names(row, TRAJECTORY_NAMES, "invalid trajectory row", "keys")
     out = {c.name: _coerce(c, row[c.name]) for c in TRAJECTORY_COLUMNS}
     if out["schema_version"] != SCHEMA_VERSION:
         raise ValueError(f"column 'schema_version' must be {SCHEMA_VERSION}, got {out['schema_version']}")

@@ -53,6 +53,7 @@ from rsng.results.schema import (
     TRAJECTORY_COLUMNS,
     Column,
     FutureSchemaError,
+    check_names,
     ResultsError,
     ResultsWarning,
     safe_name,
@@ -222,15 +223,7 @@ def write_steps(sweep_dir: str | os.PathLike, trial_id: str, chunk: int,
         if any(v != trial_id for v in values):
             raise ValueError(f"column 'trial_id' does not match trial_id={trial_id!r}")
     wanted = [n for n in STEPS_NAMES if n != "trial_id"]
-    missing = [n for n in wanted if n not in data]
-    unknown = sorted(str(k) for k in data if k not in STEPS_NAMES)
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing columns: {', '.join(missing)}")
-        if unknown:
-            parts.append(f"unknown columns: {', '.join(unknown)}")
-        raise ValueError("invalid steps chunk: " + "; ".join(parts))
+    check_names(data, wanted, "invalid steps chunk", "columns")
 
     arrays: dict[str, Any] = {}
     for name in wanted:

@@ -8,6 +8,7 @@ the grid key and the value, and nothing is scheduled. No JAX is started by expan
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -23,8 +24,7 @@ __all__ = ["SweepSpec", "SweepSpecError", "TrialSpec", "MAX_TRIALS_WITHOUT_CONFI
 #: Grids larger than this need an explicit confirmation (``--yes``).
 MAX_TRIALS_WITHOUT_CONFIRMATION = 5000
 #: Keys a grid or the fixed options may use: the RunConfig fields plus ``preset``.
-GRID_KEYS = ("preset", "problem", "sampler", "s", "n", "depth", "width", "dt", "t_end", "seed", "init_seed",
-             "precision", "rcond", "integrator", "lstsq", "save_every")
+GRID_KEYS = ("preset",) + tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "p")
 
 
 class SweepSpecError(ValueError):
