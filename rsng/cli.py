@@ -140,9 +140,23 @@ def _resolve(args: argparse.Namespace, solver: bool = True):
         raise UsageError(f"{_flag(e.field)}: {str(e).split(': ', 1)[1]}") from None
 
 
+def _check_folder(flag: str, value: str | None) -> None:
+    """``value`` must be a folder or creatable as one: the first of it and its ancestors that
+    exists must be a folder (else one UsageError naming ``flag``, before any computation)."""
+    if value is None:
+        return
+    path = Path(value)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"{flag}: {value!r} cannot be a folder: {str(p)!r} exists and is not a folder")
+            return
+
+
 def _setup(args: argparse.Namespace) -> None:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads: must be ≥ 1, got {args.threads}")
+    _check_folder("--cache-dir", args.cache_dir)
     from rsng.core.threads import configure_threads
 
     configure_threads(args.threads)
@@ -150,8 +164,7 @@ def _setup(args: argparse.Namespace) -> None:
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     cfg = _resolve(args)
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out: {args.out!r} exists and is not a folder")
+    _check_folder("--out", args.out)
     _setup(args)
     from rsng.core.integrate import Trajectory
 
@@ -235,6 +248,10 @@ def _write_out(out: Path, res, summary: dict[str, Any]) -> None:
 
 def _cmd_reference(args: argparse.Namespace) -> int:
     cfg = _resolve(args, solver=False)
+    if args.out is not None:
+        if Path(args.out).is_dir():
+            raise UsageError(f"--out: {args.out!r} is a folder; expected a file name (FILE.npz)")
+        _check_folder("--out", str(Path(args.out).parent))
     _setup(args)
     import numpy as np
 
@@ -386,8 +403,8 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     sweep_dir = _sweep_dir(args.sweep_dir)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: {args.out!r} exists and is not a folder")
+    _check_folder("--out", args.out)
+    _check_folder("--cache-dir", args.cache_dir)
     from rsng.analysis import write_report
     from rsng.results import ResultsError
 

@@ -38,3 +38,14 @@ def smoke_sweep(tmp_path_factory):
     r = run_sparsity(["--smoke", "--storage", str(tmp / "results"), "--cache-dir", str(tmp / "cache")], tmp)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return tmp / "results" / "sparsity-smoke", r, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> Path:
+    """An empty, fully migrated MLflow sqlite database, copied by the tests that need a store
+    (migrations take 5–15 s on a busy 2-core machine, so they are paid once per session)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path

@@ -44,11 +44,11 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
-    from rsng.service.runner import SweepOptions, prepare, run_sweep, summary_table
+    from rsng.service.runner import SweepOptions, peak_rss_mib, prepare, run_sweep, summary_table
 
     try:
         spec = build(args)
-        if args.name:
+        if args.name is not None:
             spec = SweepSpec(args.name, spec.grid, spec.fixed, spec.description, spec.skip_invalid_s)
         opts = SweepOptions(storage=args.storage, mlflow_uri=args.mlflow_uri, resume=args.resume,
                             max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
@@ -66,6 +66,7 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; rerun the same command with --resume to finish the sweep", file=sys.stderr)
         return 130
     uri = prep.mlflow_uri
     print(f"\nParquet results: {prep.sweep_dir}/trajectories/ and {prep.sweep_dir}/steps/"
@@ -76,4 +77,5 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
         print(f"MLflow:          {uri}")
     print("\nAccuracy versus cost (mean over seeds):")
     print(summary_table(prep.sweep_dir))
+    print(f"\nDriver peak memory (RSS): {peak_rss_mib():.0f} MiB")
     return 0

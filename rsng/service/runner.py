@@ -11,6 +11,7 @@ row and continues unfinished ones from their last saved state.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import subprocess
 import time
@@ -21,7 +22,13 @@ from typing import Any
 
 from rsng.service.spec import SweepSpec, SweepSpecError, TrialSpec
 
-__all__ = ["SweepOptions", "run_sweep", "prepare", "init_ray", "git_sha", "summary_table"]
+__all__ = ["SweepOptions", "SweepInterrupted", "run_sweep", "prepare", "init_ray", "git_sha", "summary_table",
+           "peak_rss_mib"]
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """The sweep stopped before every trajectory had its row (Ctrl+C / SIGINT: Ray Tune stops the
+    experiment gracefully and returns instead of raising, so the driver checks the rows itself)."""
 
 
 @dataclass
@@ -68,16 +75,22 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     from rsng.tracking import default_tracking_uri, validate_tracking_uri
 
     trials = spec.expand(confirm_large=opts.confirm_large)
-    if opts.cpus_per_trial <= 0 or opts.cpus_per_trial != opts.cpus_per_trial:
-        raise SweepSpecError("--cpus-per-trial", f"must be > 0, got {opts.cpus_per_trial}")
-    if not (opts.gpus_per_trial >= 0):
-        raise SweepSpecError("--gpus-per-trial", f"must be ≥ 0, got {opts.gpus_per_trial}")
+    if not (math.isfinite(opts.cpus_per_trial) and opts.cpus_per_trial > 0):
+        raise SweepSpecError("--cpus-per-trial", f"must be a finite number > 0, got {opts.cpus_per_trial}")
+    if not (math.isfinite(opts.gpus_per_trial) and opts.gpus_per_trial >= 0):
+        raise SweepSpecError("--gpus-per-trial", f"must be a finite number ≥ 0, got {opts.gpus_per_trial}")
     if opts.gpus_per_trial > 1 and opts.gpus_per_trial != int(opts.gpus_per_trial):
         raise SweepSpecError("--gpus-per-trial", f"above 1 must be a whole number, got {opts.gpus_per_trial}")
     if opts.max_concurrent is not None and opts.max_concurrent < 1:
         raise SweepSpecError("--max-concurrent", f"must be ≥ 1, got {opts.max_concurrent}")
     if opts.report_steps < 1:
         raise SweepSpecError("--report-steps", f"must be ≥ 1, got {opts.report_steps}")
+    if opts.cache_dir is not None:
+        bad = _not_a_folder(Path(opts.cache_dir))
+        if bad is not None:
+            raise SweepSpecError("--cache-dir", f"{bad} exists and is not a folder")
+    if not opts.serial:
+        _check_ray_address(opts.ray_address)
     sweep_dir = Path(opts.storage).resolve() / spec.name
     try:
         uri = validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri else default_tracking_uri(sweep_dir)
@@ -96,6 +109,43 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
                                            "pass --resume to continue it or choose another --name")
     todo = [t for t in trials if t.trial_id not in done]
     return Prepared(spec, trials, sweep_dir, uri, todo, done)
+
+
+def _not_a_folder(path: Path) -> Path | None:
+    """The first of ``path`` and its ancestors that exists and is not a folder (``None`` if there is none)."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
+def _check_ray_address(address: str | None) -> None:
+    """Refuse a malformed Ray address, or one where nothing listens (``ray.init`` would retry for minutes)."""
+    import socket
+
+    key = "--ray-address" if address else "RAY_ADDRESS"
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address or address in ("local", "auto"):
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = hostport.rstrip("/").rpartition(":")
+    if address.split("://", 1)[0] not in (address, "ray") or not sep or not host or not port.isdigit() \
+            or not 0 < int(port) < 65536:
+        raise SweepSpecError(key, f"expected 'local', 'auto', HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
+            pass
+    except OSError as e:
+        raise SweepSpecError(key, f"no Ray cluster answers at {address} ({e.strerror or e})") from None
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux/macOS ``getrusage``)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def init_ray(address: str | None, num_cpus: int | None = None, log=print) -> str:
@@ -153,6 +203,11 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
 
     log = opts.log
     prep = prepare(spec, opts)
+    if prep.todo and not opts.serial:  # before anything is written: a Ray that cannot start is reported first
+        try:
+            log(init_ray(opts.ray_address, log=log))
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise SweepSpecError("--ray-address", f"cannot start or attach to Ray: {e}") from None
     versions = _versions()
     prep.sweep_dir.mkdir(parents=True, exist_ok=True)
     write_sweep_meta(prep.sweep_dir, {**spec.to_dict(), "versions": versions, "n_trajectories": len(prep.trials),
@@ -187,13 +242,24 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
                 on_done(t.trial_id)
         else:
             _run_tune(prep, opts, versions, on_done)
+        missing = [t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)]
+        if missing:  # Tune returns normally after a SIGINT
+            raise SweepInterrupted(f"{len(missing)} of {len(prep.trials)} trajectories unfinished")
     except KeyboardInterrupt:
         status = "KILLED"
-        log("interrupted: finished trajectories are saved; rerun with --resume to continue")
+        n_done = sum(_has_row(prep.sweep_dir, t.trial_id) for t in prep.trials)
+        log(f"interrupted: {n_done} of {len(prep.trials)} trajectories are finished and saved; unfinished ones "
+            "continue from their last saved state when you rerun the same command with --resume")
         raise
     finally:
         tracker.finish(status)
     return prep
+
+
+def _has_row(sweep_dir: Path, trial_id: str) -> bool:
+    from rsng.results import safe_name
+
+    return (sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
 
 
 def _log_finished(tracker, sweep_dir: Path, ids: set[str], progress=None, log=None) -> None:

@@ -1,5 +1,5 @@
-"""Fixtures of the MLflow tests: a migrated template sqlite store (migrations take 5–15 s on a
-busy 2-core machine, so they are paid once per session) and a factory of copies of it."""
+"""Fixtures of the MLflow tests: a factory of copies of the session's migrated template sqlite store
+(``template_db`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,6 @@ from pathlib import Path
 import pytest
 
 HTTP_ENV = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "mlflow_server: starts a real `mlflow server` subprocess (~5-20 s); part of the default suite",
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -29,16 +23,6 @@ def _mlflow_env(monkeypatch):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-
-
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory) -> Path:
-    """An empty, fully migrated MLflow sqlite database (copied by the tests that need a store)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
 
 
 @pytest.fixture
