@@ -26,6 +26,20 @@ BAD = [
     (["reference", "--problem", "nope"], "--problem", "accepted"),
     (["fit", "--problem", "allen_cahn", "--lm-steps", "-1"], "--lm-steps", "≥ 0"),
     (["fit", "--problem", "allen_cahn", "--width", "0"], "--width", "≥ 1"),
+    (["solve", "--problem", "heat", "--lstsq", "chol"], "--lstsq", "qr, svd, gram"),
+    (["solve", "--problem", "heat", "--integrator", "rk5"], "--integrator", "rk4, euler"),
+    (["solve", "--problem", "heat", "--t-end", "nan"], "--t-end", "finite"),
+    (["solve", "--problem", "heat", "--save-every", "0"], "--save-every", "≥ 1"),
+    (["solve", "--problem", "heat", "--sampler", "dense", "--sparsity", "10"], "--sparsity", "dense"),
+    (["solve", "--problem", "heat", "--init-seed", "-1"], "--init-seed", "≥ 0"),
+    (["reference", "--problem", "heat", "--n", "0"], "--n", "≥ 1"),
+    (["reference", "--problem", "heat", "--dt", "nan"], "--dt", "finite"),
+    (["reference", "--problem", "heat", "--threads", "0"], "--threads", "≥ 1"),
+    (["fit", "--problem", "nope"], "--problem", "accepted"),
+    (["fit", "--problem", "heat", "--adam-steps", "-2"], "--adam-steps", "≥ 0"),
+    (["mlflow-sync", "/nonexistent/sweep"], "sweep_dir", "not a sweep folder"),
+    (["pareto", "/nonexistent/sweep"], "sweep_dir", "not a sweep folder"),
+    (["report", "/nonexistent/sweep", "--out", "/nonexistent/report"], "sweep_dir", "not a sweep folder"),
 ]
 
 
@@ -41,11 +55,53 @@ def test_bad_input_is_one_line_and_exit_2(argv, option, fragment, capsys):
     (["solve", "--problem", "allen_cahn", "--sparsity", "most"], "--sparsity"),
     (["solve", "--problem", "allen_cahn", "--preset", "turbo"], "--preset"),
     (["solve"], "--problem"),
+    (["solve", "--problem", "heat", "--width", "nan"], "--width"),
+    (["fit", "--problem", "heat", "--lbfgs-steps", "x"], "--lbfgs-steps"),
+    (["problems", "--bogus"], "--bogus"),
+    (["mlflow-sync"], "sweep_dir"),
+    (["pareto"], "sweep_dir"),
+    (["report", "somewhere"], "--out"),
+    (["teleport"], "teleport"),
 ])
 def test_malformed_values_exit_2(argv, option, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2 and option in capsys.readouterr().err
+
+
+#: Bad paths and URIs ({file}: an existing file, {sweep}: an empty sweep folder, {tmp}: a folder).
+BAD_PATHS = [
+    (["solve", "--problem", "heat", "--preset", "smoke", "--cache-dir", "{file}"], "--cache-dir"),
+    (["solve", "--problem", "heat", "--preset", "smoke", "--out", "{file}"], "--out"),
+    (["solve", "--problem", "heat", "--preset", "smoke", "--out", "{file}/run"], "--out"),
+    (["reference", "--problem", "heat", "--preset", "smoke", "--cache-dir", "{file}/sub"], "--cache-dir"),
+    (["reference", "--problem", "heat", "--preset", "smoke", "--out", "{file}/ref.npz"], "--out"),
+    (["reference", "--problem", "heat", "--preset", "smoke", "--out", "{tmp}"], "--out"),
+    (["fit", "--problem", "heat", "--preset", "smoke", "--cache-dir", "{file}"], "--cache-dir"),
+    (["mlflow-sync", "{file}"], "sweep_dir"),
+    (["mlflow-sync", "{sweep}", "--mlflow-uri", "ftp://host/x"], "--mlflow-uri"),
+    (["mlflow-sync", "{sweep}", "--mlflow-uri", "sqlite://"], "--mlflow-uri"),
+    (["mlflow-sync", "{sweep}", "--mlflow-uri", "http://"], "--mlflow-uri"),
+    (["pareto", "{file}"], "sweep_dir"),
+    (["pareto", "{sweep}", "--plot", "{file}/front.png"], "--plot"),
+    (["report", "{sweep}", "--out", "{file}/report"], "--out"),
+    (["report", "{sweep}", "--out", "{tmp}/report", "--cache-dir", "{file}"], "--cache-dir"),
+]
+
+
+@pytest.mark.parametrize("argv,option", BAD_PATHS, ids=[" ".join(b[0][:1] + b[0][-2:]) for b in BAD_PATHS])
+def test_bad_paths_exit_2_and_write_nothing(argv, option, tmp_path, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "sweep" / "trajectories").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    before = sorted((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in tmp_path.rglob("*"))
+    argv = [a.format(file=tmp_path / "afile", sweep=tmp_path / "sweep", tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"rsng {argv[0]}: error: {option}"), cap.err
+    assert cap.out == ""
+    assert sorted((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in tmp_path.rglob("*")) == before
 
 
 def test_solve_json_is_exactly_one_object(tmp_path):

@@ -48,6 +48,7 @@ from rsng.results.schema import (
     META_VERSION_KEY,
     SCHEMA_VERSION,
     STATUSES,
+    V1_SOLVER,
     STEPS_COLUMNS,
     STEPS_NAMES,
     TRAJECTORY_COLUMNS,
@@ -258,11 +259,22 @@ def check_writable(storage: str | os.PathLike, *, min_free_bytes: int = MIN_FREE
 
     Raises :class:`ResultsError` with a clear message if ``storage`` exists and is not a folder,
     cannot be created, is not writable (a hidden temp file is created and removed to find out), or
-    has less than ``min_free_bytes`` (50 MB) free.
+    its filesystem has less than ``min_free_bytes`` (50 MB) free. The free space is checked on the
+    nearest existing folder *before* anything is created, and folders this call created are removed
+    again when a later check fails, so a refused storage is left as it was.
     """
     storage = Path(storage)
     if storage.exists() and not storage.is_dir():
         raise ResultsError(f"results storage {storage} exists and is not a directory")
+    existing = next((p for p in (storage, *storage.absolute().parents) if p.exists()), None)
+    if existing is not None and existing.is_dir():
+        free = shutil.disk_usage(existing).free
+        if free < min_free_bytes:
+            raise ResultsError(
+                f"results storage {storage} has only {free / 2**20:.1f} MiB free; "
+                f"at least {min_free_bytes / 2**20:.0f} MiB are required"
+            )
+    created = [p for p in (storage, *storage.parents) if not p.exists()]
     try:
         storage.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -272,13 +284,12 @@ def check_writable(storage: str | os.PathLike, *, min_free_bytes: int = MIN_FREE
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
+        for p in created:  # innermost first
+            try:
+                p.rmdir()
+            except OSError:
+                break
         raise ResultsError(f"results storage {storage} is not writable: {e.strerror or e}") from e
-    free = shutil.disk_usage(storage).free
-    if free < min_free_bytes:
-        raise ResultsError(
-            f"results storage {storage} has only {free / 2**20:.1f} MiB free; "
-            f"at least {min_free_bytes / 2**20:.0f} MiB are required"
-        )
 
 
 # ================================================================================================
@@ -355,6 +366,7 @@ def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> p
 
     Files written by a newer schema version raise :class:`ResultsError` whatever ``strict`` is.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if path.suffix != ".parquet":
@@ -369,6 +381,9 @@ def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> p
             if version is not None:
                 _check_version(version.decode(errors="replace"), path)
             names, expected = list(file_schema.names), list(schema.names)
+            upgrade_v1 = kind == "trajectory" and version == b"1" and "solver" not in names
+            if upgrade_v1:
+                names.append("solver")
             if sorted(names) != sorted(expected):
                 missing = [n for n in expected if n not in names]
                 extra = [n for n in names if n not in expected]
@@ -379,6 +394,8 @@ def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> p
                 reason = f"{what}, not a {kind} file: " + "; ".join(detail or ["duplicate columns"])
             else:
                 table = pf.read()
+                if upgrade_v1:  # version 1 → 2: the solver column was added
+                    table = table.append_column("solver", pa.array([V1_SOLVER] * table.num_rows, pa.string()))
     except FutureSchemaError:
         raise
     except Exception as e:  # noqa: BLE001 - anything pyarrow raises on a bad file

@@ -91,9 +91,12 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
             raise SweepSpecError("--cache-dir", f"{bad} exists and is not a folder")
     if not opts.serial:
         _check_ray_address(opts.ray_address)
+    if not str(opts.storage).strip():
+        raise SweepSpecError("--storage", "is empty; give the results folder")
     sweep_dir = Path(opts.storage).resolve() / spec.name
     try:
-        uri = validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri else default_tracking_uri(sweep_dir)
+        uri = (validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri is not None
+               else default_tracking_uri(sweep_dir))
     except ValueError as e:
         raise SweepSpecError("--mlflow-uri", str(e).split(": ", 1)[-1]) from None
     try:  # last: it creates the storage folder

@@ -39,7 +39,7 @@ def make_row(trial_id: str = "trial_0001", sweep: str = "sw", **kw) -> dict:
     row = dict(
         sweep=sweep, trial_id=trial_id, problem="allen_cahn", sampler="uniform", s=120, p=1400, n=64,
         depth=7, width=25, dt=1e-3, t_end=1.0, seed=3, init_seed=0, precision="f32", rcond=1e-4,
-        integrator="rk4", lstsq="svd", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5,
+        integrator="rk4", lstsq="svd", solver="fast", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5,
         compile_s=2.25, steps=1000, status="ok", diverged_step=None, error_message="",
         reference="spectral", rsng_version="0.1.0", git_sha="c2b4069", jax_version="0.10.2", device="cpu",
         started_at=T0, finished_at=T0 + timedelta(seconds=15),
@@ -445,6 +445,9 @@ def test_check_writable(tmp_path):
         R.check_writable(afile / "sub")
     with pytest.raises(ResultsError, match="MiB free"):
         R.check_writable(target, min_free_bytes=2**62)
+    with pytest.raises(ResultsError, match="MiB free"):  # refused before anything is created
+        R.check_writable(tmp_path / "new" / "deep", min_free_bytes=2**62)
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
