@@ -338,3 +338,29 @@ def test_diverging_configuration_is_recorded_and_the_sweep_continues(reference, 
     failed = [x for x in runs if x.data.tags.get("rsng.status") == "diverged"]
     assert len(failed) == 3 and all(x.info.status == "FAILED" for x in failed)
     assert all("step 3" in x.data.tags["rsng.error_message"] for x in failed)
+
+
+# -- an exception inside a trial ----------------------------------------------------------------------------------------
+def test_an_exception_inside_a_trial_is_recorded_as_failed(tmp_path):
+    """A trial whose run raises (here: a saved state of the wrong shape) writes a `failed` row with the
+    error instead of crashing its worker (the serial runner, same trial code, no Ray needed)."""
+    from rsng.results import load
+    from rsng.service.runner import Prepared, SweepOptions, _trial_payload
+    from rsng.service.spec import SweepSpec
+    from rsng.service.trial import _save_state, state_path
+
+    spec = SweepSpec("faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke"})
+    t = spec.expand()[0]
+    sweep_dir = tmp_path / "results" / "faults"
+    payload = _trial_payload(t, Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set()),
+                             SweepOptions(cache_dir=str(tmp_path / "cache")), {"rsng_version": "0"})
+    _save_state(state_path(sweep_dir, t.trial_id), {"theta": np.zeros(3, np.float32), "k": np.asarray(10)})
+    code = "import json, sys; from rsng.service.trial import run_trajectory; run_trajectory(json.loads(sys.argv[1]))"
+    import json
+
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(payload)], capture_output=True, text=True,
+                       timeout=300, env=sweep_env())
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = load(sweep_dir).trajectories.iloc[0]
+    assert row["status"] == "failed" and row["trial_id"] == t.trial_id and pd.isna(row["rel_l2"])
+    assert "ValueError" in row["error_message"] and "state θ" in row["error_message"]
