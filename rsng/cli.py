@@ -51,8 +51,10 @@ def _run_options(p: argparse.ArgumentParser, *, solver: bool = True) -> None:
         p.add_argument("--integrator", help="rk4 (default) or euler")
         p.add_argument("--lstsq", help="qr (default), svd or gram: how the rcond-truncated least squares is solved")
         p.add_argument("--save-every", type=int, help="record the error every k-th step (default: ≤ 1000 records)")
+        p.add_argument("--solver", help="fast (default: only the sampled Jacobian columns are formed) or reference "
+                                        "(the full n×p Jacobian per stage, as the authors' code; for checking)")
     p.add_argument("--threads", type=int, help="BLAS/XLA threads (default: the CPUs this process may use)")
-    p.add_argument("--cache-dir", help="θ(0) and reference cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
+    p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +130,7 @@ def _resolve(args: argparse.Namespace, solver: bool = True):
 
     keys = ["problem", "n", "dt", "t_end", "depth", "width", "init_seed"]
     if solver:
-        keys += ["sampler", "seed", "precision", "rcond", "integrator", "lstsq", "save_every"]
+        keys += ["sampler", "seed", "precision", "rcond", "integrator", "lstsq", "save_every", "solver"]
     elif getattr(args, "save_every", None) is not None:
         keys.append("save_every")
     kw = {k: getattr(args, k) for k in keys}
@@ -157,9 +159,10 @@ def _setup(args: argparse.Namespace) -> None:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads: must be ≥ 1, got {args.threads}")
     _check_folder("--cache-dir", args.cache_dir)
-    from rsng.core.threads import configure_threads
+    from rsng.core.threads import configure_threads, enable_compilation_cache
 
     configure_threads(args.threads)
+    enable_compilation_cache(args.cache_dir)
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 #: Configuration columns of a trajectory row that define "one configuration" (what seeds are
 #: averaged over). ``seed`` (the sketch stream) is deliberately not among them.
 CONFIG_COLUMNS = ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "init_seed",
-                  "precision", "rcond", "integrator", "lstsq")
+                  "precision", "rcond", "integrator", "lstsq", "solver")
 
 #: Axis labels (with units) of the columns the plots use most.
 LABELS = {

@@ -24,7 +24,7 @@ def aggregate(df: pd.DataFrame, by: str | Iterable[str] | None = None, metric: s
         named below; without a ``status`` column every row with a finite metric counts as ok).
       by: the columns that define a configuration. ``None``: every configuration column ``df``
         has among ``problem, sampler, s, p, n, depth, width, dt, t_end, init_seed, precision,
-        rcond, integrator, lstsq`` — everything but the sketch ``seed``, which is averaged over.
+        rcond, integrator, lstsq, solver`` — everything but the sketch ``seed``, which is averaged over.
       metric: error column, or an expression over columns evaluated with ``DataFrame.eval``.
       cost: cost column (e.g. ``wall_s``) or an expression (e.g. ``"steps * s**2"``).
 

@@ -13,12 +13,13 @@ from typing import Any
 
 from rsng.core.problems import PRESETS, get_problem, problem_names
 
-__all__ = ["RunConfig", "ConfigError", "SAMPLERS", "INTEGRATORS", "PRECISIONS", "LSTSQ_METHODS", "resolve"]
+__all__ = ["RunConfig", "ConfigError", "SAMPLERS", "INTEGRATORS", "PRECISIONS", "LSTSQ_METHODS", "SOLVERS", "resolve"]
 
 SAMPLERS = ("uniform", "column_norm", "leverage", "pivoted_qr", "gaussian", "dense")
 INTEGRATORS = ("rk4", "euler")
 PRECISIONS = ("f32", "f64")
 LSTSQ_METHODS = ("qr", "svd", "gram")
+SOLVERS = ("fast", "reference")
 #: Most stored times per trajectory when ``save_every`` is left to its default.
 MAX_SAVED = 1000
 
@@ -51,6 +52,9 @@ class RunConfig:
         equations in float64 with the same cut-off on σ = √λ) — all drop σ < rcond·σ_max.
       save_every: record u on the grid every k-th step (default: every step up to
         :data:`MAX_SAVED` stored times).
+      solver: ``fast`` (default: only the sampled Jacobian columns are formed, from per-layer
+        factors) or ``reference`` (the full n × p Jacobian per stage, as the authors' code) — the
+        same method and index sets; θ agrees to rounding.
     """
 
     problem: str
@@ -68,6 +72,7 @@ class RunConfig:
     integrator: str = "rk4"
     lstsq: str = "qr"
     save_every: int | None = None
+    solver: str = "fast"
 
     # derived, filled by resolve()
     p: int = field(default=0, compare=False)
@@ -135,6 +140,7 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     _choice("precision", values.get("precision", "f32"), PRECISIONS)
     _choice("integrator", values.get("integrator", "rk4"), INTEGRATORS)
     _choice("lstsq", values.get("lstsq", "qr"), LSTSQ_METHODS)
+    _choice("solver", values.get("solver", "fast"), SOLVERS)
     _check_number("n", values["n"], integer=True, lo=1)
     _check_number("depth", values.get("depth", 7), integer=True, lo=2)
     _check_number("width", values.get("width", 25), integer=True, lo=1)

@@ -121,13 +121,59 @@ class Network:
     # -- evaluation -------------------------------------------------------------------------
     def apply(self, theta: jax.Array, x: jax.Array) -> jax.Array:
         """``u(x; θ)`` at one point: θ (p,), x (d,) → scalar."""
-        P = self.unravel(theta)
-        two_pi_over_P = jnp.asarray([2 * math.pi / L for L in self.lengths], theta.dtype)
+        return self.forward(self.unravel(theta), x)[0]
+
+    def forward(self, P: dict[str, jax.Array], x: jax.Array, taps: list[jax.Array] | None = None):
+        """``(u, inputs)`` at one point from named blocks ``P`` (:meth:`unravel`).
+
+        ``inputs[l-1]`` is the input ``h_{l-1}`` of dense layer ``l``; ``taps[l-1]`` (m,), if given, is
+        added to that layer's pre-activation — differentiating with respect to the taps at zero gives
+        ``δ_l = ∂u/∂z_l``, and ``∂u/∂W_l[i, j] = h_{l-1}[i] δ_l[j]`` (see
+        :func:`rsng.core.galerkin.jacobian_factors`).
+        """
+        dtype = P["out/w"].dtype
+        two_pi_over_P = jnp.asarray([2 * math.pi / L for L in self.lengths], dtype)
         h = jnp.sum(P["embed/a"] * jnp.cos(two_pi_over_P * x + P["embed/phi"]) + P["embed/c"], axis=1)
         h = rational(h, P["act0/alpha"], P["act0/beta"])
+        inputs = []
         for l in range(1, self.depth - 1):
-            h = rational(h @ P[f"dense{l}/w"] + P[f"dense{l}/b"], P[f"act{l}/alpha"], P[f"act{l}/beta"])
-        return h @ P["out/w"] + P["out/b"][0]
+            inputs.append(h)
+            z = h @ P[f"dense{l}/w"] + P[f"dense{l}/b"]
+            if taps is not None:
+                z = z + taps[l - 1]
+            h = rational(z, P[f"act{l}/alpha"], P[f"act{l}/beta"])
+        return h @ P["out/w"] + P["out/b"][0], inputs
+
+    @cached_property
+    def factor_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ia, ib)`` (p,) int32: ``J[:, k] = A[:, ia[k]] · B[:, ib[k]]`` for the factors ``(A, B)`` of
+        :func:`rsng.core.galerkin.jacobian_factors`.
+
+        ``A = [h_0 … h_{L-3} | ∂u/∂(other blocks)]``, ``B = [δ_1 … δ_{L-2} | 1]``: a dense weight
+        ``W_l[i, j]`` maps to ``(h_{l-1}[i], δ_l[j])``, every other parameter to its own column of A times
+        the ones column of B.
+        """
+        m, p = self.width, self.num_params
+        ia, ib = np.zeros(p, np.int32), np.zeros(p, np.int32)
+        n_dense = self.depth - 2
+        col = n_dense * m
+        for name, (o, shape) in self.offsets.items():
+            size = math.prod(shape)
+            if self.is_dense_weight(name):
+                l = int(name[len("dense"):-len("/w")])
+                i, j = np.divmod(np.arange(size), m)
+                ia[o:o + size] = (l - 1) * m + i
+                ib[o:o + size] = (l - 1) * m + j
+            else:
+                ia[o:o + size] = col + np.arange(size)
+                ib[o:o + size] = n_dense * m
+                col += size
+        return ia, ib
+
+    @staticmethod
+    def is_dense_weight(name: str) -> bool:
+        """Whether a block of :attr:`layout` is a hidden dense layer's weight matrix ``W_l``."""
+        return name.startswith("dense") and name.endswith("/w")
 
     def apply_batch(self, theta: jax.Array, x: jax.Array) -> jax.Array:
         """``u(x_i; θ)`` for x (n, d) → (n,)."""

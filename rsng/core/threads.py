@@ -8,8 +8,10 @@ benchmark); it only sets environment variables, so it is a no-op once JAX has in
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-__all__ = ["configure_threads", "available_cpus"]
+__all__ = ["configure_threads", "available_cpus", "enable_compilation_cache"]
 
 _BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
@@ -38,3 +40,26 @@ def configure_threads(n: int | None = None, *, override: bool = False) -> int:
         keep = [f for f in flags.split() if "intra_op_parallelism_threads" not in f and "multi_thread_eigen" not in f]
         os.environ["XLA_FLAGS"] = " ".join(keep + ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"])
     return n
+
+
+def enable_compilation_cache(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Use JAX's persistent compilation cache in ``<cache_dir>/jax`` (default ``$RSNG_CACHE_DIR`` or
+    ``~/.cache/rsng``), created private (mode 0700: compiled code is loaded from there).
+
+    Sets the environment (read when JAX initialises) and, if JAX is already imported, its config.
+    A repeated run of the same shapes then loads its executables instead of compiling them.
+    """
+    cache_dir = cache_dir or os.environ.get("RSNG_CACHE_DIR") or os.path.expanduser("~/.cache/rsng")
+    jax_cache = Path(cache_dir) / "jax"
+    jax_cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(jax_cache, 0o700)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ["RSNG_CACHE_DIR"] = str(cache_dir)
+    if "jax" in sys.modules:  # JAX read its environment already
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(jax_cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                          float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+    return jax_cache

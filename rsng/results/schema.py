@@ -34,7 +34,10 @@ __all__ = [
 ]
 
 #: Version of the on-disk format. Bump on incompatible changes; readers refuse newer versions.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Version 1 files lack ``solver`` (added in 2); the loader fills it with ``reference``, the
+#: full-Jacobian formulation that wrote them.
+V1_SOLVER = "reference"
 
 #: Accepted values of the ``status`` column.
 STATUSES = ("ok", "diverged", "failed")
@@ -87,7 +90,8 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
     _C("precision", "string", False, "f32 or f64"),
     _C("rcond", "float64", False, "relative singular-value cut-off of the least squares (resolved value)"),
     _C("integrator", "string", False, "rk4 or euler"),
-    _C("lstsq", "string", False, "least-squares method: svd or gram"),
+    _C("lstsq", "string", False, "least-squares method: qr, svd or gram"),
+    _C("solver", "string", False, "fast (sampled Jacobian columns from per-layer factors) or reference (full Jacobian)"),
     _C("rel_l2", "float64", True,
        "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok"),
     _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
@@ -120,7 +124,7 @@ STEPS_COLUMNS: tuple[Column, ...] = (
 del _C
 
 #: Columns given a pandas ``category`` dtype by the loader.
-CATEGORICAL_COLUMNS = ("sweep", "problem", "sampler", "precision", "integrator", "lstsq", "status")
+CATEGORICAL_COLUMNS = ("sweep", "problem", "sampler", "precision", "integrator", "lstsq", "solver", "status")
 
 TRAJECTORY_NAMES = tuple(c.name for c in TRAJECTORY_COLUMNS)
 STEPS_NAMES = tuple(c.name for c in STEPS_COLUMNS)

