@@ -30,7 +30,7 @@ from rsng.core.network import Network
 from rsng.core.problems import get_problem
 from rsng.core.stepping import make_step
 
-__all__ = ["Trajectory", "Result", "STATUS_OK", "STATUS_DIVERGED", "STATUS_FAILED", "solve"]
+__all__ = ["Trajectory", "TrajectoryBatch", "Result", "STATUS_OK", "STATUS_DIVERGED", "STATUS_FAILED", "solve"]
 
 STATUS_OK, STATUS_DIVERGED, STATUS_FAILED = "ok", "diverged", "failed"
 
@@ -62,6 +62,7 @@ class Result:
     diverged_step: int | None = None
     error_message: str = ""
     theta: np.ndarray | None = field(default=None, repr=False)
+    batch_size: int = 1  # trajectories marched together in one compiled call (wall_s is this one's share)
 
     def summary(self) -> dict[str, Any]:
         """Flat JSON-able summary (the CLI's ``--json`` object)."""
@@ -76,6 +77,7 @@ class Result:
             "steps_per_s": self.steps / self.wall_s if self.wall_s > 0 else None,
             "status": self.status, "diverged_step": self.diverged_step, "error_message": self.error_message,
             "reference": self.reference, "fit_rel_l2": self.fit.get("rel_l2_u"),
+            "solver": c.solver, "batch_size": self.batch_size,
         }
 
 
@@ -136,11 +138,14 @@ class Trajectory:
         self.compile_s = 0.0
         self.status = STATUS_OK
         self.diverged_step: int | None = None
+        self.batch_size = 1
         self._compiled = None
         self._record(0, self._eval(self.theta), float("nan"))
 
     # -- compiled pieces -----------------------------------------------------------------------
-    def _build(self) -> None:
+    def chunk_fn(self) -> Callable:
+        """``(θ, k0, key) -> (θ_{k0+L}, (u (L, n), ls_residual (L,), finite (L,)))``: ``L = chunk``
+        steps from step ``k0`` (steps past the end leave θ unchanged), traceable and vmappable."""
         step = make_step(self.net, self.problem, self.cfg, self.x)
         n_steps, L = self.cfg.steps, self.chunk
         apply = jax.vmap(self.net.apply, (None, 0))
@@ -157,9 +162,12 @@ class Trajectory:
 
             return jax.lax.scan(body, theta, k0 + jnp.arange(L, dtype=jnp.int32))
 
+        return chunk_fn
+
+    def _build(self) -> None:
         t0 = time.perf_counter()
         self._compiled = (
-            jax.jit(chunk_fn).lower(self.theta, jnp.asarray(0, jnp.int32), self.key).compile()
+            jax.jit(self.chunk_fn()).lower(self.theta, jnp.asarray(0, jnp.int32), self.key).compile()
         )
         self.compile_s += time.perf_counter() - t0
 
@@ -192,25 +200,30 @@ class Trajectory:
             t0 = time.perf_counter()
             theta, (u, res, finite) = self._compiled(self.theta, jnp.asarray(self.k, jnp.int32), self.key)
             theta.block_until_ready()
-            self.wall_s += time.perf_counter() - t0
-            u, res, finite = np.asarray(u), np.asarray(res), np.asarray(finite)
-            n_valid = min(self.chunk, self.cfg.steps - self.k)
-            bad = np.flatnonzero(~finite[:n_valid])
-            if bad.size:
-                n_valid = int(bad[0])  # steps before the first non-finite one are kept
-                self.status = STATUS_DIVERGED
-                self.diverged_step = self.k + n_valid + 1
-            for i in range(n_valid):
-                k = self.k + i + 1
-                if k % self.cfg.save_every == 0:
-                    self._record(k, u[i], float(res[i]))
-                    recorded.append(k)
-            if self.status == STATUS_OK:
-                self.theta = theta
-                self.k += n_valid
-            else:
-                self.k += n_valid
-                break
+            recorded += self.ingest(theta, u, res, finite, time.perf_counter() - t0)
+        return recorded
+
+    def ingest(self, theta, u, res, finite, wall_s: float) -> list[int]:
+        """Take the output of one compiled chunk from step ``self.k`` (see :meth:`chunk_fn`), charged
+        ``wall_s`` seconds: record the stored steps, stop at the first non-finite step. Returns the
+        stored step indices recorded."""
+        self.wall_s += wall_s
+        u, res, finite = np.asarray(u), np.asarray(res), np.asarray(finite)
+        n_valid = min(self.chunk, self.cfg.steps - self.k)
+        bad = np.flatnonzero(~finite[:n_valid])
+        if bad.size:
+            n_valid = int(bad[0])  # steps before the first non-finite one are kept
+            self.status = STATUS_DIVERGED
+            self.diverged_step = self.k + n_valid + 1
+        recorded = []
+        for i in range(n_valid):
+            k = self.k + i + 1
+            if k % self.cfg.save_every == 0:
+                self._record(k, u[i], float(res[i]))
+                recorded.append(k)
+        if self.status == STATUS_OK:
+            self.theta = theta
+        self.k += n_valid
         return recorded
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Result:
@@ -274,8 +287,103 @@ class Trajectory:
             compile_s=self.compile_s, steps=self.k, step=ks, t=ks * self.cfg.dt, rel_l2_t=rel_t,
             ls_residual=np.array([self._res[k] for k in ks]), wall_s_cumulative=np.array([self._wall[k] for k in ks]),
             reference=self.reference_method, fit=self.fit_info, diverged_step=self.diverged_step,
-            theta=np.asarray(self.theta),
+            theta=np.asarray(self.theta), batch_size=self.batch_size,
         )
+
+
+class TrajectoryBatch:
+    """Several trajectories that differ only in their sketch ``seed``, marched together: one
+    compiled, vmapped chunk advances all of them (one device call fills a GPU; on a CPU it saves
+    the per-call overheads). Each member is a :class:`Trajectory` for its own bookkeeping (errors,
+    state, divergence), so ``members[i].result()`` / ``state()`` / ``load_state()`` work as for a
+    single run; a member that diverges is frozen while the others go on. Each member is charged
+    ``chunk wall time / batch size`` as its marching time (``Result.batch_size`` records the size).
+
+    Members may be restored with :meth:`Trajectory.load_state` before the first :meth:`advance`.
+    """
+
+    def __init__(self, cfgs: list[RunConfig], *, chunk: int = 50, cache_dir: str | None = None,
+                 theta0: np.ndarray | None = None, reference: np.ndarray | None = None,
+                 reference_method: str = "given", fit_info: dict | None = None):
+        import dataclasses
+
+        if not cfgs:
+            raise ValueError("TrajectoryBatch needs at least one configuration")
+        base = dataclasses.replace(cfgs[0], seed=0)
+        for c in cfgs[1:]:
+            if dataclasses.replace(c, seed=0) != base:
+                raise ValueError("a batch's configurations may differ only in seed")
+        if len({c.seed for c in cfgs}) != len(cfgs):
+            raise ValueError("a batch's seeds must be distinct")
+        first = Trajectory(cfgs[0], chunk=chunk, cache_dir=cache_dir, theta0=theta0, reference=reference,
+                           reference_method=reference_method, fit_info=fit_info)
+        theta0 = np.asarray(first.theta)
+        self.members = [first] + [
+            Trajectory(c, chunk=chunk, theta0=theta0, reference=first.reference,
+                       reference_method=first.reference_method, fit_info=first.fit_info)
+            for c in cfgs[1:]
+        ]
+        for m in self.members:
+            m.batch_size = len(self.members)
+        self.chunk = first.chunk
+        self.compile_s = 0.0
+        self._compiled = None
+
+    @property
+    def done(self) -> bool:
+        return all(m.done for m in self.members)
+
+    def _build(self) -> None:
+        m0 = self.members[0]
+        thetas = jnp.stack([m.theta for m in self.members])
+        keys = jnp.stack([m.key for m in self.members])
+        t0 = time.perf_counter()
+        fn = jax.vmap(m0.chunk_fn(), in_axes=(0, None, 0))
+        self._compiled = jax.jit(fn).lower(thetas, jnp.asarray(0, jnp.int32), keys).compile()
+        self.compile_s = time.perf_counter() - t0
+        for m in self.members:
+            m.compile_s += self.compile_s
+
+    def advance(self, max_steps: int | None = None) -> None:
+        """Advance every unfinished member by up to ``max_steps`` steps (at least one chunk).
+
+        Members restored from states saved at different chunk boundaries (a batch interrupted
+        between two members' saves) are fine: the batch marches from the earliest step and a member
+        that is ahead only takes results again once the batch has caught up with it.
+        """
+        if self._compiled is None:
+            self._build()
+        active = [m for m in self.members if not m.done]
+        if not active:
+            return
+        k = min(m.k for m in active)
+        for m in active:
+            if (m.k - k) % self.chunk:
+                raise ValueError(f"batch members at steps {sorted({a.k for a in active})} are not a whole number "
+                                 f"of chunks ({self.chunk} steps) apart; resume them with the chunk they were saved with")
+        cfg = active[0].cfg
+        target = cfg.steps if max_steps is None else min(cfg.steps, k + max_steps)
+        keys = jnp.stack([m.key for m in self.members])
+        while active and k < target:
+            thetas = jnp.stack([m.theta for m in self.members])
+            t0 = time.perf_counter()
+            theta, (u, res, finite) = self._compiled(thetas, jnp.asarray(k, jnp.int32), keys)
+            theta.block_until_ready()
+            wall = (time.perf_counter() - t0) / len(self.members)
+            theta, u, res, finite = np.asarray(theta), np.asarray(u), np.asarray(res), np.asarray(finite)
+            for i, m in enumerate(self.members):
+                if not m.done and m.k == k:
+                    m.ingest(jnp.asarray(theta[i]), u[i], res[i], finite[i], wall)
+            k += self.chunk
+            active = [m for m in self.members if not m.done]
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> list[Result]:
+        """Advance all members to the end; ``progress(k, steps)`` after each chunk."""
+        while not self.done:
+            self.advance(self.chunk)
+            if progress is not None:
+                progress(max(m.k for m in self.members), self.members[0].cfg.steps)
+        return [m.result() for m in self.members]
 
 
 def _ref_cache(cache_dir):
