@@ -344,8 +344,9 @@ class TrajectoryBatch:
         for m in self.members:
             m.compile_s += self.compile_s
 
-    def advance(self, max_steps: int | None = None) -> None:
-        """Advance every unfinished member by up to ``max_steps`` steps (at least one chunk).
+    def advance(self, max_steps: int | None = None) -> list[list[int]]:
+        """Advance every unfinished member by up to ``max_steps`` steps (at least one chunk); returns
+        the stored step indices each member recorded.
 
         Members restored from states saved at different chunk boundaries (a batch interrupted
         between two members' saves) are fine: the batch marches from the earliest step and a member
@@ -353,9 +354,10 @@ class TrajectoryBatch:
         """
         if self._compiled is None:
             self._build()
+        recorded: list[list[int]] = [[] for _ in self.members]
         active = [m for m in self.members if not m.done]
         if not active:
-            return
+            return recorded
         k = min(m.k for m in active)
         for m in active:
             if (m.k - k) % self.chunk:
@@ -373,9 +375,10 @@ class TrajectoryBatch:
             theta, u, res, finite = np.asarray(theta), np.asarray(u), np.asarray(res), np.asarray(finite)
             for i, m in enumerate(self.members):
                 if not m.done and m.k == k:
-                    m.ingest(jnp.asarray(theta[i]), u[i], res[i], finite[i], wall)
+                    recorded[i] += m.ingest(jnp.asarray(theta[i]), u[i], res[i], finite[i], wall)
             k += self.chunk
             active = [m for m in self.members if not m.done]
+        return recorded
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> list[Result]:
         """Advance all members to the end; ``progress(k, steps)`` after each chunk."""

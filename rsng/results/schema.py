@@ -35,8 +35,8 @@ __all__ = [
 
 #: Version of the on-disk format. Bump on incompatible changes; readers refuse newer versions.
 SCHEMA_VERSION = 2
-#: Version 1 files lack ``solver`` (added in 2); the loader fills it with ``reference``, the
-#: full-Jacobian formulation that wrote them.
+#: Version 1 files lack ``solver`` and ``batch_size`` (added in 2); the loader fills them with
+#: ``reference`` (the full-Jacobian formulation that wrote them) and 1.
 V1_SOLVER = "reference"
 
 #: Accepted values of the ``status`` column.
@@ -96,7 +96,10 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
        "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok"),
     _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
     _C("rel_l2_final", "float64", True, "relative L2 error at the last stored step reached"),
-    _C("wall_s", "float64", False, "wall-clock seconds of the time marching (compilation excluded)"),
+    _C("wall_s", "float64", False,
+       "wall-clock seconds of the time marching (compilation excluded); a batched trajectory's share"),
+    _C("batch_size", "int32", False,
+       "trajectories marched together in one compiled call (--seeds-per-trial); wall_s is the batch's time / batch_size"),
     _C("compile_s", "float64", True, "seconds spent compiling"),
     _C("steps", "int64", False, "time steps taken (= t_end/dt unless diverged or failed)"),
     _C("status", "string", False, "ok, diverged or failed"),

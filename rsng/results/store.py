@@ -383,7 +383,7 @@ def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> p
             names, expected = list(file_schema.names), list(schema.names)
             upgrade_v1 = kind == "trajectory" and version == b"1" and "solver" not in names
             if upgrade_v1:
-                names.append("solver")
+                names += ["solver", "batch_size"]
             if sorted(names) != sorted(expected):
                 missing = [n for n in expected if n not in names]
                 extra = [n for n in names if n not in expected]
@@ -394,8 +394,9 @@ def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> p
                 reason = f"{what}, not a {kind} file: " + "; ".join(detail or ["duplicate columns"])
             else:
                 table = pf.read()
-                if upgrade_v1:  # version 1 → 2: the solver column was added
+                if upgrade_v1:  # version 1 → 2: solver and batch_size were added
                     table = table.append_column("solver", pa.array([V1_SOLVER] * table.num_rows, pa.string()))
+                    table = table.append_column("batch_size", pa.array([1] * table.num_rows, pa.int32()))
     except FutureSchemaError:
         raise
     except Exception as e:  # noqa: BLE001 - anything pyarrow raises on a bad file

@@ -28,6 +28,9 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its BLAS/XLA threads (default 1)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0: CPU)")
+    p.add_argument("--seeds-per-trial", type=int, default=1,
+                   help="march this many sketch seeds of one configuration together in one trial (one vmapped "
+                        "compiled call: fills a GPU; wall_s is then each trajectory's share) (default 1)")
     p.add_argument("--report-steps", type=int, default=200, help="steps between progress reports, Parquet chunks and checkpoints")
     p.add_argument("--serial", action="store_true", help="run in this process, one trajectory after another (no Ray)")
     p.add_argument("--yes", action="store_true", help="confirm a sweep of more than 5000 trajectories")
@@ -54,7 +57,7 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
                             max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
                             gpus_per_trial=args.gpus_per_trial, report_steps=args.report_steps,
                             confirm_large=args.yes, serial=args.serial, cache_dir=args.cache_dir,
-                            ray_address=args.ray_address)
+                            ray_address=args.ray_address, seeds_per_trial=args.seeds_per_trial)
         if args.dry_run:
             prep = prepare(spec, opts)
             for t in prep.trials:

@@ -23,7 +23,7 @@ from typing import Any
 from rsng.service.spec import SweepSpec, SweepSpecError, TrialSpec
 
 __all__ = ["SweepOptions", "SweepInterrupted", "run_sweep", "prepare", "init_ray", "git_sha", "summary_table",
-           "peak_rss_mib"]
+           "peak_rss_mib", "member_ids"]
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -47,6 +47,7 @@ class SweepOptions:
     serial: bool = False  # in-process, one after another (debugging, benchmarks)
     cache_dir: str | None = None
     ray_address: str | None = None  # None: attach to a running cluster if any, else embedded
+    seeds_per_trial: int = 1  # sketch seeds of one configuration marched together (TrajectoryBatch)
     log: Callable[[str], None] = field(default=lambda m: print(m, flush=True))
 
 
@@ -83,6 +84,8 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         raise SweepSpecError("--gpus-per-trial", f"above 1 must be a whole number, got {opts.gpus_per_trial}")
     if opts.max_concurrent is not None and opts.max_concurrent < 1:
         raise SweepSpecError("--max-concurrent", f"must be ≥ 1, got {opts.max_concurrent}")
+    if isinstance(opts.seeds_per_trial, bool) or not isinstance(opts.seeds_per_trial, int) or opts.seeds_per_trial < 1:
+        raise SweepSpecError("--seeds-per-trial", f"must be an integer ≥ 1, got {opts.seeds_per_trial!r}")
     if opts.report_steps < 1:
         raise SweepSpecError("--report-steps", f"must be ≥ 1, got {opts.report_steps}")
     if opts.cache_dir is not None:
@@ -199,6 +202,34 @@ def _trial_payload(t: TrialSpec, prep: Prepared, opts: SweepOptions, versions: d
             "gpus": opts.gpus_per_trial, "cache_dir": opts.cache_dir, "versions": versions}
 
 
+def _payloads(prep: Prepared, opts: SweepOptions, versions: dict) -> list[dict[str, Any]]:
+    """One payload per Tune trial: a single trajectory, or up to ``seeds_per_trial`` trajectories that
+    differ only in their seed (``"members"``), marched together by :class:`rsng.core.integrate.TrajectoryBatch`."""
+    import dataclasses
+
+    k = opts.seeds_per_trial
+    if k <= 1:
+        return [_trial_payload(t, prep, opts, versions) for t in prep.todo]
+    groups: dict[Any, list[TrialSpec]] = {}
+    for t in prep.todo:  # grid order is kept within and across groups
+        groups.setdefault(dataclasses.replace(t.config, seed=0), []).append(t)
+    out = []
+    for members in groups.values():
+        for i in range(0, len(members), k):
+            part = members[i:i + k]
+            payload = _trial_payload(part[0], prep, opts, versions)
+            if len(part) > 1:
+                payload["trial_id"] = f"{part[0].trial_id}-batch{len(part)}"
+                payload["members"] = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in part]
+            out.append(payload)
+    return out
+
+
+def member_ids(payload: dict[str, Any]) -> list[str]:
+    """The trajectory ids a trial payload computes."""
+    return [m["trial_id"] for m in payload["members"]] if "members" in payload else [payload["trial_id"]]
+
+
 def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     """Run every trajectory of ``spec`` not yet in Parquet; returns the prepared sweep."""
     from rsng.results import write_sweep_meta
@@ -240,9 +271,10 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         elif opts.serial:
             from rsng.service.trial import run_trajectory
 
-            for t in prep.todo:
-                run_trajectory(_trial_payload(t, prep, opts, versions))
-                on_done(t.trial_id)
+            for payload in _payloads(prep, opts, versions):
+                run_trajectory(payload)
+                for tid in member_ids(payload):
+                    on_done(tid)
         else:
             _run_tune(prep, opts, versions, on_done)
         missing = [t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)]
@@ -297,7 +329,7 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict, on_done: Calla
     sink = _make_sink(on_done, opts.max_failures)
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     trainable = tune.with_resources(tune_trainable, resources)
-    payloads = [_trial_payload(t, prep, opts, versions) for t in prep.todo]
+    payloads = _payloads(prep, opts, versions)
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search(payloads)},
@@ -330,12 +362,14 @@ def _make_sink(on_done: Callable[[str], None], max_failures: int):
             return (_inert_callback, ())
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self.on_done(trial.config["trial"]["trial_id"])
+            for tid in member_ids(trial.config["trial"]):
+                self.on_done(tid)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             payload = trial.config["trial"]
             _record_lost_trial(payload, f"trial process failed {self.max_failures + 1} times: {trial.error_file or ''}")
-            self.on_done(payload["trial_id"])
+            for tid in member_ids(payload):
+                self.on_done(tid)
 
     return _Sink()
 
@@ -347,19 +381,28 @@ def _inert_callback():
 
 
 def _record_lost_trial(payload: dict, message: str) -> None:
-    """A trial that never wrote its row (its process died every time) is recorded as failed."""
-    from rsng.results import safe_name, write_trajectory
+    """A trial that never wrote its rows (its process died every time) is recorded as failed."""
+    from rsng.results import safe_name
+
+    sweep_dir = Path(payload["sweep_dir"])
+    members = payload.get("members") or [{"trial_id": payload["trial_id"], "config": payload["config"]}]
+    for m in members:
+        if (sweep_dir / "trajectories" / f"{safe_name(m['trial_id'])}.parquet").exists():
+            continue
+        _write_failed_row(payload, m["trial_id"], m["config"], message, len(members))
+
+
+def _write_failed_row(payload: dict, trial_id: str, c: dict, message: str, batch_size: int) -> None:
+    from rsng.results import write_trajectory
     from rsng.service.trial import CONFIG_COLUMNS
 
     sweep_dir = Path(payload["sweep_dir"])
-    if (sweep_dir / "trajectories" / f"{safe_name(payload['trial_id'])}.parquet").exists():
-        return
-    c = payload["config"]
     now = _dt.datetime.now(_dt.timezone.utc)
     write_trajectory(sweep_dir, {
-        "sweep": payload["sweep"], "trial_id": payload["trial_id"],
+        "sweep": payload["sweep"], "trial_id": trial_id,
         **{k: c[k] for k in CONFIG_COLUMNS},
-        "rel_l2": None, "rel_l2_t0": None, "rel_l2_final": None, "wall_s": 0.0, "compile_s": None, "steps": 0,
+        "rel_l2": None, "rel_l2_t0": None, "rel_l2_final": None, "wall_s": 0.0, "batch_size": batch_size,
+        "compile_s": None, "steps": 0,
         "status": "failed", "diverged_step": None, "error_message": message[-2000:], "reference": None,
         "rsng_version": payload["versions"].get("rsng_version", ""), "git_sha": payload["versions"].get("git_sha"),
         "jax_version": payload["versions"].get("jax_version") or "", "device": "unknown",

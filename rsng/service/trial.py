@@ -84,74 +84,120 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
+def _join_states(states: dict[str, dict]) -> dict:
+    """One checkpoint for a trial: a single trajectory's state as is; a batch's states prefixed by member."""
+    import numpy as np
+
+    if len(states) == 1:
+        return next(iter(states.values()))
+    out: dict = {"members": np.array(list(states))}
+    for i, st in enumerate(states.values()):
+        out.update({f"m{i}__{k}": v for k, v in st.items()})
+    return out
+
+
+def _split_states(st: dict | None, ids: list[str]) -> dict[str, dict]:
+    if st is None:
+        return {}
+    if "members" not in st:
+        return {ids[0]: st} if len(ids) == 1 else {}
+    out: dict[str, dict] = {}
+    for i, tid in enumerate(str(t) for t in st["members"]):
+        prefix = f"m{i}__"
+        out[tid] = {k[len(prefix):]: v for k, v in st.items() if k.startswith(prefix)}
+    return out
+
+
 def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None], None] | None = None,
-                   checkpoint_state: dict | None = None) -> dict[str, Any]:
-    """Run (or resume) one trajectory of a sweep and write its Parquet records; returns its row.
+                   checkpoint_state: dict | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) the trajectories of one trial and write their Parquet records; returns their rows.
 
     ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
-    "cpus", "gpus", "cache_dir", "versions": {...}}``. ``report(metrics, state)`` is called after
-    every chunk (Tune: ``ray.tune.report`` with a checkpoint of ``state``).
+    "cpus", "gpus", "cache_dir", "versions": {...}}``, plus ``"members": [{"trial_id", "config"}, …]``
+    for several seeds of one configuration marched together (:class:`TrajectoryBatch`).
+    ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
+    checkpoint of ``state``). Each trajectory keeps its own state file, steps files and row.
     """
     prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
     import jax
 
     from rsng import __version__
     from rsng.core.config import RunConfig
-    from rsng.core.integrate import Trajectory
+    from rsng.core.integrate import Trajectory, TrajectoryBatch
     from rsng.results import write_steps, write_trajectory
 
-    sweep_dir, tid = Path(trial["sweep_dir"]), trial["trial_id"]
-    cfg_dict = dict(trial["config"])
-    cfg = RunConfig(**cfg_dict)
+    sweep_dir = Path(trial["sweep_dir"])
+    members = trial.get("members") or [{"trial_id": trial["trial_id"], "config": trial["config"]}]
+    ids = [m["trial_id"] for m in members]
+    cfg_dicts = [dict(m["config"]) for m in members]
+    cfgs = [RunConfig(**c) for c in cfg_dicts]
     started = _now()
     versions = trial.get("versions", {})
     device = jax.devices()[0]
-    row: dict[str, Any] = {
+    rows = [{
         "sweep": trial["sweep"], "trial_id": tid,
-        **{k: cfg_dict[k] for k in CONFIG_COLUMNS},
+        **{k: c[k] for k in CONFIG_COLUMNS},
         "rsng_version": __version__, "git_sha": versions.get("git_sha"), "jax_version": jax.__version__,
         "device": f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
-        "started_at": started,
-    }
-    spath = state_path(sweep_dir, tid)
+        "started_at": started, "batch_size": len(members),
+    } for tid, c in zip(ids, cfg_dicts)]
+    ckpt = _split_states(checkpoint_state, ids)
     try:
-        traj = Trajectory(cfg, cache_dir=trial.get("cache_dir"))
-        # the newest of the Tune checkpoint (a retry) and the sweep's state file (a --resume)
-        candidates = [st for st in (checkpoint_state, _load_state(spath) if spath.exists() else None) if st is not None]
-        state = max(candidates, key=lambda st: int(st["k"]), default=None)
-        if state is not None:
-            traj.load_state(state)
-        every = traj.chunk * max(1, round(trial.get("report_steps", 200) / traj.chunk))
-        if traj.k == 0:
-            write_steps(sweep_dir, tid, 0, traj.series([0]) | {"trial_id": tid})
-        while not traj.done:
-            chunk_no = traj.k // every + 1  # chunk 0 holds t = 0
-            recorded = traj.advance(every)
-            if recorded:
-                write_steps(sweep_dir, tid, chunk_no, traj.series(recorded) | {"trial_id": tid})
-            st = traj.state()
-            _save_state(spath, st)
+        if len(members) == 1:
+            trajs = [Trajectory(cfgs[0], cache_dir=trial.get("cache_dir"))]
+            advance = lambda n: [trajs[0].advance(n)]
+            done = lambda: trajs[0].done
+        else:
+            batch = TrajectoryBatch(cfgs, cache_dir=trial.get("cache_dir"))
+            trajs, advance, done = batch.members, batch.advance, lambda: batch.done
+        for tid, traj in zip(ids, trajs):
+            # the newest of the Tune checkpoint (a retry) and the sweep's state file (a --resume)
+            spath = state_path(sweep_dir, tid)
+            candidates = [st for st in (ckpt.get(tid), _load_state(spath) if spath.exists() else None) if st is not None]
+            state = max(candidates, key=lambda st: int(st["k"]), default=None)
+            if state is not None:
+                traj.load_state(state)
+        chunk = trajs[0].chunk
+        every = chunk * max(1, round(trial.get("report_steps", 200) / chunk))
+        for tid, traj in zip(ids, trajs):
+            if traj.k == 0:
+                write_steps(sweep_dir, tid, 0, traj.series([0]) | {"trial_id": tid})
+        while not done():
+            recorded = advance(every)
+            states = {}
+            for tid, traj, rec in zip(ids, trajs, recorded):
+                if rec:  # chunk file j holds the stored steps in ((j-1)·every, j·every]
+                    write_steps(sweep_dir, tid, (rec[0] - 1) // every + 1, traj.series(rec) | {"trial_id": tid})
+                states[tid] = traj.state()
+                _save_state(state_path(sweep_dir, tid), states[tid])
             if report is not None:
-                res = traj.result()
-                report({"step": traj.k, "t": traj.k * cfg.dt, "rel_l2_t": float(res.rel_l2_t[-1]),
-                        "ls_residual": float(res.ls_residual[-1]) if traj.k else float("nan"),
-                        "wall_s": traj.wall_s, "done": False}, st)
-        res = traj.result()
-        row.update(rel_l2=res.rel_l2, rel_l2_t0=res.rel_l2_t0, rel_l2_final=float(res.rel_l2_t[-1]),
-                   wall_s=res.wall_s, compile_s=res.compile_s, steps=res.steps, status=res.status,
-                   diverged_step=res.diverged_step,
-                   error_message="" if res.status == "ok" else f"non-finite state at step {res.diverged_step}",
-                   reference=res.reference)
+                lead = min(trajs, key=lambda t: t.k)
+                res = lead.result()
+                report({"step": lead.k, "t": lead.k * lead.cfg.dt, "rel_l2_t": float(res.rel_l2_t[-1]),
+                        "ls_residual": float(res.ls_residual[-1]) if lead.k else float("nan"),
+                        "wall_s": sum(t.wall_s for t in trajs), "done": False}, _join_states(states))
+        for row, traj in zip(rows, trajs):
+            res = traj.result()
+            row.update(rel_l2=res.rel_l2, rel_l2_t0=res.rel_l2_t0, rel_l2_final=float(res.rel_l2_t[-1]),
+                       wall_s=res.wall_s, compile_s=res.compile_s, steps=res.steps, status=res.status,
+                       diverged_step=res.diverged_step,
+                       error_message="" if res.status == "ok" else f"non-finite state at step {res.diverged_step}",
+                       reference=res.reference)
     except Exception as e:  # recorded, not retried: a deterministic error would only repeat
-        row.update(rel_l2=None, rel_l2_t0=None, rel_l2_final=None, wall_s=0.0, compile_s=None, steps=0,
-                   status="failed", diverged_step=None, reference=None,
-                   error_message=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"[-2000:])
-    row["finished_at"] = _now()
-    write_trajectory(sweep_dir, row)
+        for row in rows:
+            row.update(rel_l2=None, rel_l2_t0=None, rel_l2_final=None, wall_s=0.0, compile_s=None, steps=0,
+                       status="failed", diverged_step=None, reference=None,
+                       error_message=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"[-2000:])
+    for row in rows:
+        row["finished_at"] = _now()
+        write_trajectory(sweep_dir, row)
     if report is not None:
-        report({"step": row["steps"], "rel_l2": row["rel_l2"] if row["rel_l2"] is not None else float("nan"),
-                "wall_s": row["wall_s"], "status": row["status"], "done": True}, None)
-    return row
+        ok = [r for r in rows if r["rel_l2"] is not None]
+        report({"step": min(r["steps"] for r in rows),
+                "rel_l2": sum(r["rel_l2"] for r in ok) / len(ok) if ok else float("nan"),
+                "wall_s": sum(r["wall_s"] for r in rows), "status": ",".join(sorted({r["status"] for r in rows})),
+                "done": True}, None)
+    return rows
 
 
 def tune_trainable(config: dict[str, Any]) -> None:

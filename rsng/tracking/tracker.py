@@ -67,7 +67,7 @@ HTTP_ENV_DEFAULTS = {
 #: Trajectory columns logged as params of a child run.
 CONFIG_PARAMS = (
     "problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "init_seed", "precision",
-    "rcond", "integrator", "lstsq", "solver", "reference", "rsng_version", "jax_version",
+    "rcond", "integrator", "lstsq", "solver", "batch_size", "reference", "rsng_version", "jax_version",
 )
 #: Trajectory columns logged as metrics of a child run (skipped when null/NaN; ±inf is kept).
 SUMMARY_METRICS = ("rel_l2", "rel_l2_t0", "rel_l2_final", "wall_s", "compile_s", "steps")

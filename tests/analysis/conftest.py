@@ -28,7 +28,7 @@ def make_row(trial_id: str, **kw) -> dict:
     row = dict(
         sweep="synth", trial_id=trial_id, problem="allen_cahn", sampler="uniform", s=100, p=3393, n=1000,
         depth=7, width=25, dt=5e-3, t_end=4.0, seed=0, init_seed=0, precision="f32", rcond=1e-5,
-        integrator="rk4", lstsq="qr", solver="fast", rel_l2=1e-3, rel_l2_t0=1e-6, rel_l2_final=2e-3, wall_s=10.0,
+        integrator="rk4", lstsq="qr", solver="fast", rel_l2=1e-3, rel_l2_t0=1e-6, rel_l2_final=2e-3, wall_s=10.0, batch_size=1,
         compile_s=2.0, steps=800, status="ok", diverged_step=None, error_message="",
         reference="spectral", rsng_version="0.1.0", git_sha="abc", jax_version="0.10.2", device="cpu",
         started_at=T0, finished_at=T0 + timedelta(seconds=15),

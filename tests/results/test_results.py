@@ -39,7 +39,7 @@ def make_row(trial_id: str = "trial_0001", sweep: str = "sw", **kw) -> dict:
     row = dict(
         sweep=sweep, trial_id=trial_id, problem="allen_cahn", sampler="uniform", s=120, p=1400, n=64,
         depth=7, width=25, dt=1e-3, t_end=1.0, seed=3, init_seed=0, precision="f32", rcond=1e-4,
-        integrator="rk4", lstsq="svd", solver="fast", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5,
+        integrator="rk4", lstsq="svd", solver="fast", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5, batch_size=1,
         compile_s=2.25, steps=1000, status="ok", diverged_step=None, error_message="",
         reference="spectral", rsng_version="0.1.0", git_sha="c2b4069", jax_version="0.10.2", device="cpu",
         started_at=T0, finished_at=T0 + timedelta(seconds=15),
@@ -254,13 +254,14 @@ def test_version_1_files_load_with_solver_reference(tmp_path):
     R.write_trajectory(sweep, make_row("t1"))
     path = R.write_trajectory(sweep, make_row("old"))
     table = pq.read_table(path)
-    v1 = table.drop_columns(["solver"]).set_column(
+    v1 = table.drop_columns(["solver", "batch_size"]).set_column(
         0, "schema_version", pa.array([1] * table.num_rows, pa.int32()))
     v1 = v1.replace_schema_metadata({**table.schema.metadata, b"rsng.schema_version": b"1"})
     pq.write_table(v1, sweep / "trajectories" / "old.parquet")
     res = R.load(sweep, strict=True)
     rows = res.trajectories.set_index("trial_id")
     assert rows.loc["old", "solver"] == "reference" and rows.loc["t1", "solver"] == "fast"
+    assert rows.loc["old", "batch_size"] == 1
     assert list(res.trajectories.columns[:len(TRAJECTORY_COLUMNS)]) == [c.name for c in TRAJECTORY_COLUMNS] or True
 
 

@@ -34,7 +34,7 @@ def make_row(trial_id: str, sweep: str = "demo", **kw) -> dict:
     row = dict(
         sweep=sweep, trial_id=trial_id, problem="allen_cahn", sampler="uniform", s=60, p=1400, n=64, depth=7,
         width=25, dt=1e-3, t_end=0.05, seed=1, init_seed=0, precision="f32", rcond=1e-4, integrator="rk4",
-        lstsq="svd", solver="fast", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5, compile_s=2.25, steps=50,
+        lstsq="svd", solver="fast", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5, batch_size=1, compile_s=2.25, steps=50,
         status="ok", diverged_step=None, error_message="", reference="spectral", rsng_version="0.1.0",
         git_sha="c2b4069", jax_version="0.10.2", device="cpu", started_at=T0, finished_at=T0 + timedelta(seconds=15),
     )
