@@ -273,7 +273,8 @@ def test_mlflow_server_stopped_mid_sweep_then_sync_completes_it(template_db, tmp
         try:
             wait_for(lambda: len(children(mlflow_runs(server.uri), "FINISHED")) >= 1, 300, "a first child run", proc,
                      log)
-            server.stop()  # the tracking server goes away mid-sweep
+            os.killpg(server.process.pid, signal.SIGKILL)  # the tracking server dies mid-sweep, at once
+            server.stop()
             rc = finish(proc)
         finally:
             if proc.poll() is None:
@@ -282,9 +283,9 @@ def test_mlflow_server_stopped_mid_sweep_then_sync_completes_it(template_db, tmp
         server.stop()
     out = log.read_text()
     assert rc == 0, out[-3000:]
-    assert f"MLflow unavailable ({server.uri})" in out and f"rsng mlflow-sync {sweep_dir}" in out
+    assert f"MLflow unavailable ({server.uri})" in out and f"rsng mlflow-sync {sweep_dir}" in out, out[-3000:]
     traj = load(sweep_dir).trajectories
-    assert len(traj) == 4 and (traj["status"] == "ok").all()  # Parquet is complete
+    assert len(traj) == 4 and (traj["status"] == "ok").all(), out[-3000:]  # Parquet is complete
 
     server2 = start_server(f"sqlite:///{backend}", artifacts, port=server.port)  # same store, same address
     try:
