@@ -3,10 +3,12 @@
     python benchmarks/solver.py                 # per-step table, s ∈ {50, 150, 400, 800, dense}
     python benchmarks/solver.py --full          # plus the whole fast allen_cahn and burgers runs
     python benchmarks/solver.py --problems allen_cahn --sizes 150 --steps 100
+    python benchmarks/solver.py --sizes --full --cache-dir /tmp/jc   # whole runs only, compilation cache on
 
-Prints a table and writes it to benchmarks/results/solver-<date>.csv. Threads are sized to the
+Prints a table and writes it to benchmarks/results/solver-<solver>-t<threads>-<date>.csv. Threads are sized to the
 CPUs of the process (one by default, like the paper's comparison numbers in SPEC §4); compile time
-is reported separately and excluded from per-step and wall times. Reference points (SPEC §4):
+is reported separately and excluded from per-step and run times; ``total_s`` is the end-to-end time
+of the run (θ(0) and reference from the cache, compilation, marching, error evaluation). Reference points (SPEC §4):
 paper, V100: fast allen_cahn 63 s, fast burgers 188 s; the authors' notebook code on this 2-core CPU
 (jax 0.4.14, one thread): ≈ 32 s for fast allen_cahn (≈ 40 ms/step); a plain JAX 0.10 implementation
 in their style ≈ 62 ms/step.
@@ -20,6 +22,7 @@ import datetime as dt
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 from rsng.core.threads import configure_threads
@@ -28,7 +31,10 @@ from rsng.core.threads import configure_threads
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", nargs="+", default=["allen_cahn", "burgers"])
-    ap.add_argument("--sizes", nargs="+", default=["50", "150", "400", "800", "dense"], help="s values or 'dense'")
+    ap.add_argument("--sizes", nargs="*", default=["50", "150", "400", "800", "dense"],
+                    help="s values or 'dense' (none: only the --full runs)")
+    ap.add_argument("--solver", default="fast", choices=["fast", "reference"])
+    ap.add_argument("--cache-dir", help="JAX compilation cache for the runs (default: none, every run compiles)")
     ap.add_argument("--steps", type=int, default=40, help="steps timed per configuration (after compile)")
     ap.add_argument("--dense-steps", type=int, default=5, help="steps timed for dense (slow)")
     ap.add_argument("--full", action="store_true", help="also run the whole fast preset of each problem")
@@ -37,6 +43,10 @@ def main() -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
     configure_threads(args.threads, override=True)
+    if args.cache_dir:
+        from rsng.core.threads import enable_compilation_cache
+
+        enable_compilation_cache(args.cache_dir)
 
     import jax
 
@@ -45,8 +55,10 @@ def main() -> int:
 
     rows = []
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}, "
-          f"jax {jax.__version__}, lstsq={args.lstsq}")
-    print(f"{'problem':<11} {'s':>6} {'p':>5} {'steps':>6} {'ms/step':>9} {'compile_s':>9} {'run_s':>8} {'rel_l2':>9}")
+          f"jax {jax.__version__}, lstsq={args.lstsq}, solver={args.solver}, "
+          f"compilation cache={'on' if args.cache_dir else 'off'}")
+    print(f"{'problem':<11} {'s':>6} {'p':>5} {'steps':>6} {'ms/step':>9} {'compile_s':>9} {'run_s':>8} {'total_s':>8} "
+          f"{'rel_l2':>9}")
     for problem in args.problems:
         jobs = [(size, False) for size in args.sizes]
         if args.full:
@@ -56,19 +68,22 @@ def main() -> int:
             base = resolve("fast", problem=problem, s=s)
             k = base.steps if full else (args.dense_steps if base.dense else args.steps)
             cfg = resolve("fast", problem=problem, s=s, t_end=k * base.dt, lstsq=args.lstsq,
-                          save_every=1 if full else None)
+                          save_every=1 if full else None, solver=args.solver)
+            t0 = time.perf_counter()
             traj = Trajectory(cfg, chunk=min(50, k))
             res = traj.run()
+            total = time.perf_counter() - t0
             row = {"problem": problem, "s": cfg.s, "p": cfg.p, "n": cfg.n, "steps": res.steps,
                    "ms_per_step": 1e3 * res.wall_s / max(1, res.steps), "compile_s": res.compile_s,
                    "run_s": res.wall_s, "rel_l2": res.rel_l2 if full else float("nan"), "full_run": full,
-                   "lstsq": args.lstsq, "threads": args.threads}
+                   "lstsq": args.lstsq, "threads": args.threads, "solver": args.solver,
+                   "compile_cache": bool(args.cache_dir), "end_to_end_s": total}
             rows.append(row)
             print(f"{problem:<11} {cfg.s:>6} {cfg.p:>5} {res.steps:>6} {row['ms_per_step']:>9.1f} "
-                  f"{res.compile_s:>9.2f} {res.wall_s:>8.2f} {row['rel_l2']:>9.2e}", flush=True)
+                  f"{res.compile_s:>9.2f} {res.wall_s:>8.2f} {total:>8.2f} {row['rel_l2']:>9.2e}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"solver-{dt.date.today().isoformat()}.csv"
+    path = out / f"solver-{args.solver}-t{args.threads}-{dt.date.today().isoformat()}.csv"
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
