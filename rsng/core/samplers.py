@@ -5,6 +5,9 @@ A column sampler returns ``idx`` (s,) distinct indices of θ, drawn once per tim
 
 - ``uniform``: uniform without replacement (the paper);
 - ``column_norm``: without replacement, probability ∝ ‖J[:, j]‖²;
+  (both drawn as the s largest of p random keys — uniform keys, or Gumbel keys plus log-probabilities
+  for the weighted ones — by ``lax.top_k``: the same distributions as ``jax.random.choice(replace=False)``
+  at a fraction of its cost, which sorts all p keys: 0.2 ms instead of 1.4 ms for uniform at p = 3393);
 - ``leverage``: without replacement, probability ∝ the column leverage scores of J truncated at
   rcond, ``ℓ_j = Σ_{i: σ_i > rcond σ_max} V[j, i]²``;
 - ``pivoted_qr``: the first s column pivots of a rank-revealing QR of J (deterministic);
@@ -51,10 +54,14 @@ def sample_columns(sampler: str, key: jax.Array, s: int, p: int, J: jax.Array | 
         # s = p reproduces dense Neural Galerkin exactly: all columns in their own order.
         return jnp.arange(p, dtype=jnp.int32)
     if sampler == "uniform":
-        return jax.random.choice(key, p, (s,), replace=False).astype(jnp.int32)
+        # float32 keys (0.2 ms; float64 keys cost 0.8 ms): a tie at the s-th key (chance ≈ p·2⁻²³ per
+        # step) is broken by index instead of at random — a bias far below anything measurable
+        return jax.lax.top_k(jax.random.uniform(key, (p,), jnp.float32), s)[1].astype(jnp.int32)
     if sampler in ("column_norm", "leverage"):
-        prob = probabilities(sampler, J, rcond)
-        return jax.random.choice(key, p, (s,), replace=False, p=prob).astype(jnp.int32)
+        prob = probabilities(sampler, J, rcond).astype(jnp.float64)
+        # Gumbel-top-k: the s largest log p_j + G_j are a draw without replacement ∝ p (zero p: never)
+        keys = jnp.where(prob > 0, jnp.log(prob) + jax.random.gumbel(key, (p,), jnp.float64), -jnp.inf)
+        return jax.lax.top_k(keys, s)[1].astype(jnp.int32)
     if sampler == "pivoted_qr":
         _, _, piv = jax.scipy.linalg.qr(J, mode="economic", pivoting=True)
         if piv.shape[0] < s:
