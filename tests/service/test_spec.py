@@ -89,6 +89,8 @@ BAD_SWEEP_OPTIONS = [
     ("sparsity", ["--smoke", "--max-concurrent", "0"], "--max-concurrent"),
     ("sparsity", ["--smoke", "--max-concurrent", "1.5"], "--max-concurrent"),
     ("sparsity", ["--smoke", "--report-steps", "0"], "--report-steps"),
+    ("sparsity", ["--smoke", "--seeds-per-trial", "0"], "--seeds-per-trial"),
+    ("sparsity", ["--smoke", "--seeds-per-trial", "two"], "--seeds-per-trial"),
     ("sparsity", ["--smoke", "--storage", "{file}"], "--storage"),
     ("sparsity", ["--smoke", "--storage", "{file}/sub"], "--storage"),
     ("sparsity", ["--smoke", "--storage", ""], "--storage"),
