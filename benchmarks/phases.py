@@ -8,6 +8,10 @@ allen_cahn, depth 7, width 25 (p = 3393), float32, the fast preset's θ(0). For 
 * phases, each compiled on its own and timed best-of-R: Jacobian columns (rsng: the s sampled columns
   from per-layer factors), right-hand side F, sketch (uniform index draw), least squares (rsng's
   default: QR of [J_s | F], then SVD of R, rcond cut), update (θ[idx] += δt·v);
+* the alternatives each choice was made against: least squares by plain SVD (``svd``, the authors')
+  and by the float64 Gram eigen-decomposition (``gram``); Jacobian columns by the full vmapped
+  gradient sliced inside one compiled function (XLA then skips most unused columns: the reference
+  solver) and by forward-mode JVPs (one per sampled column and point, s ≤ 400);
 * the RK4 step as rsng compiles it (``rsng.core.stepping``, a scan of steps) and the sum of the phases
   (4 × (J + F + LS) + sketch + update);
 * the **floor** of each phase: its flop count over this machine's measured float32 matrix-multiply
@@ -121,6 +125,24 @@ def main() -> int:
             upd_fn = jax.jit(lambda th, v, idx: th.at[idx].add(cfg.dt * v))
             v = LS_fn(Js, F)
             reps = 2 if (n >= 10000 and s >= 800) else 5
+            # the alternatives each choice was made against
+            alt = {}
+            for method in ("svd", "gram"):
+                if dense and n >= 10000:
+                    alt[f"lstsq_{method}_ms"] = float("nan")
+                    continue
+                f = jax.jit(lambda A, b, m=method: lstsq(A, b, cfg.rcond, m))
+                alt[f"lstsq_{method}_ms"] = 1e3 * best_time(f, Js, F, reps=reps)
+            fused = jax.jit(lambda th, idx: galerkin.jacobian(net, th, x)[:, idx])  # XLA drops unused columns
+            alt["jacobian_full_slice_ms"] = 1e3 * best_time(fused, theta, idx, reps=reps)
+            if s <= 400:  # forward mode: one JVP per sampled column and point
+                def jvp_cols(th, idx):
+                    tangents = jax.nn.one_hot(idx, p, dtype=th.dtype)  # (s, p)
+                    col = lambda e: jax.vmap(lambda xi: jax.jvp(lambda t: net.apply(t, xi), (th,), (e,))[1])(x)
+                    return jax.vmap(col, out_axes=1)(tangents)
+                alt["jacobian_jvp_ms"] = 1e3 * best_time(jax.jit(jvp_cols), theta, idx, reps=reps)
+            else:
+                alt["jacobian_jvp_ms"] = float("nan")
             t_J = best_time(J_fn, theta, idx, reps=reps)
             t_F = best_time(F_fn, theta, reps=reps)
             t_sk = best_time(sk_fn, key, reps=reps)
@@ -144,6 +166,7 @@ def main() -> int:
             row["jacobian_vs_floor"] = row["jacobian_ms"] / row["jacobian_floor_ms"]
             row["rhs_vs_floor"] = row["rhs_ms"] / row["rhs_floor_ms"]
             row["lstsq_vs_floor"] = row["lstsq_ms"] / row["lstsq_floor_ms"]
+            row.update(alt)
             ref_ms = ratio = dJv = dv = float("nan")
             if not args.no_baseline and not (dense and n >= 10000):
                 bstep = baseline.make_step(net, problem, x, cfg.dt, s, cfg.rcond)
@@ -161,6 +184,8 @@ def main() -> int:
                   f"{row['sketch_ms']:6.3f} {row['lstsq_ms']:7.2f} {row['update_ms']:5.2f} | {row['step_ms']:8.1f} "
                   f"{row['phase_sum_ms']:7.1f} | {row['jacobian_vs_floor']:6.1f} {row['rhs_vs_floor']:6.1f} "
                   f"{row['lstsq_vs_floor']:6.1f} | {ref_ms:8.1f} {ratio:8.2f} {dJv:8.1e} {dv:8.1e}", flush=True)
+            print(f"{'':>14}alternatives: LS svd {alt['lstsq_svd_ms']:.2f} ms, gram {alt['lstsq_gram_ms']:.2f} ms; "
+                  f"J full+slice {alt['jacobian_full_slice_ms']:.2f} ms, jvp {alt['jacobian_jvp_ms']:.2f} ms", flush=True)
     import pandas as pd
 
     out = Path(args.out)

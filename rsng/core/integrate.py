@@ -152,15 +152,21 @@ class Trajectory:
         x = self.x
 
         def chunk_fn(theta, k0, key):
-            def body(th, k):
+            # a fori_loop writing into preallocated outputs: measured ≈ 10 % faster per step than the
+            # equivalent lax.scan on CPU (benchmarks/README.md)
+            def body(i, carry):
+                th, U, res, fin = carry
+                k = k0 + i
                 out = step(th, k, key)
-                active = k < n_steps
-                th_next = jnp.where(active, out.theta, th)
+                th_next = jnp.where(k < n_steps, out.theta, th)
                 u = apply(th_next, x)
                 finite = jnp.all(jnp.isfinite(th_next)) & jnp.all(jnp.isfinite(u))
-                return th_next, (u, out.ls_residual, finite)
+                return (th_next, U.at[i].set(u), res.at[i].set(out.ls_residual), fin.at[i].set(finite))
 
-            return jax.lax.scan(body, theta, k0 + jnp.arange(L, dtype=jnp.int32))
+            init = (theta, jnp.zeros((L, x.shape[0]), theta.dtype), jnp.zeros((L,), theta.dtype),
+                    jnp.zeros((L,), bool))
+            th, U, res, fin = jax.lax.fori_loop(0, L, body, init)
+            return th, (U, res, fin)
 
         return chunk_fn
 
