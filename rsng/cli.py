@@ -49,7 +49,8 @@ def _run_options(p: argparse.ArgumentParser, *, solver: bool = True) -> None:
         p.add_argument("--precision", help="f32 (default) or f64")
         p.add_argument("--rcond", type=float, help="least-squares cut-off (default: the problem's)")
         p.add_argument("--integrator", help="rk4 (default) or euler")
-        p.add_argument("--lstsq", help="qr (default), svd or gram: how the rcond-truncated least squares is solved")
+        p.add_argument("--lstsq", help="gram (default for f32), qr (default for f64) or svd: how the rcond-truncated "
+                                       "least squares is solved")
         p.add_argument("--save-every", type=int, help="record the error every k-th step (default: ≤ 1000 records)")
         p.add_argument("--solver", help="fast (default: only the sampled Jacobian columns are formed) or reference "
                                         "(the full n×p Jacobian per stage, as the authors' code; for checking)")

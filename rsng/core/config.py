@@ -47,9 +47,10 @@ class RunConfig:
         initialisation that the θ(0) fit starts from.
       precision: ``f32`` (default, as the paper) or ``f64``.
       rcond: singular values below ``rcond·σ_max`` are dropped in the least squares.
-      integrator: ``rk4`` (default) or ``euler``; lstsq: ``qr`` (default: QR, then SVD of R),
-        ``svd`` (thin SVD of the sketched matrix, as the authors' code) or ``gram`` (normal
-        equations in float64 with the same cut-off on σ = √λ) — all drop σ < rcond·σ_max.
+      integrator: ``rk4`` (default) or ``euler``; lstsq: ``gram`` (eigen-decomposition of the normal
+        equations in float64, cut-off on σ = √λ; the default for f32 runs), ``qr`` (QR, then SVD of
+        R; the default for f64 runs, where squaring κ would cost accuracy) or ``svd`` (thin SVD of the
+        sketched matrix, as the authors' code) — all drop σ < rcond·σ_max.
       save_every: record u on the grid every k-th step (default: every step up to
         :data:`MAX_SAVED` stored times).
       solver: ``fast`` (default: only the sampled Jacobian columns are formed, from per-layer
@@ -70,7 +71,7 @@ class RunConfig:
     precision: str = "f32"
     rcond: float | None = None
     integrator: str = "rk4"
-    lstsq: str = "qr"
+    lstsq: str = "gram"
     save_every: int | None = None
     solver: str = "fast"
 
@@ -139,7 +140,9 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     _choice("sampler", values.get("sampler", "uniform"), SAMPLERS)
     _choice("precision", values.get("precision", "f32"), PRECISIONS)
     _choice("integrator", values.get("integrator", "rk4"), INTEGRATORS)
-    _choice("lstsq", values.get("lstsq", "qr"), LSTSQ_METHODS)
+    if values.get("lstsq") is None:  # float32 runs: f64 Gram (faster, as accurate); float64 runs: QR
+        values["lstsq"] = "gram" if values.get("precision", "f32") == "f32" else "qr"
+    _choice("lstsq", values["lstsq"], LSTSQ_METHODS)
     _choice("solver", values.get("solver", "fast"), SOLVERS)
     _check_number("n", values["n"], integer=True, lo=1)
     _check_number("depth", values.get("depth", 7), integer=True, lo=2)

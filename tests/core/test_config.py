@@ -62,3 +62,9 @@ def test_bad_input_names_the_field(kwargs, field, fragment):
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="preset.*smoke, fast, accurate"):
         resolve("turbo", problem="allen_cahn")
+
+
+def test_least_squares_default_follows_precision():
+    assert resolve("smoke", problem="heat").lstsq == "gram"  # float32: f64 normal equations
+    assert resolve("smoke", problem="heat", precision="f64").lstsq == "qr"  # float64: keep κ unsquared
+    assert resolve("smoke", problem="heat", precision="f64", lstsq="gram").lstsq == "gram"
