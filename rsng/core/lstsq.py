@@ -22,7 +22,8 @@ def lstsq(A: jax.Array, b: jax.Array, rcond: float, method: str = "qr") -> jax.A
     is far below float32 resolution; the products of float32 entries are exact in float64, so the
     kept eigenvalues carry relative errors ≈ 1e-16·κ² ≤ 1e-6 — no worse than the float32 QR below.
     Measured (benchmarks/README.md): 16–18 ms per fast allen_cahn step against 20 ms with ``qr``,
-    the same errors. ``qr`` (the default for float64 runs, where squaring κ would cost accuracy):
+    the same errors. A wide A (s > n, e.g. dense at n = 1000) is solved by the SVD of A instead (the
+    s × s Gram would be larger than A: 474 ms against 216 ms at n = 1000, s = 1600). ``qr`` (the default for float64 runs, where squaring κ would cost accuracy):
     ``[A | b] = Q [R | c]`` (R factor only), then the SVD of the s × s R — the singular values of R
     are those of A, so the cut-off is the same, at a third of the cost of ``svd``: the thin SVD of
     A in its own dtype (what the authors' code does).
@@ -36,6 +37,8 @@ def lstsq(A: jax.Array, b: jax.Array, rcond: float, method: str = "qr") -> jax.A
         Rc = jnp.linalg.qr(jnp.concatenate([A, b[:, None]], axis=1), mode="r")
         return _truncated_solve(Rc[:s, :s], Rc[:s, s], rcond)
     if method == "gram":
+        if A.shape[0] < A.shape[1]:  # wide (s > n): the s × s Gram is larger than A itself, SVD of A
+            return _truncated_solve(A, b, rcond)
         A64, b64 = A.astype(jnp.float64), b.astype(jnp.float64)
         lam, V = jnp.linalg.eigh(A64.T @ A64)
         keep = lam > (rcond**2) * lam[-1]

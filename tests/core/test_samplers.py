@@ -84,3 +84,14 @@ def test_lstsq_matches_numpy_with_rcond(method):
     expected = np.linalg.lstsq(A, b, rcond=1e-4)[0]
     got = np.asarray(lstsq(jnp.asarray(A), jnp.asarray(b), 1e-4, method))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["qr", "svd", "gram"])
+def test_lstsq_wide_matrix_matches_numpy(method):
+    # s > n (dense at small n): every method falls back to the SVD of A, same cut-off
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((12, 30)) @ np.diag(np.logspace(0, -7, 30))
+    b = rng.standard_normal(12)
+    expected = np.linalg.lstsq(A, b, rcond=1e-4)[0]
+    got = np.asarray(lstsq(jnp.asarray(A), jnp.asarray(b), 1e-4, method))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)

@@ -1,9 +1,10 @@
 """The paper's fast results (SPEC §4), reproduced against the product's own references.
 
-Slow (≈ 20 min on two cores): ``.venv/bin/python -m pytest -m slow``. Measured on this 2-core CPU
-(one thread per run, float32, shipped θ(0)): allen_cahn fast seeds 0/1/2 → 6.89e-5, 9.94e-5,
-6.05e-5 (mean 7.6e-5; paper 5.34e-5); burgers fast → 6.51e-5, 1.03e-4, 2.23e-4 (mean 1.30e-4;
-paper 2.05e-4).
+Slow: ``.venv/bin/python -m pytest -m slow``. Measured on this 2-core CPU (one thread per run,
+float32, shipped θ(0), the fast solver with its float64-Gram least squares): allen_cahn fast seeds
+0/1/2 → 5.50e-5, 5.47e-5, 5.64e-5 (mean 5.54e-5; paper 5.34e-5), 13–15 s each; burgers fast →
+2.25e-4, 3.11e-4, 9.46e-5 (mean 2.10e-4; paper 2.05e-4), 58–71 s each. With ``--lstsq qr``:
+allen_cahn 5.45e-5, 5.64e-5, 5.45e-5; burgers 1.19e-4, 2.59e-4, 4.47e-4 (mean 2.75e-4).
 """
 
 import numpy as np
