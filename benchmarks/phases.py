@@ -153,10 +153,12 @@ def main() -> int:
             t_sum = 4 * (t_J + t_F + t_LS) + t_sk + t_up
 
             step = stepping.make_step(net, problem, cfg, x)
-            k_steps = 1 if (dense and n >= 10000) else (2 if dense else args.steps)
+            # about two seconds of stepping per timing (at least one step), fewer repetitions when slow
+            k_steps = max(1, min(args.steps, int(2.0 / max(t_sum, 1e-6))))
+            step_reps = 1 if t_sum * k_steps > 5 else 3
             scan = jax.jit(lambda th, key: jax.lax.scan(lambda t, k: (step(t, k, key).theta, None), th,
                                                         jnp.arange(k_steps, dtype=jnp.int32))[0])
-            t_step = best_time(scan, theta, key, reps=2 if dense else 3, inner=1) / k_steps
+            t_step = best_time(scan, theta, key, reps=step_reps, inner=1) / k_steps
 
             lo, hi = min(n, s), max(n, s)
             fl_J, fl_F, fl_LS = 6 * n * p, 2 * n * p * 4, 2 * hi * lo**2 + 21 * lo**3
@@ -170,11 +172,11 @@ def main() -> int:
             row["lstsq_vs_floor"] = row["lstsq_ms"] / row["lstsq_floor_ms"]
             row.update(alt)
             ref_ms = ratio = dJv = dv = float("nan")
-            if not args.no_baseline and not (dense and n >= 10000):
+            if not args.no_baseline and not (n >= 10000 and (dense or s >= 1600)):  # minutes per step there
                 bstep = baseline.make_step(net, problem, x, cfg.dt, s, cfg.rcond)
                 bscan = jax.jit(lambda th, key: jax.lax.scan(lambda t, k: (bstep(t, k, key), None), th,
                                                              jnp.arange(k_steps, dtype=jnp.int32))[0])
-                ref_ms = 1e3 * best_time(bscan, theta, key, reps=2 if dense else 3, inner=1) / k_steps
+                ref_ms = 1e3 * best_time(bscan, theta, key, reps=step_reps, inner=1) / k_steps
                 ratio = ref_ms / row["step_ms"]
                 v_ref = jax.jit(baseline.velocity(net, problem, x, cfg.rcond))(theta, idx)[idx]
                 dJv = float(jnp.linalg.norm(Js @ (v_ref - v)) / jnp.linalg.norm(Js @ v_ref))

@@ -43,8 +43,8 @@ def main() -> int:
     if "runs" not in args.skip:
         problems = ["allen_cahn"] if args.quick else ["allen_cahn", "burgers"]
         with tempfile.TemporaryDirectory() as cache:
-            run(["solver.py", "--sizes", "--full", "--problems", *problems, "--cache-dir", cache])  # cold
-            run(["solver.py", "--sizes", "--full", "--problems", "allen_cahn", "--cache-dir", cache])  # warm
+            run(["solver.py", "--sizes", "--full", "--problems", *problems, "--cache-dir", cache, "--tag", "cold"])
+            run(["solver.py", "--sizes", "--full", "--problems", "allen_cahn", "--cache-dir", cache, "--tag", "warm"])
     if "accurate" not in args.skip:
         run(["accurate_profile.py", "--steps", "5" if args.quick else "20"])
     if "sweeps" not in args.skip:

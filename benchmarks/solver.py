@@ -38,9 +38,10 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=40, help="steps timed per configuration (after compile)")
     ap.add_argument("--dense-steps", type=int, default=5, help="steps timed for dense (slow)")
     ap.add_argument("--full", action="store_true", help="also run the whole fast preset of each problem")
-    ap.add_argument("--lstsq", default="qr", choices=["qr", "svd", "gram"])
+    ap.add_argument("--lstsq", choices=["qr", "svd", "gram"], help="default: the configuration's (gram for float32)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--tag", default="", help="appended to the results file name (e.g. cold, warm)")
     args = ap.parse_args()
     configure_threads(args.threads, override=True)
     if args.cache_dir:
@@ -55,7 +56,7 @@ def main() -> int:
 
     rows = []
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}, "
-          f"jax {jax.__version__}, lstsq={args.lstsq}, solver={args.solver}, "
+          f"jax {jax.__version__}, lstsq={args.lstsq or 'default'}, solver={args.solver}, "
           f"compilation cache={'on' if args.cache_dir else 'off'}")
     print(f"{'problem':<11} {'s':>6} {'p':>5} {'steps':>6} {'ms/step':>9} {'compile_s':>9} {'run_s':>8} {'total_s':>8} "
           f"{'rel_l2':>9}")
@@ -76,14 +77,15 @@ def main() -> int:
             row = {"problem": problem, "s": cfg.s, "p": cfg.p, "n": cfg.n, "steps": res.steps,
                    "ms_per_step": 1e3 * res.wall_s / max(1, res.steps), "compile_s": res.compile_s,
                    "run_s": res.wall_s, "rel_l2": res.rel_l2 if full else float("nan"), "full_run": full,
-                   "lstsq": args.lstsq, "threads": args.threads, "solver": args.solver,
+                   "lstsq": cfg.lstsq, "threads": args.threads, "solver": args.solver,
                    "compile_cache": bool(args.cache_dir), "end_to_end_s": total}
             rows.append(row)
             print(f"{problem:<11} {cfg.s:>6} {cfg.p:>5} {res.steps:>6} {row['ms_per_step']:>9.1f} "
                   f"{res.compile_s:>9.2f} {res.wall_s:>8.2f} {total:>8.2f} {row['rel_l2']:>9.2e}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"solver-{args.solver}-t{args.threads}-{dt.date.today().isoformat()}.csv"
+    tag = f"-{args.tag}" if args.tag else ""
+    path = out / f"solver-{args.solver}-t{args.threads}-{dt.date.today().isoformat()}{tag}.csv"
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
