@@ -1,5 +1,5 @@
 """A small sweep for the fault-injection and load tests: the ``heat`` smoke preset over a grid of seeds
-(and optionally of time steps — ``--dt 0.01 1.0`` adds a configuration that diverges at step 3).
+(and optionally of time steps — ``--dt 0.01 2.0`` adds a configuration that diverges within a few steps).
 
 Run like the scripts in ``sweeps/`` (same options, via :func:`rsng.service.cli.sweep_main`)::
 
