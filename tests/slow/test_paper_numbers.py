@@ -29,7 +29,7 @@ def test_fast_preset_mean_error_over_three_seeds(problem, target):
 
 
 def test_vlasov_reduced_size_end_to_end():
-    # n = 100², s = 800, T = 1 (the fast preset); measured 1.05e-4 (final time 1.97e-4) in 340 s on 2 threads
+    # n = 100², s = 800, T = 1 (the fast preset); measured 1.08e-4 (final time 2.07e-4) in 205 s on 2 threads
     res = solve(resolve("fast", problem="vlasov"))
     assert res.status == "ok"
     assert res.rel_l2 < 1e-3
