@@ -111,22 +111,26 @@ def _reference_step(net: Network, problem: Problem, cfg: RunConfig, x: jax.Array
 
 def _fast_step(net: Network, problem: Problem, cfg: RunConfig, x: jax.Array) -> Callable[..., StepOut]:
     """Same method, computed where it is cheap: only the s sampled Jacobian columns are formed, as
-    products of the factor columns of :func:`galerkin.jacobian_factors` (one reverse pass per point
-    for ≈ 500 factor columns instead of p = 3393 gradient entries), and the stages stay in the
+    products of the factor columns (≈ 500 instead of p = 3393 gradient entries per point), which
+    come with F from one hand-written batched forward/backward pass
+    (:func:`galerkin.stage_quantities`; the vmapped autodiff pieces for problems it does not cover),
+    and the stages stay in the
     s-dimensional sketch coordinates — θ moves only at the sampled indices (or along ``S v`` for
     ``gaussian``). The full Jacobian is formed (from the factors) only where the sampler's
     distribution needs it. Same index sets as :func:`_reference_step`; θ agrees to rounding."""
     tableau = TABLEAUS[cfg.integrator]
     p, s = net.num_params, cfg.s
     dt = jnp.asarray(cfg.dt, x.dtype)
-    factors = lambda th: galerkin.jacobian_factors(net, th, x)
-    F_fn = lambda th: galerkin.rhs(net, problem, th, x)
+    if galerkin.supports_stage_quantities(problem):  # one hand-written batched pass
+        stage = lambda th: galerkin.stage_quantities(net, problem, th, x)
+    else:  # autodiff pieces
+        stage = lambda th: (*galerkin.jacobian_factors(net, th, x), galerkin.rhs(net, problem, th, x))
     solve = _solver(cfg)
     dense = cfg.sampler == "dense" or s == p
 
     def step(theta: jax.Array, k: jax.Array, key: jax.Array) -> StepOut:
         key_k = jax.random.fold_in(key, k)
-        A1, B1 = factors(theta)
+        A1, B1, F1 = stage(theta)
         if cfg.sampler == "gaussian":
             S = gaussian_sketch(key_k, p, s, theta.dtype)
             idx = jnp.arange(s, dtype=jnp.int32)
@@ -145,12 +149,11 @@ def _fast_step(net: Network, problem: Problem, cfg: RunConfig, x: jax.Array) -> 
         vs, res0 = [], None
         for i, a_i in enumerate(tableau.a):
             if i == 0:
-                th_i, (A, B) = theta, (A1, B1)
+                A, B, F = A1, B1, F1
             else:
                 terms = [(dt * a_ij) * v_j for a_ij, v_j in zip(a_i, vs) if a_ij != 0.0]
-                th_i = move(theta, sum(terms)) if terms else theta
-                A, B = factors(th_i)
-            v, res = solve(sketch(A, B), F_fn(th_i))
+                A, B, F = stage(move(theta, sum(terms)) if terms else theta)
+            v, res = solve(sketch(A, B), F)
             res0 = res if res0 is None else res0
             vs.append(v)
         incr = sum(b_i * v_i for b_i, v_i in zip(tableau.b, vs) if b_i != 0.0)

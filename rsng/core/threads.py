@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["configure_threads", "available_cpus", "enable_compilation_cache"]
+__all__ = ["configure_threads", "available_cpus", "enable_compilation_cache", "claim_cpus"]
 
 _BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
@@ -34,12 +34,108 @@ def configure_threads(n: int | None = None, *, override: bool = False) -> int:
         if override or var not in os.environ:
             os.environ[var] = str(n)
     flags = os.environ.get("XLA_FLAGS", "")
-    # XLA has no flag for "k threads": one CPU → single-threaded Eigen (the JAX FAQ's recipe);
-    # more → XLA's own pool, which follows the process's CPU affinity.
+    # XLA has no flag for "k threads": one CPU → single-threaded Eigen; more → XLA's own pool, which
+    # follows the process's CPU affinity (:func:`claim_cpus`). The JAX FAQ's companion token
+    # "intra_op_parallelism_threads=1" is not an XLA flag, and XLA stops reading XLA_FLAGS at the
+    # first token without "--" (every flag after it was silently ignored), so it is removed.
+    flags = " ".join(f for f in flags.split() if "intra_op_parallelism_threads" not in f)
     if n == 1 and (override or "multi_thread_eigen" not in flags):
-        keep = [f for f in flags.split() if "intra_op_parallelism_threads" not in f and "multi_thread_eigen" not in f]
-        os.environ["XLA_FLAGS"] = " ".join(keep + ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"])
+        flags = " ".join([f for f in flags.split() if "multi_thread_eigen" not in f]
+                         + ["--xla_cpu_multi_thread_eigen=false"])
+    if "ynn_fusion_type" not in flags and os.environ.get("RSNG_XLA_YNN") != "1" and _jaxlib_minor() == (0, 10):
+        # XLA:CPU's YNNPACK fusions run this solver's small matrix products (n × 25 by 25 × 25)
+        # slower than XLA's own dot: the transposed products of the backward pass 145 against 72 µs;
+        # fast allen_cahn 14.7 against 16.7 ms per step on one core (benchmarks/README.md). The flag
+        # exists in jaxlib 0.10 (pinned); an unknown flag would abort XLA, hence the version check.
+        # RSNG_XLA_YNN=1 keeps XLA's default (for comparing).
+        flags = " ".join(flags.split() + ["--xla_cpu_experimental_ynn_fusion_type="])
+    os.environ["XLA_FLAGS"] = flags.strip()
     return n
+
+
+def _jaxlib_minor() -> tuple[int, int] | None:
+    """jaxlib's (major, minor) from its installed metadata (without importing it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major, minor = version("jaxlib").split(".")[:2]
+        return int(major), int(minor)
+    except (PackageNotFoundError, ValueError):
+        return None
+
+
+#: CPUs this process holds (lock file descriptors stay open for the life of the process).
+_CLAIM: dict[str, object] = {"cpus": None, "fds": [], "orig": None}
+
+
+def _pin_process(cpus: set[int]) -> None:
+    """Restrict every thread of this process to ``cpus`` (``sched_setaffinity`` acts on one thread;
+    threads created later inherit their creator's set)."""
+    tids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except (ProcessLookupError, PermissionError):  # a thread that just exited
+            pass
+
+
+def claim_cpus(n: int, lock_dir: str | os.PathLike | None = None) -> list[int] | None:
+    """Claim ``n`` of this process's CPUs that no other claiming process on this machine holds, and
+    pin the whole process to them; returns the CPUs, or ``None`` (nothing changed) when fewer than
+    ``n`` are free or ``n`` is not below the CPUs available.
+
+    Ray's CPU resources are counts, not cores: two 1-CPU trials on a 2-core node would each run XLA's
+    thread pool (sized to the process's affinity, i.e. both cores) and contend for both cores. Pinned,
+    each gets its own core: 8 fast allen_cahn trajectories as two concurrent trials, 15.4–15.8 s each
+    pinned against 18.1 s unpinned (``benchmarks/sweep_overhead.py``). A claim is an exclusive
+    ``flock`` on ``<lock_dir>/cpu<k>.lock`` (default: a per-user folder in the temp directory); the
+    kernel releases it when the process exits, SIGKILL included. A process keeps its claim across
+    calls (Ray reuses trial processes); calling again re-pins threads created since.
+    """
+    import fcntl
+    import tempfile
+
+    if not hasattr(os, "sched_setaffinity"):  # pragma: no cover - non-Linux
+        return None
+    if _CLAIM["cpus"] is not None and len(_CLAIM["cpus"]) == n:
+        _pin_process(set(_CLAIM["cpus"]))
+        return list(_CLAIM["cpus"])
+    _release_claim()
+    mine = sorted(os.sched_getaffinity(0))
+    _CLAIM["orig"] = set(mine)
+    if n < 1 or n >= len(mine):
+        return None
+    folder = Path(lock_dir or Path(tempfile.gettempdir()) / f"rsng-cpus-{os.getuid()}")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    got: list[int] = []
+    fds: list[int] = []
+    for cpu in mine:
+        fd = os.open(folder / f"cpu{cpu}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        got.append(cpu)
+        fds.append(fd)
+        if len(got) == n:
+            break
+    if len(got) < n:
+        for fd in fds:
+            os.close(fd)  # closing the descriptor drops its lock
+        return None
+    _CLAIM.update(cpus=got, fds=fds)
+    _pin_process(set(got))
+    return got
+
+
+def _release_claim() -> None:
+    """Drop this process's claim and give its threads back the CPUs they had before."""
+    for fd in _CLAIM["fds"]:
+        os.close(fd)
+    if _CLAIM["cpus"] is not None and _CLAIM["orig"]:
+        _pin_process(_CLAIM["orig"])
+    _CLAIM.update(cpus=None, fds=[])
 
 
 def enable_compilation_cache(cache_dir: str | os.PathLike | None = None) -> Path:

@@ -5,7 +5,7 @@ loads, builds the :class:`~rsng.core.integrate.Trajectory`, resumes from the new
 (a ``ray.tune.Checkpoint`` on a Tune retry, else the sweep's own state file on ``--resume``),
 advances in chunks — after each chunk it writes that chunk's per-step rows to Parquet, saves its
 state, and reports progress — and finally writes the trajectory row. An exception inside the solver
-is recorded as ``status = failed``; a non-finite state as ``diverged``; neither is retried.
+is recorded as ``status = failed``; a non-finite or blown-up state as ``diverged``; neither is retried.
 
 State files (``<sweep>/_state/<trial_id>.npz``) are plain arrays (``allow_pickle=False``); the
 chunk numbering is a function of the step, so a retried chunk overwrites its file.
@@ -181,7 +181,7 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
             row.update(rel_l2=res.rel_l2, rel_l2_t0=res.rel_l2_t0, rel_l2_final=float(res.rel_l2_t[-1]),
                        wall_s=res.wall_s, compile_s=res.compile_s, steps=res.steps, status=res.status,
                        diverged_step=res.diverged_step,
-                       error_message="" if res.status == "ok" else f"non-finite state at step {res.diverged_step}",
+                       error_message="" if res.status == "ok" else f"non-finite or blown-up state at step {res.diverged_step}",
                        reference=res.reference)
     except Exception as e:  # recorded, not retried: a deterministic error would only repeat
         for row in rows:
@@ -205,6 +205,12 @@ def tune_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
     trial = config["trial"]
+    cpus = float(trial.get("cpus", 1))
+    if cpus >= 1 and cpus.is_integer() and os.environ.get("RSNG_PIN_CPUS", "1") != "0":
+        # before JAX starts its thread pool, which is sized to the process's CPU affinity
+        from rsng.core.threads import claim_cpus
+
+        claim_cpus(int(cpus))
     state = None
     ckpt = tune.get_checkpoint()
     if ckpt is not None:

@@ -40,6 +40,28 @@ def test_factors_reproduce_the_full_jacobian(dim, depth, width):
     np.testing.assert_allclose(galerkin.columns_from_factors(net, A, B, idx), J[:, idx], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("problem", ["allen_cahn", "burgers", "heat", "advection", "vlasov"])
+@pytest.mark.parametrize("depth", [2, 3, 7])
+def test_stage_quantities_match_the_autodiff_pieces(problem, depth):
+    """The hand-written batched pass against vmapped reverse-mode factors and nested-JVP fields."""
+    pr = get_problem(problem)
+    assert galerkin.supports_stage_quantities(pr)
+    net = Network(pr.dim, pr.lengths, 6, depth)
+    theta = 1.3 * net.init(jax.random.PRNGKey(depth), jnp.float64)  # off the initialisation's symmetries
+    x = jnp.asarray(pr.grid(49 if pr.dim == 2 else 40), jnp.float64)
+    A, B, F = galerkin.stage_quantities(net, pr, theta, x)
+    A0, B0 = galerkin.jacobian_factors(net, theta, x)
+    for got, want in ((A, A0), (B, B0), (F, galerkin.rhs(net, pr, theta, x))):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(want))))
+
+
+def test_stage_quantities_decline_mixed_and_third_derivatives():
+    pr = get_problem("vlasov")
+    for derivs in ({"u_xv": (1, 1)}, {"u_xxx": (3, 0)}):
+        assert not galerkin.supports_stage_quantities(dataclasses.replace(pr, derivatives=derivs))
+
+
 @functools.lru_cache(maxsize=None)
 def _runner(cfg, solver):
     """Compiled: θ(0) → (θ after STEPS steps, index sets (STEPS, s), u on the grid)."""

@@ -164,3 +164,44 @@ def test_exact_solution_problems_are_solved_end_to_end(problem, bound, tmp_path)
     assert res.rel_l2_t0 < 1e-6  # the fitted θ(0)
     assert res.rel_l2 < bound  # measured: advection 6.6e-5, heat 3.1e-6
     assert res.fit["source"] == "shipped"
+
+
+def test_compiled_chunk_is_reused_across_seeds_with_identical_results():
+    from rsng.core import integrate
+
+    cfg = dict(SMALL, s=40, t_end=0.1)
+    first = traj(resolve(None, **cfg, seed=11)).run()
+    reused = traj(resolve(None, **cfg, seed=12)).run()  # same shapes and settings, other seed
+    assert reused.compile_s == 0.0
+    integrate._COMPILED.clear()
+    fresh = traj(resolve(None, **cfg, seed=12)).run()
+    assert fresh.compile_s > 0
+    np.testing.assert_array_equal(reused.theta, fresh.theta)
+    assert not np.array_equal(first.theta, reused.theta)
+    # a setting that changes the compiled step is not served from the cache
+    other = traj(resolve(None, **dict(cfg, dt=5e-3), seed=12)).run()
+    assert other.compile_s > 0
+
+
+def test_finite_blow_up_is_diverged_at_the_first_step_over_the_bound():
+    """Explicit RK4 far beyond its stability limit (heat, dt = 2) grows ‖u‖ by orders of magnitude per
+    step while staying finite for a while: diverged at the first step with ‖u‖ > BLOWUP_FACTOR × the
+    reference's largest norm, the steps before it kept, no error value."""
+    from rsng.core.integrate import BLOWUP_FACTOR
+
+    cfg = resolve(None, **dict(SMALL, dt=2.0, t_end=10.0), s=40, seed=0)
+    twin = traj(cfg, chunk=1)
+    bound = twin._u_bound
+    assert bound == BLOWUP_FACTOR * max(np.sqrt((exact_reference(cfg) ** 2).sum(axis=1)).max(),
+                                        np.linalg.norm(twin._eval(twin.theta)))
+    twin._u_bound = np.inf  # the same run, unchecked: ‖u‖ after every step
+    norms = []
+    while not twin.done:
+        twin.advance(1)
+        norms.append(np.linalg.norm(twin._eval(twin.theta)))
+    over = [k for k, nrm in enumerate(norms, start=1) if not nrm <= bound]
+    assert over and np.isfinite(norms[over[0] - 1])  # finite when it crosses the bound: only the bound catches it
+    res = traj(cfg, chunk=5).run()
+    assert res.status == "diverged" and np.isnan(res.rel_l2)
+    assert res.diverged_step == over[0] and res.steps == over[0] - 1
+    assert np.all(np.isfinite(res.rel_l2_t)) and len(res.rel_l2_t) == res.steps + 1

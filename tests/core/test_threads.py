@@ -1,0 +1,71 @@
+"""CPU claims: each claiming process gets CPUs no other holds, pinned for all its threads, released
+when it dies. Real processes, real flock()s, real affinity masks."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rsng.core.threads import available_cpus
+
+CLAIM = textwrap.dedent("""
+    import json, os, sys, time
+    from rsng.core.threads import claim_cpus
+    got = claim_cpus(int(sys.argv[2]), sys.argv[1])
+    if got is not None and sys.argv[3] == "jax":  # JAX's thread pools start after the claim
+        import jax.numpy as jnp
+        (jnp.ones((300, 300)) @ jnp.ones((300, 300))).block_until_ready()
+    masks = {t: sorted(os.sched_getaffinity(int(t))) for t in os.listdir("/proc/self/task")}
+    print(json.dumps({"got": got, "masks": masks}), flush=True)
+    if sys.argv[4] == "hold":
+        time.sleep(600)
+""")
+
+
+def start(lock_dir, n=1, jax="nojax", hold="hold"):
+    p = subprocess.Popen([sys.executable, "-c", CLAIM, str(lock_dir), str(n), jax, hold],
+                         stdout=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    return p, json.loads(p.stdout.readline())
+
+
+@pytest.mark.skipif(available_cpus() < 2, reason="needs 2 CPUs to claim one of them")
+def test_claims_are_exclusive_pin_every_thread_and_die_with_the_process(tmp_path):
+    ncpu = available_cpus()
+    holders = []
+    try:
+        for _ in range(ncpu - 1):  # a claim of all CPUs would change nothing, so ncpu - 1 of 1 each
+            p, out = start(tmp_path)
+            holders.append(p)
+            assert out["got"] is not None and len(out["got"]) == 1
+            assert all(mask == out["got"] for mask in out["masks"].values())  # every thread pinned
+            holders[-1].claimed = out["got"][0]
+        assert len({p.claimed for p in holders}) == ncpu - 1
+        # the last free CPU goes to a JAX process; its XLA pool threads (started after) stay on it
+        p, out = start(tmp_path, jax="jax")
+        holders.append(p)
+        free = sorted(set(os.sched_getaffinity(0)) - {h.claimed for h in holders[:-1]})
+        assert out["got"] == free
+        assert len(out["masks"]) > 3 and all(mask == free for mask in out["masks"].values())
+        # nothing left: the next process is not pinned
+        _, out = start(tmp_path, hold="exit")
+        assert out["got"] is None and all(len(m) == ncpu for m in out["masks"].values())
+        # a SIGKILLed holder's CPU is free again
+        holders[0].send_signal(signal.SIGKILL)
+        holders[0].wait()
+        _, out = start(tmp_path, hold="exit")
+        assert out["got"] == [holders[0].claimed]
+    finally:
+        for p in holders:
+            p.kill()
+            p.wait()
+
+
+def test_claiming_every_cpu_or_none_changes_nothing(tmp_path):
+    for n in (0, available_cpus()):
+        _, out = start(tmp_path, n=n, hold="exit")
+        assert out["got"] is None
+        assert all(len(m) == available_cpus() for m in out["masks"].values())
