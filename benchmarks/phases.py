@@ -3,6 +3,9 @@
     python benchmarks/phases.py                        # n ∈ {1000, 10000}, s ∈ {50 … 1600, dense}
     python benchmarks/phases.py --n 1000 --sizes 150 --threads 2
 
+XLA's dot kernels are chosen for the largest size of the run (YNNPACK off up to s = 200, as rsng
+does for such a run; ``benchmarks/run.py`` times s ≤ 150 and s ≥ 400 in two processes).
+
 allen_cahn, depth 7, width 25 (p = 3393), float32, the fast preset's θ(0). For each (n, s):
 
 * phases, each compiled on its own and timed best-of-R: network + Jacobian columns + right-hand side
@@ -63,9 +66,13 @@ def best_time(fn, *args, reps: int = 5, inner: int | None = None, budget_s: floa
     return best
 
 
-def gemm_rate() -> float:
-    """Measured float32 matrix-multiply rate (flop/s) at 1024², best of 5, by numpy's BLAS (as many
-    threads as the run: configure_threads sized it) — the machine's rate, whatever XLA's flags."""
+def gemm_rate(threads: int) -> float:
+    """This machine's float32 matrix-multiply rate (flop/s) at 1024², best of 5, with ``threads``
+    threads: the best of numpy's BLAS and of XLA with its default dot kernels (YNNPACK, AVX-512 where
+    the CPU has it — rsng turns those off for its own small products, so they are timed in a child
+    process with ``RSNG_XLA_YNN=1``)."""
+    import subprocess
+
     import numpy as np
 
     a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
@@ -75,6 +82,15 @@ def gemm_rate() -> float:
         for _ in range(10):
             a @ a
         best = min(best, (time.perf_counter() - t0) / 10)
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+            f"from rsng.core.threads import configure_threads; configure_threads({threads}, override=True)\n"
+            "import jax, jax.numpy as jnp\nfrom phases import best_time\n"
+            "a = jax.random.normal(jax.random.PRNGKey(0), (1024, 1024), jnp.float32)\n"
+            "print(best_time(jax.jit(lambda a: a @ a), a, reps=5, inner=10))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "RSNG_XLA_YNN": "1"})
+    if out.returncode == 0:
+        best = min(best, float(out.stdout.split()[-1]))
     return 2 * 1024**3 / best
 
 
@@ -86,8 +102,12 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=10, help="RK4 steps per timed scan")
     ap.add_argument("--no-baseline", action="store_true", help="skip the reference approach")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--tag", default="", help="appended to the results file name")
     args = ap.parse_args()
-    configure_threads(args.threads, override=True)
+    # XLA's dot kernels follow the largest sketch of this run (rsng.core.threads.YNN_OFF_MAX_S), as in a
+    # real run of that size: run.py times the small and the large sizes in separate processes
+    sizes = [10**9 if z == "dense" else int(z) for z in args.sizes]
+    configure_threads(args.threads, override=True, sketch_size=max(sizes) if sizes else None)
 
     import jax
     import jax.numpy as jnp
@@ -106,7 +126,7 @@ def main() -> int:
     p = net.num_params
     theta0, _ = initial_theta(problem, net, 1000, 0)  # the fast preset's θ(0); any θ costs the same
     theta = jnp.asarray(theta0, jnp.float32)
-    rate = gemm_rate()
+    rate = gemm_rate(args.threads)
     machine = (f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPUs, "
                f"threads={args.threads}, jax {jax.__version__}, float32 GEMM {rate / 1e9:.0f} GFLOP/s")
     print(f"# {machine}")
@@ -216,7 +236,7 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"phases-t{args.threads}-{dt.date.today().isoformat()}.csv"
+    path = out / f"phases-t{args.threads}-{dt.date.today().isoformat()}{'-' + args.tag if args.tag else ''}.csv"
     with path.open("w") as f:
         f.write(f"# {machine}\n")
         pd.DataFrame(rows).to_csv(f, index=False, float_format="%.6g")

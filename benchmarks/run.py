@@ -39,7 +39,13 @@ def main() -> int:
     ap.add_argument("--skip", nargs="*", default=[], choices=["phases", "runs", "accurate", "sweeps"])
     args = ap.parse_args()
     if "phases" not in args.skip:
-        run(["phases.py", "--n", "1000", "--sizes", "150", "dense"] if args.quick else ["phases.py"])
+        # two processes: XLA's dot kernels are chosen per run by sketch size (rsng.core.threads)
+        if args.quick:
+            run(["phases.py", "--n", "1000", "--sizes", "150", "--tag", "small"])
+            run(["phases.py", "--n", "1000", "--sizes", "dense", "--tag", "large"])
+        else:
+            run(["phases.py", "--sizes", "50", "150", "--tag", "small"])
+            run(["phases.py", "--sizes", "400", "800", "1600", "dense", "--tag", "large"])
     if "runs" not in args.skip:
         problems = ["allen_cahn"] if args.quick else ["allen_cahn", "burgers"]
         with tempfile.TemporaryDirectory() as cache:

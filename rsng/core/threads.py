@@ -24,8 +24,15 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def configure_threads(n: int | None = None, *, override: bool = False) -> int:
-    """Set BLAS and XLA CPU thread counts to ``n`` (default: :func:`available_cpus`).
+#: Sketch sizes up to this use XLA's own dot kernels (YNNPACK off); larger ones keep YNNPACK,
+#: which forms the float64 Gram of the least squares faster (see :func:`configure_threads`).
+YNN_OFF_MAX_S = 200
+_YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def configure_threads(n: int | None = None, *, override: bool = False, sketch_size: int | None = None) -> int:
+    """Set BLAS and XLA CPU thread counts to ``n`` (default: :func:`available_cpus`) and pick XLA's
+    dot kernels for the run's sketch size ``s`` (``None``: not known, treated as small).
 
     Existing settings win unless ``override``; returns the count used.
     """
@@ -42,13 +49,19 @@ def configure_threads(n: int | None = None, *, override: bool = False) -> int:
     if n == 1 and (override or "multi_thread_eigen" not in flags):
         flags = " ".join([f for f in flags.split() if "multi_thread_eigen" not in f]
                          + ["--xla_cpu_multi_thread_eigen=false"])
-    if "ynn_fusion_type" not in flags and os.environ.get("RSNG_XLA_YNN") != "1" and _jaxlib_minor() == (0, 10):
-        # XLA:CPU's YNNPACK fusions run this solver's small matrix products (n × 25 by 25 × 25)
-        # slower than XLA's own dot: the transposed products of the backward pass 145 against 72 µs;
-        # fast allen_cahn 14.7 against 16.7 ms per step on one core (benchmarks/README.md). The flag
-        # exists in jaxlib 0.10 (pinned); an unknown flag would abort XLA, hence the version check.
-        # RSNG_XLA_YNN=1 keeps XLA's default (for comparing).
-        flags = " ".join(flags.split() + ["--xla_cpu_experimental_ynn_fusion_type="])
+    small = sketch_size is None or sketch_size <= YNN_OFF_MAX_S
+    if not small and override:  # a large sketch in a process that inherited our small-sketch choice
+        flags = " ".join(f for f in flags.split() if f != _YNN_OFF)
+    if (small and "ynn_fusion_type" not in flags and os.environ.get("RSNG_XLA_YNN") != "1"
+            and _jaxlib_minor() == (0, 10)):
+        # XLA:CPU's YNNPACK fusions run the network's small matrix products (n × 25 by 25 × 25)
+        # slower than XLA's own dot (the backward pass's transposed ones 145 against 72 µs) but the
+        # least squares' float64 Gram (n × s)ᵀ(n × s) faster; the Gram dominates from s ≈ 400 on.
+        # Measured per step (benchmarks/README.md): fast allen_cahn (s = 150) 14.7 against 16.7 ms
+        # without YNNPACK; n = 10 000, s = 800 slower without it. The flag exists in jaxlib 0.10
+        # (pinned); an unknown flag would abort XLA, hence the version check. RSNG_XLA_YNN=1 keeps
+        # XLA's default (for comparing).
+        flags = " ".join(flags.split() + [_YNN_OFF])
     os.environ["XLA_FLAGS"] = flags.strip()
     return n
 

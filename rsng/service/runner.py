@@ -250,7 +250,12 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         f"{len(prep.todo)} to run) → {prep.sweep_dir}")
     tracker = Tracker(prep.mlflow_uri, spec.name, str(prep.sweep_dir), grid=dict(spec.grid),
                       params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log)
-    tracker.start()
+    # MLflow's start (import, store schema, parent run: ≈ 3 s with a new sqlite store) overlaps the
+    # trials' start-up; nothing is logged before it is done (``ready``)
+    started = _Background(tracker.start)
+    ready = started.join
+    if prep.done_ids:
+        ready()
     if prep.done_ids and tracker.available:  # rows written before an interruption may not have reached MLflow
         terminal = {tid for tid, runs in tracker.existing_trials().items()
                     if any(status in ("FINISHED", "FAILED", "KILLED") for status, _ in runs)}
@@ -261,6 +266,7 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     counter = {"n": len(prep.done_ids)}
 
     def on_done(trial_id: str) -> None:
+        ready()
         counter["n"] += 1
         _log_finished(tracker, prep.sweep_dir, {trial_id}, progress=(counter["n"], len(prep.trials)), log=log)
 
@@ -287,8 +293,33 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
             "continue from their last saved state when you rerun the same command with --resume")
         raise
     finally:
+        ready()
         tracker.finish(status)
     return prep
+
+
+class _Background:
+    """Run ``fn`` in a thread now; :meth:`join` waits for it and re-raises its exception (once)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        import threading
+
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                fn()
+            except BaseException as e:  # handed to the caller of join()
+                self._error = e
+
+        self._thread = threading.Thread(target=target, name="rsng-background", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
 
 def _has_row(sweep_dir: Path, trial_id: str) -> bool:
