@@ -4,7 +4,9 @@ Two ways to the Jacobian: :func:`jacobian` forms the full n × p matrix by vmapp
 gradients (the authors' way, the ``reference`` solver); :func:`jacobian_factors` runs one
 reverse pass per point for the ≈ (L−2)·m back-propagated vectors and the few hundred non-weight
 parameters only, and any column is then a product of two factor columns
-(:func:`columns_from_factors`) — the ``fast`` solver gathers just the s sampled columns.
+(:func:`columns_from_factors`) — the ``fast`` solver gathers just the s sampled columns, and gets
+the factors together with F from :func:`stage_quantities`, the same computation written out as one
+batched forward/backward pass (the autodiff pieces remain its check and its fallback).
 
 ``J(θ) = [∇_θ u(x_i; θ)]_i`` (n × p) and ``F(θ) = [f(x_i, u(·; θ))]_i`` (n,), with the spatial
 derivatives of ``u`` that ``f`` needs taken by forward-mode autodiff of the network in ``x``.

@@ -2,7 +2,8 @@
 
 Two full-size thread pools on a 2-core machine turned a 1000×150 least squares from 5 ms into
 1.2 s (SPEC §5). Call :func:`configure_threads` first thing in every entry point (CLI, trial,
-benchmark); it only sets environment variables, so it is a no-op once JAX has initialised.
+benchmark); it only sets environment variables, so it is a no-op once JAX has initialised. Sweep
+trials also pin themselves to cores of their own (:func:`claim_cpus`).
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ def claim_cpus(n: int, lock_dir: str | os.PathLike | None = None) -> list[int] |
 
     Ray's CPU resources are counts, not cores: two 1-CPU trials on a 2-core node would each run XLA's
     thread pool (sized to the process's affinity, i.e. both cores) and contend for both cores. Pinned,
-    each gets its own core: 8 fast allen_cahn trajectories as two concurrent trials, 15.4–15.8 s each
-    pinned against 18.1 s unpinned (``benchmarks/sweep_overhead.py``). A claim is an exclusive
+    each gets its own core: two concurrent fast allen_cahn runs marched in 15.4 and 15.8 s pinned
+    against 18.1 s each unpinned (``taskset``; ``benchmarks/README.md``). Affinity is how XLA:CPU's
+    threads are bounded (jax-ml/jax#1539). A claim is an exclusive
     ``flock`` on ``<lock_dir>/cpu<k>.lock`` (default: a per-user folder in the temp directory); the
     kernel releases it when the process exits, SIGKILL included. A process keeps its claim across
     calls (Ray reuses trial processes); calling again re-pins threads created since.
