@@ -150,6 +150,8 @@ def stage_quantities(net: Network, problem: Problem, theta: jax.Array, x: jax.Ar
             dz[(e, 2)] = -(a[:, e] * omega[e] ** 2) * cos_arg[:, :, e]
     streams = list(dz)
     saved, hidden = [], []
+    h: jax.Array = z  # the layer input and its streams, set by the embedding's activation (l = 0)
+    dh: dict = {}
     for l in range(L - 1):
         if l > 0:
             W = P[f"dense{l}/w"]
