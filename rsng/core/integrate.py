@@ -250,7 +250,7 @@ class Trajectory:
             blown = ~(np.linalg.norm(u[:n_valid].astype(np.float64), axis=1) <= self._u_bound)
         bad = np.flatnonzero(~finite[:n_valid] | blown)
         if bad.size:
-            n_valid = int(bad[0])  # steps before the first non-finite one are kept
+            n_valid = int(bad[0])  # steps before the first non-finite or blown-up one are kept
             self.status = STATUS_DIVERGED
             self.diverged_step = self.k + n_valid + 1
         recorded = []
