@@ -123,27 +123,27 @@ def _fast_step(net: Network, problem: Problem, cfg: RunConfig, x: jax.Array) -> 
     dt = jnp.asarray(cfg.dt, x.dtype)
     if galerkin.supports_stage_quantities(problem):  # one hand-written batched pass
         stage = lambda th: galerkin.stage_quantities(net, problem, th, x)
-    else:  # autodiff pieces
-        stage = lambda th: (*galerkin.jacobian_factors(net, th, x), galerkin.rhs(net, problem, th, x))
+    else:  # autodiff pieces, transposed like stage_quantities' factors
+        stage = lambda th: (*(f.T for f in galerkin.jacobian_factors(net, th, x)), galerkin.rhs(net, problem, th, x))
     solve = _solver(cfg)
     dense = cfg.sampler == "dense" or s == p
 
     def step(theta: jax.Array, k: jax.Array, key: jax.Array) -> StepOut:
         key_k = jax.random.fold_in(key, k)
-        A1, B1, F1 = stage(theta)
+        A1, B1, F1 = stage(theta)  # factors as rows: J[:, idx]ᵀ = rows_from_factors(…, idx)
         if cfg.sampler == "gaussian":
             S = gaussian_sketch(key_k, p, s, theta.dtype)
             idx = jnp.arange(s, dtype=jnp.int32)
-            sketch = lambda A, B: galerkin.columns_from_factors(net, A, B) @ S
+            sketch = lambda A, B: (S.T @ galerkin.rows_from_factors(net, A, B)).T
             move = lambda th, d: th + S @ d
         elif dense:
             idx = jnp.arange(p, dtype=jnp.int32)
-            sketch = lambda A, B: galerkin.columns_from_factors(net, A, B)
+            sketch = lambda A, B: galerkin.rows_from_factors(net, A, B).T
             move = lambda th, d: th + d
         else:
-            J1 = galerkin.columns_from_factors(net, A1, B1) if needs_jacobian(cfg.sampler) else None
+            J1 = galerkin.rows_from_factors(net, A1, B1).T if needs_jacobian(cfg.sampler) else None
             idx = sample_columns(cfg.sampler, key_k, s, p, J1, cfg.rcond)
-            sketch = lambda A, B: galerkin.columns_from_factors(net, A, B, idx)
+            sketch = lambda A, B: galerkin.rows_from_factors(net, A, B, idx).T
             move = lambda th, d: th.at[idx].add(d)
 
         vs, res0 = [], None

@@ -38,6 +38,8 @@ def test_factors_reproduce_the_full_jacobian(dim, depth, width):
     np.testing.assert_allclose(galerkin.columns_from_factors(net, A, B), J, rtol=1e-12, atol=1e-12)
     idx = jax.random.choice(jax.random.PRNGKey(3), net.num_params, (min(30, net.num_params),), replace=False)
     np.testing.assert_allclose(galerkin.columns_from_factors(net, A, B, idx), J[:, idx], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(galerkin.rows_from_factors(net, A.T, B.T, idx), J[:, idx].T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(galerkin.rows_from_factors(net, A.T, B.T), J.T, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("problem", ["allen_cahn", "burgers", "heat", "advection", "vlasov"])
@@ -49,9 +51,9 @@ def test_stage_quantities_match_the_autodiff_pieces(problem, depth):
     net = Network(pr.dim, pr.lengths, 6, depth)
     theta = 1.3 * net.init(jax.random.PRNGKey(depth), jnp.float64)  # off the initialisation's symmetries
     x = jnp.asarray(pr.grid(49 if pr.dim == 2 else 40), jnp.float64)
-    A, B, F = galerkin.stage_quantities(net, pr, theta, x)
+    At, Bt, F = galerkin.stage_quantities(net, pr, theta, x)  # factors transposed: one row per column
     A0, B0 = galerkin.jacobian_factors(net, theta, x)
-    for got, want in ((A, A0), (B, B0), (F, galerkin.rhs(net, pr, theta, x))):
+    for got, want in ((At.T, A0), (Bt.T, B0), (F, galerkin.rhs(net, pr, theta, x))):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(want))))
 
