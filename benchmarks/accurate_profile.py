@@ -24,7 +24,7 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 from rsng.core.threads import configure_threads
-configure_threads(int(sys.argv[3]), override=True, sketch_size=800)  # the accurate preset
+configure_threads(int(sys.argv[3]), override=True)
 import numpy as np
 from rsng.core.config import resolve
 from rsng.core.fit import initial_theta

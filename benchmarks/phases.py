@@ -3,8 +3,9 @@
     python benchmarks/phases.py                        # n ∈ {1000, 10000}, s ∈ {50 … 1600, dense}
     python benchmarks/phases.py --n 1000 --sizes 150 --threads 2
 
-XLA's dot kernels are chosen for the largest size of the run (YNNPACK off up to s = 200, as rsng
-does for such a run; ``benchmarks/run.py`` times s ≤ 150 and s ≥ 400 in two processes).
+XLA's settings are its defaults, as in an rsng run (YNNPACK dot kernels included); ``--no-ynn`` turns
+those off for both solvers — the reference approach is faster without them, rsng with them, so
+``benchmarks/run.py`` also times n = 1000, s = 150 that way and the README quotes both ratios.
 
 allen_cahn, depth 7, width 25 (p = 3393), float32, the fast preset's θ(0). For each (n, s):
 
@@ -69,8 +70,7 @@ def best_time(fn, *args, reps: int = 5, inner: int | None = None, budget_s: floa
 def gemm_rate(threads: int) -> float:
     """This machine's float32 matrix-multiply rate (flop/s) at 1024², best of 5, with ``threads``
     threads: the best of numpy's BLAS and of XLA with its default dot kernels (YNNPACK, AVX-512 where
-    the CPU has it — rsng turns those off for its own small products, so they are timed in a child
-    process with ``RSNG_XLA_YNN=1``)."""
+    the CPU has it), timed in a child process so that ``--no-ynn`` does not lower the floor)."""
     import subprocess
 
     import numpy as np
@@ -88,7 +88,8 @@ def gemm_rate(threads: int) -> float:
             "a = jax.random.normal(jax.random.PRNGKey(0), (1024, 1024), jnp.float32)\n"
             "print(best_time(jax.jit(lambda a: a @ a), a, reps=5, inner=10))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "RSNG_XLA_YNN": "1"})
+                         env={**os.environ, "XLA_FLAGS": " ".join(
+                             f for f in os.environ.get("XLA_FLAGS", "").split() if "ynn_fusion_type" not in f)})
     if out.returncode == 0:
         best = min(best, float(out.stdout.split()[-1]))
     return 2 * 1024**3 / best
@@ -103,11 +104,13 @@ def main() -> int:
     ap.add_argument("--no-baseline", action="store_true", help="skip the reference approach")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--tag", default="", help="appended to the results file name")
+    ap.add_argument("--no-ynn", action="store_true",
+                    help="XLA's YNNPACK dot kernels off for both solvers (jaxlib 0.10): the reference approach "
+                         "is faster without them, rsng with them")
     args = ap.parse_args()
-    # XLA's dot kernels follow the largest sketch of this run (rsng.core.threads.YNN_OFF_MAX_S), as in a
-    # real run of that size: run.py times the small and the large sizes in separate processes
-    sizes = [10**9 if z == "dense" else int(z) for z in args.sizes]
-    configure_threads(args.threads, override=True, sketch_size=max(sizes) if sizes else None)
+    if args.no_ynn:  # before JAX loads
+        os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_experimental_ynn_fusion_type="
+    configure_threads(args.threads, override=True)
 
     import jax
     import jax.numpy as jnp
@@ -144,10 +147,10 @@ def main() -> int:
             cfg = resolve("fast", problem="allen_cahn", n=n, s="dense" if dense else s)
             key = jax.random.PRNGKey(0)
             idx = sample_columns(cfg.sampler, key, s, p)
-            # what rsng runs: the hand-written pass for (A, B, F), then the sampled columns
+            # what rsng runs: the hand-written pass for (Aᵀ, Bᵀ, F), then the sampled columns as rows
             def JF(th, idx):
-                A, B, F_ = galerkin.stage_quantities(net, problem, th, x)
-                return galerkin.columns_from_factors(net, A, B, None if dense else idx), F_
+                At, Bt, F_ = galerkin.stage_quantities(net, problem, th, x)
+                return galerkin.rows_from_factors(net, At, Bt, None if dense else idx), F_
 
             JF_fn = jax.jit(JF)
             F_only = jax.jit(lambda th: galerkin.stage_quantities(net, problem, th, x)[2])  # backward pass dropped
@@ -155,10 +158,11 @@ def main() -> int:
             J_fn = jax.jit(lambda th, idx: galerkin.columns_from_factors(net, *galerkin.jacobian_factors(net, th, x),
                                                                          None if dense else idx))
             Js = J_fn(theta, idx)
-            LS_fn = jax.jit(lambda A, b: lstsq(A, b, cfg.rcond, cfg.lstsq))
+            Jr = jnp.asarray(Js.T)  # the layout the solver hands to the least squares: J_sᵀ (s, n)
+            LS_fn = jax.jit(lambda Jr, b: lstsq(Jr.T, b, cfg.rcond, cfg.lstsq))
             sk_fn = jax.jit(lambda k: sample_columns(cfg.sampler, k, s, p))
             upd_fn = jax.jit(lambda th, v, idx: th.at[idx].add(cfg.dt * v))
-            v = LS_fn(Js, F)
+            v = LS_fn(Jr, F)
             reps = 2 if (n >= 10000 and s >= 800) else 5
             # the alternatives each choice was made against
             alt = {}
@@ -168,8 +172,8 @@ def main() -> int:
                 if dense and n >= 10000:
                     alt[f"lstsq_{method}_ms"] = float("nan")
                     continue
-                f = jax.jit(lambda A, b, m=method: lstsq(A, b, cfg.rcond, m))
-                alt[f"lstsq_{method}_ms"] = 1e3 * best_time(f, Js, F, reps=reps)
+                f = jax.jit(lambda Jr, b, m=method: lstsq(Jr.T, b, cfg.rcond, m))
+                alt[f"lstsq_{method}_ms"] = 1e3 * best_time(f, Jr, F, reps=reps)
             fused = jax.jit(lambda th, idx: galerkin.jacobian(net, th, x)[:, idx])  # XLA drops unused columns
             alt["jacobian_full_slice_ms"] = 1e3 * best_time(fused, theta, idx, reps=reps)
             if s <= 400:  # forward mode: one JVP per sampled column and point
@@ -185,7 +189,7 @@ def main() -> int:
             alt["jacobian_autodiff_ms"] = 1e3 * best_time(J_fn, theta, idx, reps=reps)
             alt["rhs_autodiff_ms"] = 1e3 * best_time(F_fn, theta, reps=reps)
             t_sk = best_time(sk_fn, key, reps=reps)
-            t_LS = best_time(LS_fn, Js, F, reps=reps)
+            t_LS = best_time(LS_fn, Jr, F, reps=reps)
             alt[f"lstsq_{cfg.lstsq}_ms"] = 1e3 * t_LS
             t_up = best_time(upd_fn, theta, v, idx, reps=reps)
             t_sum = 4 * (t_JF + t_LS) + t_sk + t_up

@@ -8,7 +8,8 @@ loads):
 
 1. ``phases.py`` — per-step time by phase at n ∈ {1000, 10 000}, s ∈ {50, 150, 400, 800, 1600,
    dense}, each phase against its flop-count floor, and the reference approach (``baseline.py``)
-   side by side with the ratio and the agreement of the velocities;
+   side by side with the ratio and the agreement of the velocities; n = 1000, s = 150 again with
+   XLA's YNNPACK dot kernels off (the reference approach's faster setting);
 2. ``solver.py --full`` — whole-run wall time of the fast allen_cahn and burgers presets (paper, V100:
    63 s and 188 s), with the compilation cache cold and then warm;
 3. ``accurate_profile.py`` — time and peak memory of the accurate preset (n = 10 000, s = 800), fast
@@ -39,13 +40,12 @@ def main() -> int:
     ap.add_argument("--skip", nargs="*", default=[], choices=["phases", "runs", "accurate", "sweeps"])
     args = ap.parse_args()
     if "phases" not in args.skip:
-        # two processes: XLA's dot kernels are chosen per run by sketch size (rsng.core.threads)
         if args.quick:
-            run(["phases.py", "--n", "1000", "--sizes", "150", "--tag", "small"])
-            run(["phases.py", "--n", "1000", "--sizes", "dense", "--tag", "large"])
+            run(["phases.py", "--n", "1000", "--sizes", "150", "dense"])
         else:
-            run(["phases.py", "--sizes", "50", "150", "--tag", "small"])
-            run(["phases.py", "--sizes", "400", "800", "1600", "dense", "--tag", "large"])
+            run(["phases.py"])
+        # XLA's YNNPACK dot kernels off for both: the reference approach's faster setting
+        run(["phases.py", "--n", "1000", "--sizes", "150", "--no-ynn", "--tag", "no-ynn"])
     if "runs" not in args.skip:
         problems = ["allen_cahn"] if args.quick else ["allen_cahn", "burgers"]
         with tempfile.TemporaryDirectory() as cache:

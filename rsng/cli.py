@@ -156,20 +156,20 @@ def _check_folder(flag: str, value: str | None) -> None:
             return
 
 
-def _setup(args: argparse.Namespace, sketch_size: int | None = None) -> None:
+def _setup(args: argparse.Namespace) -> None:
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads: must be ≥ 1, got {args.threads}")
     _check_folder("--cache-dir", args.cache_dir)
     from rsng.core.threads import configure_threads, enable_compilation_cache
 
-    configure_threads(args.threads, sketch_size=sketch_size)
+    configure_threads(args.threads)
     enable_compilation_cache(args.cache_dir)
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     cfg = _resolve(args)
     _check_folder("--out", args.out)
-    _setup(args, sketch_size=cfg.s)
+    _setup(args)
     from rsng.core.integrate import Trajectory
 
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))

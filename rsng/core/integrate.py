@@ -144,9 +144,9 @@ class Trajectory:
 
             theta0, self.fit_info = initial_theta(self.problem, self.net, cfg.n, cfg.init_seed, cache_dir=cache_dir)
         if reference is None:
-            from rsng.core.reference import reference_solution
+            from rsng.core.reference import run_reference
 
-            ref = reference_solution(self.problem, x64, self.t_save, cache_dir=_ref_cache(cache_dir))
+            ref = run_reference(cfg, cache_dir)
             reference, reference_method = ref.u, ref.method
         self.reference = np.asarray(reference, np.float64)
         if self.reference.shape != (len(self.t_save), cfg.n):
@@ -425,14 +425,6 @@ class TrajectoryBatch:
             if progress is not None:
                 progress(max(m.k for m in self.members), self.members[0].cfg.steps)
         return [m.result() for m in self.members]
-
-
-def _ref_cache(cache_dir):
-    from pathlib import Path
-
-    from rsng.core.reference import default_cache_dir
-
-    return default_cache_dir() if cache_dir is None else Path(cache_dir) / "reference"
 
 
 def solve(cfg: RunConfig, **kwargs) -> Result:

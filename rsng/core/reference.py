@@ -13,6 +13,7 @@ result as a plain ``.npz`` (never pickle).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -36,6 +37,7 @@ __all__ = [
     "characteristics",
     "fourier_interpolate",
     "reference_solution",
+    "run_reference",
     "default_cache_dir",
 ]
 
@@ -431,18 +433,55 @@ def reference_solution(
     if x_eval.ndim != 2 or x_eval.shape[1] != problem.dim:
         raise ValueError(f"x_eval must have shape (m, {problem.dim}), got {x_eval.shape}")
     method, params = _plan(problem, x_eval)
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"{_cache_key(problem, params, x_eval, t_save)}.npz"
-        if path.is_file():
-            hit = _load(path)
-            if hit is not None and hit.u.shape == (t_save.shape[0], x_eval.shape[0]):
-                return hit
+    if cache_dir is None:
+        return _computed(problem, x_eval, t_save, params, method)
+    path = Path(cache_dir) / f"{_cache_key(problem, params, x_eval, t_save)}.npz"
+    want = (t_save.shape[0], x_eval.shape[0])
+    hit = _load(path) if path.is_file() else None
+    if hit is not None and hit.u.shape == want:
+        return hit
+    # one process computes, the others (concurrent trials, the sweep driver) wait and load its file
+    lock = path.with_name(path.name + ".lock")
+    with _locked(lock):
+        hit = _load(path) if path.is_file() else None
+        if hit is not None and hit.u.shape == want:
+            return hit
+        ref = _computed(problem, x_eval, t_save, params, method)
+        _store(path, ref)
+        # whoever comes later finds the file before it would lock; waiters hold the lock's inode
+        lock.unlink(missing_ok=True)
+    return ref
+
+
+def _computed(problem: Problem, x_eval: np.ndarray, t_save: np.ndarray, params: dict, method: str) -> Reference:
     t0 = time.perf_counter()
     u = np.ascontiguousarray(_compute(problem, x_eval, t_save, params), dtype=np.float64)
     wall_s = time.perf_counter() - t0
     u.flags.writeable = False
-    ref = Reference(u=u, method=method, wall_s=wall_s, cached=False)
-    if path is not None:
-        _store(path, ref)
-    return ref
+    return Reference(u=u, method=method, wall_s=wall_s, cached=False)
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock_path`` (released by the kernel if the holder dies)."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_reference(cfg: Any, cache_dir: str | Path | None = None) -> Reference:
+    """The reference of one run (:class:`rsng.core.config.RunConfig`): on its grid at its stored
+    steps, cached under ``<cache_dir>/reference`` (default :func:`default_cache_dir`) — what
+    :class:`rsng.core.integrate.Trajectory` uses, and what a sweep driver computes ahead of its trials."""
+    from rsng.core.problems import get_problem
+
+    problem = get_problem(cfg.problem)
+    t_save = np.arange(0, cfg.steps + 1, cfg.save_every) * cfg.dt
+    folder = default_cache_dir() if cache_dir is None else Path(cache_dir) / "reference"
+    return reference_solution(problem, problem.grid(cfg.n), t_save, cache_dir=folder)

@@ -25,17 +25,13 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-#: Sketch sizes up to this use XLA's own dot kernels (YNNPACK off); larger ones keep YNNPACK,
-#: which forms the float64 Gram of the least squares faster (see :func:`configure_threads`).
-YNN_OFF_MAX_S = 200
-_YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
+def configure_threads(n: int | None = None, *, override: bool = False) -> int:
+    """Set BLAS and XLA CPU thread counts to ``n`` (default: :func:`available_cpus`).
 
-
-def configure_threads(n: int | None = None, *, override: bool = False, sketch_size: int | None = None) -> int:
-    """Set BLAS and XLA CPU thread counts to ``n`` (default: :func:`available_cpus`) and pick XLA's
-    dot kernels for the run's sketch size ``s`` (``None``: not known, treated as small).
-
-    Existing settings win unless ``override``; returns the count used.
+    Existing settings win unless ``override``; returns the count used. XLA's other CPU settings stay
+    at their defaults: its YNNPACK dot kernels, which an earlier version turned off for sketches up to
+    s = 200, are faster at every size since the fast solver's factors run points along the minor
+    axis (benchmarks/README.md); a user's own ``XLA_FLAGS`` pass through.
     """
     n = max(1, int(n if n is not None else available_cpus()))
     for var in _BLAS_VARS:
@@ -50,32 +46,8 @@ def configure_threads(n: int | None = None, *, override: bool = False, sketch_si
     if n == 1 and (override or "multi_thread_eigen" not in flags):
         flags = " ".join([f for f in flags.split() if "multi_thread_eigen" not in f]
                          + ["--xla_cpu_multi_thread_eigen=false"])
-    small = sketch_size is None or sketch_size <= YNN_OFF_MAX_S
-    if not small and override:  # a large sketch in a process that inherited our small-sketch choice
-        flags = " ".join(f for f in flags.split() if f != _YNN_OFF)
-    if (small and "ynn_fusion_type" not in flags and os.environ.get("RSNG_XLA_YNN") != "1"
-            and _jaxlib_minor() == (0, 10)):
-        # XLA:CPU's YNNPACK fusions run the network's small matrix products (n × 25 by 25 × 25)
-        # slower than XLA's own dot (the backward pass's transposed ones 145 against 72 µs) but the
-        # least squares' float64 Gram (n × s)ᵀ(n × s) faster; the Gram dominates from s ≈ 400 on.
-        # Measured per step (benchmarks/README.md): fast allen_cahn (s = 150) 14.7 against 16.7 ms
-        # without YNNPACK; n = 10 000, s = 800 slower without it. The flag exists in jaxlib 0.10
-        # (pinned); an unknown flag would abort XLA, hence the version check. RSNG_XLA_YNN=1 keeps
-        # XLA's default (for comparing).
-        flags = " ".join(flags.split() + [_YNN_OFF])
     os.environ["XLA_FLAGS"] = flags.strip()
     return n
-
-
-def _jaxlib_minor() -> tuple[int, int] | None:
-    """jaxlib's (major, minor) from its installed metadata (without importing it)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        major, minor = version("jaxlib").split(".")[:2]
-        return int(major), int(minor)
-    except (PackageNotFoundError, ValueError):
-        return None
 
 
 #: CPUs this process holds (lock file descriptors stay open for the life of the process).

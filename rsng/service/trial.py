@@ -28,12 +28,12 @@ CONFIG_COLUMNS = ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "
                   "precision", "rcond", "integrator", "lstsq", "solver")
 
 
-def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None, sketch_size: int | None = None) -> None:
-    """Threads, XLA's dot kernels for the sketch size, platform, GPU memory share and compilation
-    cache — must run before JAX is imported (in a reused worker the first trial's choice stays)."""
+def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) -> None:
+    """Threads, platform, GPU memory share and compilation cache — must run before JAX is imported
+    (in a reused worker the first trial's choice stays)."""
     from rsng.core.threads import configure_threads
 
-    n = configure_threads(max(1, int(cpus)), override=True, sketch_size=sketch_size)
+    n = configure_threads(max(1, int(cpus)), override=True)
     try:  # BLAS libraries that the worker process already loaded (Ray imports numpy) ignore the env
         from threadpoolctl import threadpool_limits
 
@@ -119,8 +119,7 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
     checkpoint of ``state``). Each trajectory keeps its own state file, steps files and row.
     """
-    prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"),
-                        sketch_size=(trial.get("config") or {}).get("s"))
+    prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
     import jax
 
     from rsng import __version__

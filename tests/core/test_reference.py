@@ -244,3 +244,30 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "reference"
     monkeypatch.delenv("RSNG_CACHE_DIR")
     assert default_cache_dir().parts[-3:] == (".cache", "rsng", "reference")
+
+
+# ------------------------------------------------------------------------------ cache shared by processes
+
+_CONCURRENT = """
+import json, sys
+from rsng.core.config import resolve
+from rsng.core.reference import run_reference
+ref = run_reference(resolve("smoke", problem="allen_cahn"), sys.argv[1])
+print(json.dumps({"cached": ref.cached, "u0": ref.u[-1, :3].tolist()}))
+"""
+
+
+def test_concurrent_processes_compute_a_reference_once(tmp_path):
+    """Trials starting together (and the sweep driver, which computes references while Ray starts)
+    share one computation: the cache entry is locked while it is computed, the others load the file."""
+    import json
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [json.loads(p.communicate(timeout=300)[0].splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(o["cached"] for o in outs) == [False, True, True]
+    assert outs[0]["u0"] == outs[1]["u0"] == outs[2]["u0"]
+    assert [p.suffix for p in (tmp_path / "reference").iterdir()] == [".npz"]  # no lock or temp file left

@@ -74,22 +74,21 @@ def test_claiming_every_cpu_or_none_changes_nothing(tmp_path):
 FLAGS = textwrap.dedent("""
     import json, os, sys
     from rsng.core.threads import configure_threads
-    configure_threads(1, override=True, sketch_size=None if sys.argv[1] == "none" else int(sys.argv[1]))
+    configure_threads(1, override=True)
     import jax, jax.numpy as jnp
     hlo = jax.jit(lambda a, b: a @ b.T).lower(jnp.ones((1000, 25)), jnp.ones((25, 25))).compile().as_text()
     print(json.dumps({"flags": os.environ["XLA_FLAGS"], "ynn": "ynn" in hlo}))
 """)
 
 
-@pytest.mark.parametrize("s,ynn", [("none", False), ("150", False), ("800", True)])
-def test_xla_flags_are_read_and_pick_the_dot_kernels_by_sketch_size(s, ynn):
+@pytest.mark.parametrize("user_flag,ynn", [("", True), ("--xla_cpu_experimental_ynn_fusion_type=", False)])
+def test_xla_flags_are_read(user_flag, ynn):
     """XLA stops reading XLA_FLAGS at a token without "--" (the JAX FAQ's intra_op_parallelism_threads=1
-    did that): the flags must reach XLA, seen in the compiled HLO — small sketches without YNNPACK
-    dot fusions, large ones with them, also when the parent process chose otherwise."""
-    env = {**os.environ, "XLA_FLAGS": "intra_op_parallelism_threads=1 --xla_cpu_experimental_ynn_fusion_type=",
-           "JAX_PLATFORMS": "cpu"}
-    env.pop("RSNG_XLA_YNN", None)
-    out = json.loads(subprocess.run([sys.executable, "-c", FLAGS, s], env=env, capture_output=True, text=True,
+    did that): configure_threads drops such a token, and the flags after it must reach XLA, seen in the
+    compiled HLO — XLA's default YNNPACK dot fusions, or none where the user's flag turns them off."""
+    env = {**os.environ, "XLA_FLAGS": f"intra_op_parallelism_threads=1 {user_flag}".strip(), "JAX_PLATFORMS": "cpu"}
+    out = json.loads(subprocess.run([sys.executable, "-c", FLAGS], env=env, capture_output=True, text=True,
                                     check=True).stdout.splitlines()[-1])
     assert "intra_op_parallelism_threads" not in out["flags"]
+    assert "--xla_cpu_multi_thread_eigen=false" in out["flags"]
     assert out["ynn"] is ynn
