@@ -54,7 +54,8 @@ def _run_options(p: argparse.ArgumentParser, *, solver: bool = True) -> None:
         p.add_argument("--save-every", type=int, help="record the error every k-th step (default: ≤ 1000 records)")
         p.add_argument("--solver", help="fast (default: only the sampled Jacobian columns are formed) or reference "
                                         "(the full n×p Jacobian per stage, as the authors' code; for checking)")
-    p.add_argument("--threads", type=int, help="BLAS/XLA threads (default: the CPUs this process may use)")
+    p.add_argument("--threads", type=int, help="XLA threads (default: the CPUs this process may use; "
+                                                "BLAS/LAPACK gets one)")
     p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
 
 

@@ -26,17 +26,21 @@ def available_cpus() -> int:
 
 
 def configure_threads(n: int | None = None, *, override: bool = False) -> int:
-    """Set BLAS and XLA CPU thread counts to ``n`` (default: :func:`available_cpus`).
+    """Give XLA ``n`` CPU threads (default: :func:`available_cpus`) and BLAS/LAPACK one.
 
-    Existing settings win unless ``override``; returns the count used. XLA's other CPU settings stay
-    at their defaults: its YNNPACK dot kernels, which an earlier version turned off for sketches up to
-    s = 200, are faster at every size since the fast solver's factors run points along the minor
-    axis (benchmarks/README.md); a user's own ``XLA_FLAGS`` pass through.
+    A run's only BLAS/LAPACK work is the eigen-decomposition of the s × s Gram that XLA hands to
+    LAPACK, and several OpenBLAS threads slow it down (measured on 2 CPUs, XLA with two threads:
+    fast allen_cahn 18.4 s with two OpenBLAS threads against 11.3 s with one; n = 10 000, s = 800:
+    945 against 838 ms/step; only n = 1000, s = 800 gained, 266 against 297 ms). Existing settings
+    win unless ``override``; returns ``n``. XLA's other CPU settings stay at their defaults: its
+    YNNPACK dot kernels, which an earlier version turned off for sketches up to s = 200, are faster
+    at every size since the fast solver's factors run points along the minor axis
+    (benchmarks/README.md); a user's own ``XLA_FLAGS`` pass through.
     """
     n = max(1, int(n if n is not None else available_cpus()))
     for var in _BLAS_VARS:
         if override or var not in os.environ:
-            os.environ[var] = str(n)
+            os.environ[var] = "1"
     flags = os.environ.get("XLA_FLAGS", "")
     # XLA has no flag for "k threads": one CPU → single-threaded Eigen; more → XLA's own pool, which
     # follows the process's CPU affinity (:func:`claim_cpus`). The JAX FAQ's companion token

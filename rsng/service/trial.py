@@ -33,11 +33,11 @@ def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) 
     (in a reused worker the first trial's choice stays)."""
     from rsng.core.threads import configure_threads
 
-    n = configure_threads(max(1, int(cpus)), override=True)
+    configure_threads(max(1, int(cpus)), override=True)
     try:  # BLAS libraries that the worker process already loaded (Ray imports numpy) ignore the env
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(n)
+        threadpool_limits(1)  # one BLAS thread, as configure_threads sets for libraries loaded later
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency of the service extra
         pass
     if gpus <= 0:

@@ -92,3 +92,21 @@ def test_xla_flags_are_read(user_flag, ynn):
     assert "intra_op_parallelism_threads" not in out["flags"]
     assert "--xla_cpu_multi_thread_eigen=false" in out["flags"]
     assert out["ynn"] is ynn
+
+
+def test_xla_gets_the_cpus_and_blas_one_thread(monkeypatch):
+    """Several OpenBLAS threads slowed the least squares' LAPACK eigen-decomposition (threads.py)."""
+    from rsng.core.threads import _BLAS_VARS, configure_threads
+
+    for var in _BLAS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert configure_threads(2) == 2
+    assert all(os.environ[var] == "1" for var in _BLAS_VARS)
+    assert "multi_thread_eigen" not in os.environ["XLA_FLAGS"]  # XLA's pool: the process's CPUs
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    configure_threads(1)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"  # a user's setting wins unless override
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false"
+    configure_threads(1, override=True)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
