@@ -300,7 +300,7 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     finally:
         ready()
         tracker.finish(status)
-        if ahead is not None:
+        if ahead is not None and status != "KILLED":  # (an interrupted driver does not wait for it)
             try:
                 ahead.join()
             except Exception as e:  # the trials computed their own; nothing is lost
