@@ -1,4 +1,5 @@
-"""Size BLAS / XLA thread pools to the CPUs a process was given — before numpy or JAX load.
+"""Size XLA's thread pool to the CPUs a process was given, BLAS/LAPACK's to one — before numpy or
+JAX load.
 
 Two full-size thread pools on a 2-core machine turned a 1000×150 least squares from 5 ms into
 1.2 s (SPEC §5). Call :func:`configure_threads` first thing in every entry point (CLI, trial,
