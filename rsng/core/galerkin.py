@@ -95,10 +95,7 @@ def jacobian_factors(net: Network, theta: jax.Array, x: jax.Array) -> tuple[jax.
 
 def columns_from_factors(net: Network, A: jax.Array, B: jax.Array, idx: jax.Array | None = None) -> jax.Array:
     """Columns ``idx`` (s,) of J from its factors — (n, s); all p columns when ``idx`` is None."""
-    ia, ib = net.factor_maps
-    if idx is None:
-        return A[:, ia] * B[:, ib]
-    return jnp.take(A, jnp.asarray(ia)[idx], axis=1) * jnp.take(B, jnp.asarray(ib)[idx], axis=1)
+    return rows_from_factors(net, A.T, B.T, idx).T
 
 
 def rows_from_factors(net: Network, At: jax.Array, Bt: jax.Array, idx: jax.Array | None = None) -> jax.Array:
