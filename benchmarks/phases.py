@@ -70,7 +70,7 @@ def best_time(fn, *args, reps: int = 5, inner: int | None = None, budget_s: floa
 def gemm_rate(threads: int) -> float:
     """This machine's float32 matrix-multiply rate (flop/s) at 1024², best of 5, with ``threads``
     threads: the best of numpy's BLAS and of XLA with its default dot kernels (YNNPACK, AVX-512 where
-    the CPU has it), timed in a child process so that ``--no-ynn`` does not lower the floor)."""
+    the CPU has it), timed in a child process so that ``--no-ynn`` does not lower the floor."""
     import subprocess
 
     import numpy as np

@@ -26,7 +26,7 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--name", help=f"sweep name (default: {name}, or {name}-smoke with --smoke)")
     p.add_argument("--resume", action="store_true", help="continue a sweep: skip finished trajectories, resume unfinished ones")
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as resources allow)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its BLAS/XLA threads, and a whole number pins the trial to that many cores of its own (RSNG_PIN_CPUS=0: off; default 1)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its XLA threads (BLAS gets one), and a whole number pins the trial to that many cores of its own (RSNG_PIN_CPUS=0: off; default 1)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0: CPU)")
     p.add_argument("--seeds-per-trial", type=int, default=1,
                    help="march this many sketch seeds of one configuration together in one trial (one vmapped "
