@@ -20,9 +20,13 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"sweeps/{name}.py", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="a small grid that finishes in minutes on 2 CPUs")
-    p.add_argument("--storage", default="results", help="results root; the sweep writes <storage>/<name>/ (default ./results)")
+    p.add_argument("--storage", default="results",
+                   help="results root: a local folder, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (credentials and "
+                        "endpoint from the environment: AWS_PROFILE, AWS_ENDPOINT_URL, …); the sweep writes "
+                        "<storage>/<name>/ (default ./results)")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///PATH or http://HOST:PORT; "
-                                        "default: sqlite:///<storage>/<name>/mlflow.db)")
+                                        "default: sqlite:///<storage>/<name>/mlflow.db, or for s3:// and gs:// "
+                                        "storage the local $RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<name>/mlflow.db)")
     p.add_argument("--name", help=f"sweep name (default: {name}, or {name}-smoke with --smoke)")
     p.add_argument("--resume", action="store_true", help="continue a sweep: skip finished trajectories, resume unfinished ones")
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as resources allow)")
