@@ -28,13 +28,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ObjectPath", "storage_path", "is_remote", "SCHEMES", "ACCEPTED_STORAGE"]
+__all__ = ["ACCEPTED_STORAGE", "SCHEMES", "ObjectPath", "is_remote", "storage_path"]
 
 #: URI schemes of the object stores rsng writes to (``gcs`` is an alias of ``gs``).
 SCHEMES = ("s3", "gs", "gcs")
 #: How accepted ``--storage`` values are described in error messages.
 ACCEPTED_STORAGE = "a local folder, s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX]"
-_URI_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<rest>.*)$", re.S)
+_URI_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?P<rest>.*)$", re.DOTALL)
 _FILESYSTEMS: dict[tuple[str, str], Any] = {}
 
 
@@ -45,7 +45,7 @@ class ObjectPath:
     what :mod:`pyarrow.fs` and Ray Tune's ``storage_filesystem``/``storage_path`` take.
     """
 
-    __slots__ = ("scheme", "path", "_fs", "_type")
+    __slots__ = ("_fs", "_type", "path", "scheme")
 
     def __init__(self, scheme: str, path: str, fs: Any = None, _type: Any = None):
         self.scheme = "gs" if scheme == "gcs" else scheme
