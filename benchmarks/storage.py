@@ -71,18 +71,18 @@ def sweep(storage: str, cache: Path, cwd: Path, env: dict) -> float:
 def synthetic(i: int):
     import numpy as np
 
-    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    row = dict(
-        sweep="bench", trial_id=f"allen_cahn-uniform-s{50 + i % 8}-seed{i:04d}", problem="allen_cahn",
-        sampler="uniform", s=50 + i % 8, p=3393, n=1000, depth=7, width=25, dt=1e-3, t_end=0.1, seed=i, init_seed=0,
-        precision="f32", rcond=1e-4, integrator="rk4", lstsq="svd", solver="fast", rel_l2=1e-3 * (1 + i % 7),
-        rel_l2_t0=1e-4, rel_l2_final=2e-3, wall_s=10.0 + i % 5, batch_size=1, compile_s=2.0, steps=100, status="ok",
-        diverged_step=None, error_message="", reference="spectral", rsng_version="0.1.0", git_sha="0" * 7,
-        jax_version="0.10.2", device="cpu", started_at=t0, finished_at=t0 + dt.timedelta(seconds=12),
-    )
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    row = {
+        "sweep": "bench", "trial_id": f"allen_cahn-uniform-s{50 + i % 8}-seed{i:04d}", "problem": "allen_cahn",
+        "sampler": "uniform", "s": 50 + i % 8, "p": 3393, "n": 1000, "depth": 7, "width": 25, "dt": 1e-3, "t_end": 0.1, "seed": i, "init_seed": 0,
+        "precision": "f32", "rcond": 1e-4, "integrator": "rk4", "lstsq": "svd", "solver": "fast", "rel_l2": 1e-3 * (1 + i % 7),
+        "rel_l2_t0": 1e-4, "rel_l2_final": 2e-3, "wall_s": 10.0 + i % 5, "batch_size": 1, "compile_s": 2.0, "steps": 100, "status": "ok",
+        "diverged_step": None, "error_message": "", "reference": "spectral", "rsng_version": "0.1.0", "git_sha": "0" * 7,
+        "jax_version": "0.10.2", "device": "cpu", "started_at": t0, "finished_at": t0 + dt.timedelta(seconds=12),
+    }
     k = np.arange(101)
-    steps = dict(step=k, t=k * 1e-3, rel_l2_t=(1 + k) * 1e-5, ls_residual=np.where(k == 0, np.nan, 1e-6),
-                 wall_s_cumulative=k * 0.1)
+    steps = {"step": k, "t": k * 1e-3, "rel_l2_t": (1 + k) * 1e-5, "ls_residual": np.where(k == 0, np.nan, 1e-6),
+                 "wall_s_cumulative": k * 0.1}
     return row, steps
 
 
