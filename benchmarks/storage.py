@@ -44,8 +44,12 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -59,12 +63,29 @@ def start_moto() -> tuple[subprocess.Popen, str]:
 
 def sweep(storage: str, cache: Path, cwd: Path, env: dict) -> float:
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, str(ROOT / "sweeps" / "sparsity.py"), "--smoke", "--ray-address", "local",
-                        "--storage", storage, "--cache-dir", str(cache)], cwd=cwd, env=env, capture_output=True,
-                       text=True, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "sweeps" / "sparsity.py"),
+            "--smoke",
+            "--ray-address",
+            "local",
+            "--storage",
+            storage,
+            "--cache-dir",
+            str(cache),
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
-        raise RuntimeError(f"sweep to {storage} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+        raise RuntimeError(
+            f"sweep to {storage} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+        )
     return wall
 
 
@@ -73,16 +94,50 @@ def synthetic(i: int):
 
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     row = {
-        "sweep": "bench", "trial_id": f"allen_cahn-uniform-s{50 + i % 8}-seed{i:04d}", "problem": "allen_cahn",
-        "sampler": "uniform", "s": 50 + i % 8, "p": 3393, "n": 1000, "depth": 7, "width": 25, "dt": 1e-3, "t_end": 0.1, "seed": i, "init_seed": 0,
-        "precision": "f32", "rcond": 1e-4, "integrator": "rk4", "lstsq": "svd", "solver": "fast", "rel_l2": 1e-3 * (1 + i % 7),
-        "rel_l2_t0": 1e-4, "rel_l2_final": 2e-3, "wall_s": 10.0 + i % 5, "batch_size": 1, "compile_s": 2.0, "steps": 100, "status": "ok",
-        "diverged_step": None, "error_message": "", "reference": "spectral", "rsng_version": "0.1.0", "git_sha": "0" * 7,
-        "jax_version": "0.10.2", "device": "cpu", "started_at": t0, "finished_at": t0 + dt.timedelta(seconds=12),
+        "sweep": "bench",
+        "trial_id": f"allen_cahn-uniform-s{50 + i % 8}-seed{i:04d}",
+        "problem": "allen_cahn",
+        "sampler": "uniform",
+        "s": 50 + i % 8,
+        "p": 3393,
+        "n": 1000,
+        "depth": 7,
+        "width": 25,
+        "dt": 1e-3,
+        "t_end": 0.1,
+        "seed": i,
+        "init_seed": 0,
+        "precision": "f32",
+        "rcond": 1e-4,
+        "integrator": "rk4",
+        "lstsq": "svd",
+        "solver": "fast",
+        "rel_l2": 1e-3 * (1 + i % 7),
+        "rel_l2_t0": 1e-4,
+        "rel_l2_final": 2e-3,
+        "wall_s": 10.0 + i % 5,
+        "batch_size": 1,
+        "compile_s": 2.0,
+        "steps": 100,
+        "status": "ok",
+        "diverged_step": None,
+        "error_message": "",
+        "reference": "spectral",
+        "rsng_version": "0.1.0",
+        "git_sha": "0" * 7,
+        "jax_version": "0.10.2",
+        "device": "cpu",
+        "started_at": t0,
+        "finished_at": t0 + dt.timedelta(seconds=12),
     }
     k = np.arange(101)
-    steps = {"step": k, "t": k * 1e-3, "rel_l2_t": (1 + k) * 1e-5, "ls_residual": np.where(k == 0, np.nan, 1e-6),
-                 "wall_s_cumulative": k * 0.1}
+    steps = {
+        "step": k,
+        "t": k * 1e-3,
+        "rel_l2_t": (1 + k) * 1e-5,
+        "ls_residual": np.where(k == 0, np.nan, 1e-6),
+        "wall_s_cumulative": k * 0.1,
+    }
     return row, steps
 
 
@@ -109,24 +164,51 @@ def time_load(sweep_dir: str, n: int, with_steps: bool, repeats: int) -> float:
         t0 = time.perf_counter()
         res = load(sweep_dir, with_steps=with_steps)
         best = min(best, time.perf_counter() - t0)
-        assert len(res.trajectories) == n and not res.skipped, (len(res.trajectories), res.skipped[:3])
+        assert len(res.trajectories) == n and not res.skipped, (
+            len(res.trajectories),
+            res.skipped[:3],
+        )
         assert not with_steps or len(res.steps) == 101 * n
     return best
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=2, help="timed runs per storage (default 2)")
-    ap.add_argument("--trajectories", type=int, default=1000, help="rows for the load part (default 1000)")
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="timed runs per storage (default 2)"
+    )
+    ap.add_argument(
+        "--trajectories",
+        type=int,
+        default=1000,
+        help="rows for the load part (default 1000)",
+    )
     ap.add_argument("--skip-sweep", action="store_true", help="only the load part")
     args = ap.parse_args()
 
     proc, endpoint = start_moto()
-    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", RAY_AUTH_MODE="disabled",
-               MLFLOW_DISABLE_TELEMETRY="true")
-    os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                           "AWS_DEFAULT_REGION", "AWS_EC2_METADATA_DISABLED")})
+    env = dict(
+        os.environ,
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        RAY_AUTH_MODE="disabled",
+        MLFLOW_DISABLE_TELEMETRY="true",
+    )
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "AWS_ENDPOINT_URL",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION",
+                "AWS_EC2_METADATA_DISABLED",
+            )
+        }
+    )
     results: list[dict] = []
     try:
         import boto3
@@ -142,23 +224,53 @@ def main() -> int:
                 walls: dict[str, list[float]] = {"local": [], "s3": []}
                 for i in range(args.repeats):
                     for kind in ("local", "s3"):
-                        storage = str(tmp / f"local{i}") if kind == "local" else f"s3://{BUCKET}/sweep{i}"
+                        storage = (
+                            str(tmp / f"local{i}")
+                            if kind == "local"
+                            else f"s3://{BUCKET}/sweep{i}"
+                        )
                         walls[kind].append(sweep(storage, cache, tmp, env))
-                        print(f"smoke sweep #{i + 1} on {kind}: {walls[kind][-1]:.1f} s", flush=True)
+                        print(
+                            f"smoke sweep #{i + 1} on {kind}: {walls[kind][-1]:.1f} s",
+                            flush=True,
+                        )
                 for kind, w in walls.items():
-                    results.append({"part": "smoke sweep (8 trajectories)", "storage": kind,
-                                    "seconds": statistics.median(w), "runs": len(w),
-                                    "all_s": " ".join(f"{x:.1f}" for x in w)})
+                    results.append(
+                        {
+                            "part": "smoke sweep (8 trajectories)",
+                            "storage": kind,
+                            "seconds": statistics.median(w),
+                            "runs": len(w),
+                            "all_s": " ".join(f"{x:.1f}" for x in w),
+                        }
+                    )
             n = args.trajectories
-            for kind, target in (("local", str(tmp / "load" / "bench")), ("s3", f"s3://{BUCKET}/load/bench")):
+            for kind, target in (
+                ("local", str(tmp / "load" / "bench")),
+                ("s3", f"s3://{BUCKET}/load/bench"),
+            ):
                 w = write_many(target, n)
-                results.append({"part": f"write {n} rows + {n} steps chunks (8 threads)", "storage": kind,
-                                "seconds": w, "runs": 1, "all_s": f"{w:.2f}"})
+                results.append(
+                    {
+                        "part": f"write {n} rows + {n} steps chunks (8 threads)",
+                        "storage": kind,
+                        "seconds": w,
+                        "runs": 1,
+                        "all_s": f"{w:.2f}",
+                    }
+                )
                 for with_steps in (False, True):
                     t = time_load(target, n, with_steps, args.repeats)
                     what = "rows + steps" if with_steps else "rows only"
-                    results.append({"part": f"load {n} trajectories ({what})", "storage": kind, "seconds": t,
-                                    "runs": args.repeats, "all_s": f"best {t:.2f}"})
+                    results.append(
+                        {
+                            "part": f"load {n} trajectories ({what})",
+                            "storage": kind,
+                            "seconds": t,
+                            "runs": args.repeats,
+                            "all_s": f"best {t:.2f}",
+                        }
+                    )
                 print(f"load part on {kind} done", flush=True)
     finally:
         proc.terminate()
@@ -168,7 +280,9 @@ def main() -> int:
     parts = dict.fromkeys(r["part"] for r in results)
     for part in parts:
         by = {r["storage"]: r["seconds"] for r in results if r["part"] == part}
-        print(f"{part:52s} {by['local']:9.2f} {by['s3']:9.2f} {by['s3'] / by['local']:9.2f}")
+        print(
+            f"{part:52s} {by['local']:9.2f} {by['s3']:9.2f} {by['s3'] / by['local']:9.2f}"
+        )
     out = ROOT / "benchmarks" / "results" / f"storage-{dt.date.today().isoformat()}.csv"
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(results[0]))
