@@ -157,7 +157,8 @@ def test_bad_storage_uris_exit_2_naming_storage_before_ray_starts(s3_env, tmp_pa
         ("s3://rsng-test/x", {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
                               "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
                               "AWS_CONFIG_FILE": str(tmp_path / "none")}, "no AWS credentials found"),
-        ("s3://rsng-test/x", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "cannot be written (endpoint http://127.0.0.1:9)"),
+        ("s3://rsng-test/x", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+         "cannot be written (endpoint http://127.0.0.1:9)"),
     ]
     for storage, env, words in cases:
         from rsng.results import fs
@@ -187,7 +188,8 @@ def s3_sweep(s3_server, tmp_path_factory):
     storage = f"s3://{s3_server.bucket}/{prefix}"
     t0 = time.perf_counter()
     r = subprocess.run(sweep_cmd(storage, tmp / "cache", "--seeds", "2", "--t-end", "2", "--report-steps", "100"),
-                       cwd=tmp, env=sweep_env(s3_server, tmp / "home"), capture_output=True, text=True, check=False, timeout=600)
+                       cwd=tmp, env=sweep_env(s3_server, tmp / "home"), capture_output=True, text=True, check=False,
+                       timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return storage, prefix, tmp, r, time.perf_counter() - t0
 
@@ -270,7 +272,8 @@ def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(local_r
     env = sweep_env(s3_server, tmp_path / "home")
     log = tmp_path / "driver.log"
     proc = subprocess.Popen(sweep_cmd(storage, tmp_path / "cache", *GRID, "--max-concurrent", "1"), cwd=tmp_path,
-                            env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115
+                            env=env, stdout=open(log, "w"),  # noqa: SIM115
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(lambda: len(_rows(s3_server, prefix)) >= 1 and _mid_trajectory(s3_server, prefix), 600,
                   "a row and a trajectory in progress", proc, log)
@@ -350,8 +353,8 @@ def test_sparsity_smoke_to_s3_matches_the_local_smoke_sweep(smoke_sweep, s3_serv
     prefix = _prefix("sweeps")
     r = subprocess.run(sweep_cmd(f"s3://{s3_server.bucket}/{prefix}", smoke_sweep[0].parent.parent / "cache", "--smoke",
                                  script=ROOT / "sweeps" / "sparsity.py"),
-                       cwd=tmp_path, env=sweep_env(s3_server, tmp_path / "home"), capture_output=True, text=True, check=False,
-                       timeout=900)
+                       cwd=tmp_path, env=sweep_env(s3_server, tmp_path / "home"), capture_output=True, text=True,
+                       check=False, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert not (tmp_path / "s3:").exists()
     got = load(f"s3://{s3_server.bucket}/{prefix}/sparsity-smoke").trajectories.set_index("trial_id").sort_index()
