@@ -26,7 +26,8 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
                         "<storage>/<name>/ (default ./results)")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///PATH or http://HOST:PORT; "
                                         "default: sqlite:///<storage>/<name>/mlflow.db, or for s3:// and gs:// "
-                                        "storage the local $RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<name>/mlflow.db)")
+                                        "storage the local "
+                                        "$RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<name>/mlflow.db)")
     p.add_argument("--name", help=f"sweep name (default: {name}, or {name}-smoke with --smoke)")
     p.add_argument("--resume", action="store_true", help="continue a sweep: skip finished trajectories, resume unfinished ones")
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as resources allow)")
