@@ -5,8 +5,9 @@ or an ``s3://``/``gs://`` URI: bucket, credentials and a probe write), the MLflo
 starts Ray. Results are written by the trials themselves to ``<storage>/<sweep>/`` (Parquet), and Ray
 Tune keeps its experiment state and checkpoints on the same store (``<storage>/<sweep>/_ray``); the
 driver logs each finished trajectory to MLflow from those files (:class:`rsng.tracking.Tracker`), so
-Parquet is complete even when MLflow is down, and ``rsng mlflow-sync`` can fill MLflow in later. ``--resume`` skips trajectories that already have a
-row and continues unfinished ones from their last saved state.
+Parquet is complete even when MLflow is down, and ``rsng mlflow-sync`` can fill MLflow in later.
+``--resume`` skips trajectories that already have a row and continues unfinished ones from their last
+saved state.
 """
 
 from __future__ import annotations
