@@ -225,6 +225,8 @@ def test_sweep_to_s3_writes_rows_steps_states_and_mlflow_children(s3_sweep, s3_s
     # rsng pareto and mlflow-sync read the sweep from the bucket
     assert main(["pareto", f"{storage}/faults", "--by", "none"]) == 0
     assert "of 2 eligible runs" in capsys.readouterr().out
+    assert main(["report", f"{storage}/faults", "--out", str(tmp / "report"), "--no-reference"]) == 0
+    assert f"{storage}/faults" in (tmp / "report" / "index.html").read_text()
     out = subprocess.run([sys.executable, "-m", "rsng.cli", "mlflow-sync", f"{storage}/faults"], capture_output=True,
                          text=True, check=False, timeout=300, env=sweep_env(s3_server, tmp / "home"))
     assert out.returncode == 0 and "created 0, already present 2, failed 0" in out.stdout, out.stdout + out.stderr
