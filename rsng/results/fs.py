@@ -240,7 +240,7 @@ def check_object_store(path: ObjectPath, timeout_s: float = 30.0) -> None:
     a machine without credentials is told so instead of sending anonymous requests. The requests run
     with a deadline of ``timeout_s`` (an unreachable endpoint would otherwise be retried for minutes).
     """
-    import concurrent.futures as cf
+    import threading
     import uuid
 
     if path.scheme == "s3":
@@ -251,26 +251,36 @@ def check_object_store(path: ObjectPath, timeout_s: float = 30.0) -> None:
 
         fs = path.fs
         if fs.get_file_info(path.bucket).type == FileType.NotFound:
-            raise ValueError(f"bucket {path.bucket!r} does not exist (or these credentials may not see it)")
+            raise ValueError(f"bucket {path.bucket!r} does not exist (or these credentials may not see it; "
+                             f"endpoint {_endpoint(path)})")
         if fs.get_file_info(path.path).type == FileType.File:
             raise ValueError(f"{path} is an object, not a prefix (folder)")
         test = path / f".rsng-write-test-{uuid.uuid4().hex[:12]}"
         test.write_bytes(b"rsng")
         test.unlink(missing_ok=True)
 
-    pool = cf.ThreadPoolExecutor(1, thread_name_prefix="rsng-storage-check")
-    try:
-        pool.submit(probe).result(timeout=timeout_s)
-    except cf.TimeoutError:
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            probe()
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            outcome.append(e)
+
+    # a daemon thread: a request the SDK keeps retrying must not hold up the exit of a refused sweep
+    thread = threading.Thread(target=run, name="rsng-storage-check", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not outcome:
         raise ValueError(f"{path}: no answer from the object store within {timeout_s:.0f} s "
-                         f"(endpoint {_endpoint(path)})") from None
-    except ValueError:
-        raise
-    except Exception as e:  # noqa: BLE001 - pyarrow raises OSError with the SDK's message
+                         f"(endpoint {_endpoint(path)})")
+    e = outcome[0]
+    if isinstance(e, ValueError):
+        raise e
+    if e is not None:  # pyarrow raises OSError with the SDK's message
         msg = " ".join(str(e).split())
         raise ValueError(f"{path} cannot be written (endpoint {_endpoint(path)}): {msg[:300]}") from None
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _endpoint(path: ObjectPath) -> str:
