@@ -11,7 +11,6 @@ import pytest
 from rsng.core.threads import configure_threads
 
 configure_threads(1)
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITY = ROOT / "sweeps" / "sparsity.py"
@@ -19,7 +18,7 @@ SPARSITY = ROOT / "sweeps" / "sparsity.py"
 
 def run_sparsity(args, cwd, timeout=900):
     """``python sweeps/sparsity.py ARGS`` on an embedded single-node Ray (never another session's)."""
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env = dict(os.environ)
     return subprocess.run([sys.executable, str(SPARSITY), "--ray-address", "local", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 

@@ -61,7 +61,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, spar
 
     sweep_dir_ref, _, _ = smoke_sweep
     storage = tmp_path / "results"
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env = dict(os.environ)
     args = [sys.executable, str(SCRIPT), "--smoke", "--ray-address", "local", "--storage", str(storage),
             "--cache-dir", str(tmp_path / "cache"),
             "--max-concurrent", "1", "--report-steps", "20"]
