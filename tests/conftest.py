@@ -29,9 +29,26 @@ def sparsity_script():
     return run_sparsity
 
 
+def smoke_trajectories() -> int:
+    """How many trajectories ``sweeps/sparsity.py --smoke`` runs (its grid, expanded)."""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_sparsity_sweep", SPARSITY)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return len(mod.build(argparse.Namespace(smoke=True)).expand())
+
+
+@pytest.fixture(scope="session")
+def smoke_n() -> int:
+    """The number of trajectories of the smoke sparsity sweep (12)."""
+    return smoke_trajectories()
+
+
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory):
-    """The real smoke sparsity sweep (8 trajectories, ≈ 1 min on 2 cores): (sweep folder, process, wall s)."""
+    """The real smoke sparsity sweep (12 trajectories, ≈ 1–2 min on 2 cores): (sweep folder, process, wall s)."""
     tmp = tmp_path_factory.mktemp("smoke-sweep")
     t0 = time.perf_counter()
     r = run_sparsity(["--smoke", "--storage", str(tmp / "results"), "--cache-dir", str(tmp / "cache")], tmp)

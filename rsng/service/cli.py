@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rsng.service.spec import SweepSpec, SweepSpecError
 
-__all__ = ["sweep_main", "common_parser", "write_front"]
+__all__ = ["common_parser", "sweep_main", "write_front"]
 
 
 def common_parser(name: str, description: str) -> argparse.ArgumentParser:
