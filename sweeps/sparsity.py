@@ -1,6 +1,6 @@
 """Accuracy versus cost over the sparsity s (the paper's Fig. 4b/5), with the samplers added.
 
-    python sweeps/sparsity.py --smoke                    # 12 short trajectories, 1–2 min on 2 idle CPUs
+    python sweeps/sparsity.py --smoke                    # 12 short trajectories (times: README)
     python sweeps/sparsity.py --storage /shared/results  # the full study (GPU cluster sized)
     ray submit cluster/gpu.yaml sweeps/sparsity.py -- --storage /mnt/shared/rsng/results \
         --mlflow-uri http://<head-private-ip>:5000 --gpus-per-trial 0.25   # on a cluster (cluster/README.md)
