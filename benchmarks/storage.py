@@ -10,7 +10,7 @@ The object store is a real S3-compatible server on this machine: moto's server m
 pattern and pyarrow's S3 client costs, not the latency or bandwidth of a cloud bucket (tens of ms
 per request, not ~1 ms).
 
-1. ``sweeps/sparsity.py --smoke`` (8 trajectories, embedded Ray, driver start to exit): one warm-up
+1. ``sweeps/sparsity.py --smoke`` (embedded Ray, driver start to exit): one warm-up
    sweep on local disk (fills the reference and compilation caches, not timed), then local disk
    and S3 alternately ``--repeats`` times each, all with the same cache folder.
 2. 1,000 synthetic, schema-valid trajectories (one row each plus one steps chunk of 101 steps)
@@ -237,7 +237,7 @@ def main() -> int:
                 for kind, w in walls.items():
                     results.append(
                         {
-                            "part": "smoke sweep (8 trajectories)",
+                            "part": "smoke sweep",
                             "storage": kind,
                             "seconds": statistics.median(w),
                             "runs": len(w),

@@ -91,13 +91,22 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
     return 0
 
 
-def write_front(sweep_dir: Path) -> Path:
-    """``<sweep_dir>/front.png``: every trajectory's error against its wall time, one panel per problem,
+def write_front(sweep_dir):
+    """``<sweep_dir>/front.png`` (a local path, or an object in the bucket of an ``s3://`` sweep): every trajectory's error against its wall time, one panel per problem,
     coloured by sampler, labelled with its s, the Pareto front drawn (``rsng pareto --plot`` draws the
     same with the paper's points, which are for the fast presets' T = 4)."""
     from rsng.analysis.plots import plot_pareto
-    from rsng.results import load
+    from rsng.results import ObjectPath, load
 
+    if isinstance(sweep_dir, ObjectPath):  # a bucket: the PNG rendered in memory, uploaded once
+        import io
+
+        buf = io.BytesIO()
+        fig = plot_pareto(load(sweep_dir, with_steps=False).trajectories, paper=False, annotate="s")
+        fig.savefig(buf, format="png", dpi=110)
+        path = sweep_dir / "front.png"
+        path.write_bytes(buf.getvalue())
+        return path
     path = Path(sweep_dir) / "front.png"
     plot_pareto(load(sweep_dir, with_steps=False).trajectories, paper=False, annotate="s", path=path)
     return path

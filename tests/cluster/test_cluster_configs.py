@@ -372,7 +372,10 @@ def test_kuberay_object_store_variant():
     for path in KUBE_OBJECT_FILES:
         for doc in yaml.safe_load_all(path.read_text()):
             docs.setdefault(doc["kind"], []).append(doc)
-    assert sorted(docs) == ["Deployment", "PersistentVolumeClaim", "RayJob", "Service", "ServiceAccount"]
+    assert sorted(docs) == ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "RayJob", "Service",
+                            "ServiceAccount"]
+    (policy,) = docs["NetworkPolicy"]  # only the Ray pods may reach MLflow
+    client = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
     (sa,), (job,), (deploy,), (service,) = docs["ServiceAccount"], docs["RayJob"], docs["Deployment"], docs["Service"]
     assert "eks.amazonaws.com/role-arn" in sa["metadata"]["annotations"]
     spec = job["spec"]["rayClusterSpec"]
@@ -385,6 +388,8 @@ def test_kuberay_object_store_variant():
         assert pod.get("serviceAccountName") == sa["metadata"]["name"], pod
     for pod in pods:
         assert not pod.get("volumes") and not any(c.get("volumeMounts") for c in pod["containers"])
+    templates = [spec["headGroupSpec"]["template"]] + [g["template"] for g in spec["workerGroupSpecs"]]
+    assert all(client.items() <= t.get("metadata", {}).get("labels", {}).items() for t in templates)
     argv = shlex.split(job["spec"]["entrypoint"])
     _, dest = _image_dir()
     assert argv[0] == "python" and argv[1].startswith(f"{dest}/sweeps/"), argv

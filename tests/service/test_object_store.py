@@ -210,6 +210,8 @@ def test_sweep_to_s3_writes_rows_steps_states_and_mlflow_children(s3_sweep, s3_s
         assert _state_k(s3_server, f"{prefix}/faults/_state/{tid}.npz") == 200
         assert {f"{prefix}/faults/steps/{tid}-{c:06d}.parquet" for c in (0, 1, 2)} <= set(keys)
     assert any(k.startswith(f"{prefix}/faults/_ray/") for k in keys)  # Tune's experiment state on the same store
+    png = s3_server.client().get_object(Bucket=s3_server.bucket, Key=f"{prefix}/faults/front.png")["Body"].read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and f"{storage}/faults/front.png" in r.stdout  # the front, in the bucket
     assert not [k for k in keys if k.rsplit("/", 1)[1].startswith(".") and "/_ray/" not in k]  # no probe objects left
 
     res = load(f"{storage}/faults")
