@@ -316,7 +316,7 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
     for item in items:
         ids = work_ids(item)
         if all(_has_row(item["sweep_dir"], tid) for tid in ids):
-            records += [{"trial_id": tid} for tid in ids]
+            records.extend({"trial_id": tid} for tid in ids)
         else:
             run_trajectory(item, on_row=lambda row, series: records.append(log_record(row, series, points)))
         if records and time.monotonic() - last >= every:
