@@ -311,7 +311,8 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     log(f"sweep {spec.name}: {len(prep.trials)} trajectories ({len(prep.done_ids)} already done, "
         f"{len(prep.todo)} to run) → {prep.sweep_dir}")
     tracker = Tracker(prep.mlflow_uri, spec.name, str(prep.sweep_dir), grid=dict(spec.grid),
-                      params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log)
+                      params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log,
+                      exclusive=True)
     # MLflow's start (import, store schema, parent run: ≈ 3 s with a new sqlite store) and the
     # back-fill of a resumed sweep run in the logger's thread, overlapping the trials' start-up
     logger = _MlflowLogger(tracker, prep, log)

@@ -257,6 +257,9 @@ class Tracker:
       warn: called with each warning message (default ``print``).
       retry_interval_s: after a failure, wait this long before the next automatic retry (doubled on
         each consecutive failure, at most 10 min); explicit :meth:`start` calls always try.
+      exclusive: this tracker is the only writer of the sweep's child runs while it lives (a sweep
+        driver): once it knows every child (it created the parent, or :meth:`existing_trials` read
+        them), a trajectory it has not logged is logged without first searching for its children.
 
     Only invalid arguments raise (``ValueError``: a bad ``uri`` or ``sweep_name`` at construction, a
     bad ``finish`` status); everything MLflow does fails soft (see the module doc): the method warns
@@ -273,7 +276,7 @@ class Tracker:
     def __init__(self, uri: str, sweep_name: str, sweep_dir: str | os.PathLike, *,
                  grid: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
                  params: Mapping[str, Any] | None = None, warn: Callable[[str], Any] = print,
-                 retry_interval_s: float = 30.0):
+                 retry_interval_s: float = 30.0, exclusive: bool = False):
         self.uri = validate_tracking_uri(uri)
         if not isinstance(sweep_name, str) or not sweep_name:
             raise ValueError(f"sweep_name must be a non-empty string, got {sweep_name!r}")
@@ -298,6 +301,7 @@ class Tracker:
         # trial ids with a child run, when this tracker knows all of them (a parent it created, or
         # existing_trials() read): then a new trajectory is logged without a search for its children
         self._known: set[str] | None = None
+        self.exclusive = bool(exclusive)
 
     # -- public API ---------------------------------------------------------------------------------
     @property
@@ -563,7 +567,7 @@ class Tracker:
         client = self._get_client()
         keep = None
         # a trajectory this tracker knows has no child needs no search
-        known_new = self._known is not None and trial_id not in self._known
+        known_new = self.exclusive and self._known is not None and trial_id not in self._known
         for run in ([] if known_new else self._children(trial_id)):
             if keep is None and _up_to_date(run.info.status, run.data.tags.get(TAG_FINISHED), finished):
                 keep = run
