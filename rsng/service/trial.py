@@ -10,8 +10,8 @@ failed``; a non-finite or blown-up state as ``diverged``; neither is retried.
 
 A Tune trial (:func:`tune_trainable`) is a *work unit*: a list of work items run one after another in
 the same worker process (so the compiled step is reused), skipping those that already have their
-rows (a retried unit). About once a second it reports one result carrying the rows finished since
-and their downsampled per-step series (:func:`log_record`), from which the driver logs MLflow without reading
+rows (a retried unit). After every chunk it reports one result carrying the rows finished since
+the last report and their downsampled per-step series (:func:`log_record`), from which the driver logs MLflow without reading
 any file back. No Tune checkpoints are written: the state files are what a retry resumes from.
 
 State files (``<sweep>/_state/<trial_id>.npz``) are plain arrays (``allow_pickle=False``); the
@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -34,9 +33,6 @@ __all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_pat
 
 #: The Tune result key under which a work unit reports its finished trajectories (a JSON list).
 RESULT_KEY = "rsng_finished"
-#: A work unit reports the trajectories finished since its last report at most this often (seconds),
-#: and always at its end.
-REPORT_S = 1.0
 
 #: RunConfig fields copied into every trajectory row.
 CONFIG_COLUMNS = ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "init_seed",
@@ -291,9 +287,8 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
     """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` with the work
     units given through ``tune.with_parameters`` (or ``config = {"trial": <work unit or item>}``).
 
-    Runs the unit's items one after another; a ``tune.report`` of the trajectories finished since the
-    last one (their log records, :data:`RESULT_KEY`) at most every :data:`REPORT_S` seconds and at
-    the end, none per chunk. Items whose rows exist (written before this worker
+    Runs the unit's items one after another; a ``tune.report`` after every chunk (no checkpoint)
+    carries the log records (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items whose rows exist (written before this worker
     died and Tune retried the unit) are skipped and their ids reported without a row."""
     import json
 
@@ -310,19 +305,20 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
 
         claim_cpus(int(cpus))
     points = int(unit.get("history_points", 200))
-    every = float(unit.get("report_s", REPORT_S))
     records: list[dict] = []
-    last = time.monotonic()
+
+    def flush(metrics: dict | None = None, state: dict | None = None) -> None:
+        # a report waits for the driver's answer, and is where Tune stops a trial (Ctrl+C): one per
+        # chunk, carrying the trajectories finished since the last one; no checkpoint
+        tune.report({RESULT_KEY: json.dumps(records) if records else "", "trajectories": len(records),
+                     "step": int((metrics or {}).get("step", 0))})
+        records.clear()
+
     for item in items:
         ids = work_ids(item)
         if all(_has_row(item["sweep_dir"], tid) for tid in ids):
             records.extend({"trial_id": tid} for tid in ids)
-        else:
-            run_trajectory(item, on_row=lambda row, series: records.append(log_record(row, series, points)))
-        if records and time.monotonic() - last >= every:
-            # a report waits for the driver's answer: one per REPORT_S at most, not one per trajectory
-            tune.report({RESULT_KEY: json.dumps(records), "trajectories": len(records)})
-            records.clear()
-            last = time.monotonic()
+            continue
+        run_trajectory(item, report=flush, on_row=lambda row, series: records.append(log_record(row, series, points)))
     if records:
-        tune.report({RESULT_KEY: json.dumps(records), "trajectories": len(records)})
+        flush()
