@@ -11,7 +11,7 @@ worker nodes with ``--cluster-cpus`` logical CPUs each, with their own temp dir 
 the end by process tree — never ``ray stop``); ``--mlflow sqlite`` (the default store in the sweep
 folder) and ``--mlflow server`` (an ``mlflow server`` on 127.0.0.1 over HTTP, started per run).
 
-Per run it prints and writes to ``benchmarks/results/scale-<date>.csv``:
+Per run it prints and writes to ``benchmarks/results/scale-<date>-n<N values>.csv``:
 
 * ``wall_s``: the driver's wall time (start to exit: Ray start-up included);
 * ``solver_s``: Σ ``wall_s`` of the rows (time inside the compiled solver chunks);
@@ -254,7 +254,7 @@ def main() -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rsng-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
-    out = ROOT / "benchmarks" / "results" / f"scale-{dt.date.today().isoformat()}.csv"
+    out = ROOT / "benchmarks" / "results" / f"scale-{dt.date.today().isoformat()}-n{'-'.join(map(str, ns))}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     fields = ["ray", "mlflow", "n", "cpus", "wall_s", "solver_s", "efficiency", "driver_peak_rss_mib",
               "driver_cpu_ms_per_traj", "mlflow_ms_per_traj", "load_s", "pareto_s", "store_mib", "search_s",

@@ -530,8 +530,8 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict,
 
 
 def _trial_dirname(trial) -> str:
-    """Tune's trial folder: its short id (the default name spells out the whole work unit)."""
-    return trial.trial_id
+    """Tune's trial folder, ``<trainable>_<trial id>`` (the default name also spells out the config)."""
+    return f"{trial.trainable_name}_{trial.trial_id}"
 
 
 def _make_sink(on_records: Callable[[list[dict[str, Any]]], None], max_failures: int, units: list[dict[str, Any]]):
