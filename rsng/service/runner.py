@@ -316,23 +316,6 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     # MLflow's start (import, store schema, parent run: ≈ 3 s with a new sqlite store) and the
     # back-fill of a resumed sweep run in the logger's thread, overlapping the trials' start-up
     logger = _MlflowLogger(tracker, prep, log)
-    progress = {"n": len(prep.done_ids)}
-
-    def on_records(records: list[dict[str, Any]]) -> None:
-        """Trajectories finished (called by the Tune loop or the serial runner): print, queue for MLflow."""
-        for rec in records:
-            row = rec.get("row")
-            tid = row["trial_id"] if row is not None else rec["trial_id"]
-            if not logger.submit(tid, rec):
-                continue  # reported twice (Tune repeats a trial's last result when it ends)
-            progress["n"] += 1
-            if row is not None:
-                err = row.get("rel_l2")
-                err_s = "n/a" if err is None or err != err else f"{err:.2e}"
-                log(f"[{progress['n']}/{len(prep.trials)}] {row['problem']} {row['sampler']} s={row['s']} "
-                    f"seed={row['seed']}: {row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s")
-            else:
-                log(f"[{progress['n']}/{len(prep.trials)}] {tid}: finished earlier")
 
     status = "FINISHED"
     try:
@@ -342,10 +325,10 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
             from rsng.service.trial import log_record, run_trajectory
 
             for payload in _payloads(prep, opts, versions):
-                run_trajectory(payload, on_row=lambda row, series: on_records([log_record(row, series,
+                run_trajectory(payload, on_row=lambda row, series: logger.put([log_record(row, series,
                                                                                           HISTORY_POINTS)]))
         else:
-            _run_tune(prep, opts, versions, on_records, HISTORY_POINTS)
+            _run_tune(prep, opts, versions, logger.put, HISTORY_POINTS)
         missing = [t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)]
         if missing:  # Tune returns normally after a SIGINT
             raise SweepInterrupted(f"{len(missing)} of {len(prep.trials)} trajectories unfinished")
@@ -372,8 +355,10 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
 
 class _MlflowLogger:
     """The driver's MLflow sink: one background thread that starts the tracker, back-fills a resumed
-    sweep, then logs each submitted trajectory (from its record, or from Parquet when the record has
-    no row) — once per trial id. :meth:`close` logs what is left and stops the thread."""
+    sweep, then, for each finished trajectory handed over by :meth:`put`, prints its progress line and
+    logs it (from its record, or from Parquet when the record has no row) — once per trial id. The
+    Tune loop only queues (a JSON text or a list of records), so it never waits for MLflow or for the
+    decoding. :meth:`close` logs what is left and stops the thread."""
 
     def __init__(self, tracker, prep: Prepared, log: Callable[[str], None]):
         import queue
@@ -382,28 +367,25 @@ class _MlflowLogger:
         self.tracker, self.prep, self.log = tracker, prep, log
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._seen: set[str] = set()
-        self._lock = threading.Lock()
+        self._n = len(prep.done_ids)
         self._thread = threading.Thread(target=self._loop, name="rsng-mlflow", daemon=True)
         self._thread.start()
 
-    def submit(self, trial_id: str, record: dict[str, Any] | None = None) -> bool:
-        """Queue a finished trajectory; ``False`` if it was queued before."""
-        with self._lock:
-            if trial_id in self._seen:
-                return False
-            self._seen.add(trial_id)
-        self._queue.put((trial_id, record))
-        return True
+    def put(self, records: str | list[dict[str, Any]]) -> None:
+        """Queue finished trajectories: a unit's result text (:data:`rsng.service.trial.RESULT_KEY`) or
+        records (``{"row", "series"}``, or ``{"trial_id"}`` for a row to read from Parquet)."""
+        self._queue.put(records)
 
     def close(self, have_rows: list[str]) -> None:
-        """Queue the trajectories with a row that were never submitted (a record lost with a worker),
-        wait until everything queued is logged, stop the thread."""
-        for tid in have_rows:
-            self.submit(tid)
+        """Queue the trajectories with a row that were never handed over (a result lost with a worker
+        or an interrupted trial), wait until everything queued is logged, stop the thread."""
+        self._queue.put(("rows on disk", have_rows))
         self._queue.put(None)
         self._thread.join()
 
     def _loop(self) -> None:
+        from rsng.service.trial import decode_records
+
         tracker, prep = self.tracker, self.prep
         tracker.start()
         if prep.done_ids and tracker.available:  # rows written before an interruption may not have reached MLflow
@@ -416,14 +398,33 @@ class _MlflowLogger:
             item = self._queue.get()
             if item is None:
                 return
-            tid, rec = item
-            try:
-                if rec is not None and rec.get("row") is not None:
-                    tracker.log_trajectory(rec["row"], rec.get("series"), plot=False)
-                else:
-                    _log_finished(tracker, prep.sweep_dir, {tid}, log=self.log)
-            except Exception as e:  # noqa: BLE001 - the tracker fails soft; this guards the thread itself
-                self.log(f"could not log {tid} to MLflow: {e}; run `rsng mlflow-sync {prep.sweep_dir}` later")
+            if isinstance(item, tuple):  # close(): rows on disk never reported
+                records = [{"trial_id": tid} for tid in item[1] if tid not in self._seen]
+            else:
+                records = decode_records(item) if isinstance(item, str) else item
+            for rec in records:
+                self._one(rec)
+
+    def _one(self, rec: dict[str, Any]) -> None:
+        row = rec.get("row")
+        tid = row["trial_id"] if row is not None else rec["trial_id"]
+        if tid in self._seen:  # reported twice (Tune repeats a trial's last result when it ends)
+            return
+        self._seen.add(tid)
+        self._n += 1
+        total = len(self.prep.trials)
+        try:
+            if row is not None:
+                err = row.get("rel_l2")
+                err_s = "n/a" if err is None or err != err else f"{err:.2e}"
+                self.log(f"[{self._n}/{total}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
+                         f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s")
+                self.tracker.log_trajectory(row, rec.get("series"), plot=False)
+            else:
+                self.log(f"[{self._n}/{total}] {tid}: row read from Parquet")
+                _log_finished(self.tracker, self.prep.sweep_dir, {tid}, log=self.log)
+        except Exception as e:  # noqa: BLE001 - the tracker fails soft; this guards the thread itself
+            self.log(f"could not log {tid} to MLflow: {e}; run `rsng mlflow-sync {self.prep.sweep_dir}` later")
 
 
 def _references_ahead(prep: Prepared, opts: SweepOptions) -> None:
@@ -494,7 +495,7 @@ TUNE_ENV_DEFAULTS = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUT
 
 
 def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict,
-              on_records: Callable[[list[dict[str, Any]]], None], history_points: int) -> None:
+              on_records: Callable[[str | list[dict[str, Any]]], None], history_points: int) -> None:
     for k, v in TUNE_ENV_DEFAULTS.items():
         os.environ.setdefault(k, v)
     from ray import tune
@@ -534,10 +535,11 @@ def _trial_dirname(trial) -> str:
     return f"{trial.trainable_name}_{trial.trial_id}"
 
 
-def _make_sink(on_records: Callable[[list[dict[str, Any]]], None], max_failures: int, units: list[dict[str, Any]]):
+def _make_sink(on_records: Callable[[str | list[dict[str, Any]]], None], max_failures: int,
+               units: list[dict[str, Any]]):
     from ray import tune
 
-    from rsng.service.trial import RESULT_KEY, decode_records
+    from rsng.service.trial import RESULT_KEY
 
     class _Sink(tune.Callback):
         """Driver-side hooks: hand each finished trajectory to the driver (MLflow is logged in a
@@ -555,7 +557,7 @@ def _make_sink(on_records: Callable[[list[dict[str, Any]]], None], max_failures:
         def on_trial_result(self, iteration, trials, trial, result, **info):
             text = result.get(RESULT_KEY)
             if text:
-                self.on_records(decode_records(text))
+                self.on_records(text)  # decoded in the logger's thread
 
         def on_trial_error(self, iteration, trials, trial, **info):
             payload = units[trial.config["trial"]["unit"]]
