@@ -12,8 +12,10 @@ unit* of many trajectories run one after another in one worker (``--unit-size``;
 trajectory reaches the driver as a Tune result carrying its row and a thinned per-step series; the
 driver hands it to one background thread (:class:`_MlflowLogger`) that logs the child run, so the
 loop that schedules trials never waits for MLflow, and no file is read back. Tune writes no
-checkpoints (the trials' state files are what a retry and ``--resume`` continue from) and its
-automatic JSON/CSV/TensorBoard loggers are off.
+checkpoints (the trials' state files are what a retry and ``--resume`` continue from), its
+automatic CSV/TensorBoard loggers are off (its JSON logger is kept: a trial's pid and results), and
+a trial's config names its work unit only (the units reach the workers once, through Ray's object
+store).
 """
 
 from __future__ import annotations
