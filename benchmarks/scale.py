@@ -159,7 +159,8 @@ def run_one(n: int, ray_mode: str, mlflow: str, work: Path, env: dict, cluster: 
         from rsng.tracking import start_server
 
         (work / f"{tag}-server").mkdir()
-        server = start_server(f"sqlite:///{work / f'{tag}-server' / 'mlflow.db'}", work / f"{tag}-server" / "artifacts")
+        server = start_server(f"sqlite:///{work / f'{tag}-server' / 'mlflow.db'}", work / f"{tag}-server" / "artifacts",
+                              timeout=300)
     try:
         cmd = [sys.executable, str(LOAD), "--trajectories", str(n), "--t-end", str(t_end), "--storage", str(storage),
                "--ray-address", cluster.address if cluster else "local", "--yes"]
