@@ -240,7 +240,8 @@ def main() -> int:
     ap.add_argument("--ray", nargs="+", choices=["embedded", "cluster"], default=["embedded", "cluster"])
     ap.add_argument("--mlflow", nargs="+", choices=["sqlite", "server"], default=["sqlite", "server"])
     ap.add_argument("--t-end", type=float, default=2.0, help="heat smoke final time (default 2.0: 200 steps)")
-    ap.add_argument("--cluster-cpus", type=int, default=1, help="logical CPUs of each of the 3 worker nodes (default 1)")
+    ap.add_argument("--cluster-cpus", type=int, default=1,
+                    help="logical CPUs of each of the 3 worker nodes (default 1)")
     ap.add_argument("--workdir", help="keep the sweeps here (default: a temporary folder, removed)")
     args = ap.parse_args()
     ns = args.n or ([100, 1000] if args.quick else [100, 1000, 10000])

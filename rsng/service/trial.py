@@ -11,8 +11,9 @@ failed``; a non-finite or blown-up state as ``diverged``; neither is retried.
 A Tune trial (:func:`tune_trainable`) is a *work unit*: a list of work items run one after another in
 the same worker process (so the compiled step is reused), skipping those that already have their
 rows (a retried unit). After every chunk it reports one result carrying the rows finished since
-the last report and their downsampled per-step series (:func:`log_record`), from which the driver logs MLflow without reading
-any file back. No Tune checkpoints are written: the state files are what a retry resumes from.
+the last report and their downsampled per-step series (:func:`log_record`), from which the driver
+logs MLflow without reading any file back. No Tune checkpoints are written: the state files are what
+a retry resumes from.
 
 State files (``<sweep>/_state/<trial_id>.npz``) are plain arrays (``allow_pickle=False``); the
 chunk numbering is a function of the step, so a retried chunk overwrites its file.
@@ -288,8 +289,9 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
     units given through ``tune.with_parameters`` (or ``config = {"trial": <work unit or item>}``).
 
     Runs the unit's items one after another; a ``tune.report`` after every chunk (no checkpoint)
-    carries the log records (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items whose rows exist (written before this worker
-    died and Tune retried the unit) are skipped and their ids reported without a row."""
+    carries the log records (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items
+    whose rows exist (written before this worker died and Tune retried the unit) are skipped and their
+    ids reported without a row."""
     import json
 
     from ray import tune
@@ -319,6 +321,7 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
         if all(_has_row(item["sweep_dir"], tid) for tid in ids):
             records.extend({"trial_id": tid} for tid in ids)
             continue
-        run_trajectory(item, report=flush, on_row=lambda row, series: records.append(log_record(row, series, points)))
+        run_trajectory(item, report=flush,
+                       on_row=lambda row, series: records.append(log_record(row, series, points)))
     if records:
         flush()

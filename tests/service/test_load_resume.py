@@ -34,7 +34,8 @@ from rsng.service.runner import SweepOptions, run_sweep
 from rsng.service.spec import SweepSpec
 
 seeds = [int(s) for s in sys.argv[3].split(",")]
-spec = SweepSpec("reference", grid={"seed": seeds}, fixed={"problem": "heat", "preset": "smoke", "t_end": float(sys.argv[4])})
+fixed = {"problem": "heat", "preset": "smoke", "t_end": float(sys.argv[4])}
+spec = SweepSpec("reference", grid={"seed": seeds}, fixed=fixed)
 run_sweep(spec, SweepOptions(storage=sys.argv[1], cache_dir=sys.argv[2], serial=True, report_steps=int(sys.argv[5]),
                              log=lambda m: None))
 """
