@@ -290,10 +290,10 @@ def decode_records(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def _has_row(sweep_dir: str | Path, trial_id: str) -> bool:
-    from rsng.results import safe_name
+def _has_row(sweep_dir, trial_id: str) -> bool:
+    from rsng.results import safe_name, storage_path
 
-    return (Path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
+    return (storage_path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
 
 
 def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = None) -> None:
