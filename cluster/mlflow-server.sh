@@ -2,18 +2,21 @@
 # The MLflow tracking server of rsng sweeps on a Ray head node (started by cluster/gpu.yaml,
 # gpu-gcp.yaml and local.yaml; see cluster/README.md).
 #
-#   mlflow-server.sh start  STORE_DIR   start it unless it runs; wait until /health answers; print the URI
+#   mlflow-server.sh start  STORE_DIR [ARTIFACTS]
+#                                       start it unless it runs; wait until /health answers; print the URI
 #   mlflow-server.sh stop               stop it (its whole process group)
 #   mlflow-server.sh status             print the URI if it runs, else exit 1
 #
 # STORE_DIR holds mlflow.db (sqlite) and artifacts/: put it on storage that outlives the node
-# (the shared EFS / Filestore / NFS mount). The server binds to this node's private address (the
+# (the shared EFS / Filestore / NFS mount). ARTIFACTS, if given, is the artifact root instead of
+# STORE_DIR/artifacts: an s3://BUCKET/PREFIX or gs://BUCKET/PREFIX URI (the server uploads there with
+# the node's credentials: IAM role, service account; gpu-s3.yaml, gpu-gcp-gcs.yaml). The server binds to this node's private address (the
 # one Ray uses; RSNG_MLFLOW_HOST overrides it), port 5000 (RSNG_MLFLOW_PORT). It has no
 # authentication: the port must stay closed to the internet. Pid, log and URI live in
 # ~/.rsng-mlflow (RSNG_MLFLOW_STATE), local to the node.
 set -euo pipefail
 
-usage="usage: mlflow-server.sh start STORE_DIR | stop | status"
+usage="usage: mlflow-server.sh start STORE_DIR [ARTIFACTS] | stop | status"
 action=${1:?$usage}
 port=${RSNG_MLFLOW_PORT:-5000}
 state=${RSNG_MLFLOW_STATE:-$HOME/.rsng-mlflow}
@@ -36,19 +39,22 @@ PY
 case $action in
 start)
     store=${2:?$usage}
+    artifacts=${3:-}
     if running; then
         echo "mlflow server already running (pid $(cat "$pidfile")): $(cat "$state/uri")"
         exit 0
     fi
     host=${RSNG_MLFLOW_HOST:-$(python -c 'import ray.util; print(ray.util.get_node_ip_address())')}
-    mkdir -p "$store/artifacts"
+    mkdir -p "$store"
+    [[ -n $artifacts ]] || mkdir -p "$store/artifacts"
     store=$(cd "$store" && pwd)
+    artifacts=${artifacts:-$store/artifacts}
     uri="http://$host:$port"
     # setsid: its own session and process group, so it outlives the ssh session that started it
     # and `stop` can end its uvicorn workers with it. GenAI job execution off: rsng does not use it.
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid nohup python -m mlflow server \
         --host "$host" --port "$port" --workers 2 \
-        --backend-store-uri "sqlite:///$store/mlflow.db" --artifacts-destination "$store/artifacts" \
+        --backend-store-uri "sqlite:///$store/mlflow.db" --artifacts-destination "$artifacts" \
         >>"$state/server.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     echo "$uri" >"$state/uri"

@@ -91,14 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mlflow-sync", help="upload to MLflow what a sweep's Parquet results hold and MLflow lacks",
                        description="Log every trajectory of <storage>/<sweep> that MLflow does not have yet "
                                    "(one child run per trajectory under the sweep's parent run); never duplicates.")
-    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
-    p.add_argument("--mlflow-uri", help="tracking URI (default: sqlite:///<sweep_dir>/mlflow.db)")
+    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name> (a local path, or s3://… / gs://…)")
+    p.add_argument("--mlflow-uri", help="tracking URI (default: sqlite:///<sweep_dir>/mlflow.db; for an s3:// or "
+                                        "gs:// sweep, the local $RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/mlflow.db)")
 
     p = sub.add_parser("pareto", help="the Pareto front (error vs cost) of a sweep's trajectories",
                        description="Print the trajectories of <storage>/<sweep> that are on the Pareto front of "
                                    "(--x, --y), both minimised, one front per --by group. Diverged/failed runs are "
                                    "never on a front and are counted below it. Exit code 2: bad input.")
-    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
+    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name> (a local path, or s3://… / gs://…)")
     p.add_argument("--x", default="wall_s", help="cost: a column or an expression over columns, e.g. 'steps * s**2' "
                                                  "(numbers, + - * / **, parentheses, log log10 log2 sqrt exp abs; "
                                                  "default wall_s)")
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write <out>/index.html with the Pareto plots, error-vs-s and error-over-time "
                                    "curves, the failure table and the sweep's configuration and versions; it "
                                    "references only the files it writes next to it.")
-    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
+    p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name> (a local path, or s3://… / gs://…)")
     p.add_argument("--out", required=True, help="folder for index.html and its images (created if needed)")
     p.add_argument("--no-reference", action="store_true",
                    help="skip the spectral reference's work-precision curve (which runs the numerical core, seconds)")
@@ -306,9 +307,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_mlflow_sync(args: argparse.Namespace) -> int:
     from rsng.tracking import sync, validate_tracking_uri
 
-    sweep_dir = Path(args.sweep_dir)
-    if not (sweep_dir / "trajectories").is_dir():
-        raise UsageError(f"sweep_dir: {str(sweep_dir)!r} is not a sweep folder (no trajectories/ inside)")
+    sweep_dir = _sweep_dir(args.sweep_dir)
     uri = None
     if args.mlflow_uri:
         try:
@@ -324,9 +323,19 @@ def _cmd_mlflow_sync(args: argparse.Namespace) -> int:
 _ANALYSIS_FLAGS = {"x": "--x", "y": "--y", "by": "--by", "cost": "--x", "metric": "--y"}
 
 
-def _sweep_dir(value: str) -> Path:
-    sweep_dir = Path(value)
-    if not (sweep_dir / "trajectories").is_dir():
+def _sweep_dir(value: str):
+    """A sweep folder: a local path or an object-store URI (``s3://BUCKET/PREFIX/SWEEP``, ``gs://…``)."""
+    from rsng.results import storage_path
+
+    try:
+        sweep_dir = storage_path(value)
+    except ValueError as e:
+        raise UsageError(f"sweep_dir: {e}") from None
+    try:
+        is_sweep = (sweep_dir / "trajectories").is_dir()
+    except OSError as e:  # an object store that does not answer or refuses the credentials
+        raise UsageError(f"sweep_dir: {value!r} cannot be read: {' '.join(str(e).split())[:300]}") from None
+    if not is_sweep:
         raise UsageError(f"sweep_dir: {value!r} is not a sweep folder (no trajectories/ inside)")
     return sweep_dir
 

@@ -95,7 +95,7 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
     from rsng.analysis.plots import plot_error_over_time, plot_error_vs_s, plot_p_vs_error, plot_pareto
     from rsng.analysis.stats import aggregate
 
-    sweep_dir = Path(sweep_dir)
+    sweep_dir = results.storage_path(sweep_dir)  # a local folder or an object store URI
     if not (sweep_dir / "trajectories").is_dir():
         raise FileNotFoundError(f"{sweep_dir} is not a sweep folder (no trajectories/ inside)")
     out = Path(out)

@@ -1,10 +1,12 @@
 """Parquet results of sweeps: one file per trajectory, chunked per-time series, sweep metadata.
 
 Importing this package is cheap: it loads neither pyarrow nor pandas (they are imported on first
-use), and never JAX, Ray or MLflow. See :mod:`rsng.results.store` for the layout and atomicity
+use), and never JAX, Ray or MLflow. Results live in a local folder or an object store
+(``s3://``, ``gs://``; :mod:`rsng.results.fs`). See :mod:`rsng.results.store` for the layout and atomicity
 guarantees and ``docs/results-schema.md`` for every column.
 """
 
+from rsng.results.fs import ObjectPath, is_remote, storage_path
 from rsng.results.schema import (
     CATEGORICAL_COLUMNS,
     SCHEMA_VERSION,
@@ -37,4 +39,5 @@ __all__ = [
     "ResultsError", "FutureSchemaError", "ResultsWarning", "Results", "MIN_FREE_BYTES",
     "write_sweep_meta", "read_sweep_meta", "write_trajectory", "write_steps", "load", "load_steps",
     "check_writable", "validate_row", "safe_name", "trajectory_schema", "steps_schema",
+    "ObjectPath", "storage_path", "is_remote",
 ]

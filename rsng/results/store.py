@@ -6,11 +6,17 @@ Layout under ``<storage>/<sweep name>/``::
     trajectories/<trial_id>.parquet          one row: the trajectory's summary (TRAJECTORY_COLUMNS)
     steps/<trial_id>-<chunk:06d>.parquet     a chunk of the trajectory's per-time series (STEPS_COLUMNS)
 
-Atomicity: every file is written to a hidden temporary name (``.<name>.<pid>-<random>.tmp``) in
-the same folder, flushed and ``fsync``-ed, then renamed with ``os.replace`` (and the folder is
+``<storage>`` is a local folder or an object store URI (``s3://BUCKET/PREFIX``, ``gs://…``; see
+:mod:`rsng.results.fs`). Every function here takes either, as a string or a path object.
+
+Atomicity on local disk: every file is written to a hidden temporary name (``.<name>.<pid>-<random>.tmp``)
+in the same folder, flushed and ``fsync``-ed, then renamed with ``os.replace`` (and the folder is
 fsync-ed). A reader therefore sees either the old complete file or the new complete file, never a
 partial one; a writer killed mid-write leaves only a hidden temporary file, which readers ignore
-(every name starting with ``.`` or ``_`` is ignored). Each call writes one file with one row group.
+(every name starting with ``.`` or ``_`` is ignored). On an object store, which has no rename, the
+file is serialised in memory and uploaded once under its final name; the object only becomes visible
+when the upload completes, so a killed writer leaves nothing visible and a rewrite replaces the
+object whole. Each call writes one file with one row group.
 
 Which steps are recorded (steps chunking): the steps table holds every *stored* step of the
 trajectory — the solver stores every ``save_every``-th step (``RunConfig.save_every``; by default
@@ -29,6 +35,7 @@ duplicates a row).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -62,6 +69,8 @@ from rsng.results.schema import (
     trajectory_schema,
     validate_row,
 )
+
+from rsng.results.fs import ObjectPath, storage_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -101,8 +110,14 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
 
-def _atomic_write_bytes(path: Path, write) -> Path:
-    """Call ``write(fileobj)`` on a hidden temp file next to ``path``, fsync, rename over ``path``."""
+def _atomic_write_bytes(path: Path | ObjectPath, write) -> Path | ObjectPath:
+    """Call ``write(fileobj)`` on a hidden temp file next to ``path``, fsync, rename over ``path``
+    (on an object store: into memory, then one upload under ``path``)."""
+    if isinstance(path, ObjectPath):
+        buf = io.BytesIO()
+        write(buf)
+        path.write_bytes(buf.getvalue())
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path(path)
     try:
@@ -121,7 +136,7 @@ def _atomic_write_bytes(path: Path, write) -> Path:
     return path
 
 
-def _atomic_write_table(table: pa.Table, path: Path) -> Path:
+def _atomic_write_table(table: pa.Table, path: Path | ObjectPath) -> Path | ObjectPath:
     import pyarrow.parquet as pq
 
     def write(f):
@@ -133,7 +148,7 @@ def _atomic_write_table(table: pa.Table, path: Path) -> Path:
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, datetime):
         return obj.isoformat()
-    if isinstance(obj, Path):
+    if isinstance(obj, (Path, ObjectPath)):
         return str(obj)
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
@@ -142,7 +157,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"sweep metadata value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
 
 
-def write_sweep_meta(sweep_dir: str | os.PathLike, meta: Mapping[str, Any]) -> Path:
+def write_sweep_meta(sweep_dir: str | os.PathLike | ObjectPath, meta: Mapping[str, Any]) -> Path | ObjectPath:
     """Write ``<sweep_dir>/sweep.json`` atomically and return its path.
 
     ``meta`` is any JSON-able mapping (grid spec, versions, git sha, ...); datetimes, paths and
@@ -156,16 +171,16 @@ def write_sweep_meta(sweep_dir: str | os.PathLike, meta: Mapping[str, Any]) -> P
     meta.setdefault("created_at", datetime.now(timezone.utc).isoformat())
     text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default, allow_nan=True) + "\n"
     data = text.encode("utf-8")
-    return _atomic_write_bytes(Path(sweep_dir) / SWEEP_META, lambda f: f.write(data))
+    return _atomic_write_bytes(storage_path(sweep_dir) / SWEEP_META, lambda f: f.write(data))
 
 
-def read_sweep_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
+def read_sweep_meta(sweep_dir: str | os.PathLike | ObjectPath) -> dict[str, Any]:
     """Read ``<sweep_dir>/sweep.json``.
 
     Raises ``FileNotFoundError`` if absent and :class:`ResultsError` if it is not a JSON object or
     was written by a newer schema version.
     """
-    path = Path(sweep_dir) / SWEEP_META
+    path = storage_path(sweep_dir) / SWEEP_META
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -178,7 +193,7 @@ def read_sweep_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def write_trajectory(sweep_dir: str | os.PathLike, row: Mapping[str, Any]) -> Path:
+def write_trajectory(sweep_dir: str | os.PathLike | ObjectPath, row: Mapping[str, Any]) -> Path | ObjectPath:
     """Validate ``row`` and write it as ``<sweep_dir>/trajectories/<trial_id>.parquet``.
 
     ``row`` must have exactly the keys of :data:`TRAJECTORY_COLUMNS` (``schema_version`` may be
@@ -190,12 +205,12 @@ def write_trajectory(sweep_dir: str | os.PathLike, row: Mapping[str, Any]) -> Pa
 
     clean = validate_row(row)
     table = pa.Table.from_pylist([clean], schema=trajectory_schema())
-    path = Path(sweep_dir) / TRAJECTORIES_DIR / f"{safe_name(clean['trial_id'])}.parquet"
+    path = storage_path(sweep_dir) / TRAJECTORIES_DIR / f"{safe_name(clean['trial_id'])}.parquet"
     return _atomic_write_table(table, path)
 
 
-def write_steps(sweep_dir: str | os.PathLike, trial_id: str, chunk: int,
-                columns: Mapping[str, Any]) -> Path:
+def write_steps(sweep_dir: str | os.PathLike | ObjectPath, trial_id: str, chunk: int,
+                columns: Mapping[str, Any]) -> Path | ObjectPath:
     """Write one chunk of a trial's per-time series as ``steps/<trial_id>-<chunk:06d>.parquet``.
 
     ``columns`` maps ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, ``wall_s_cumulative`` to
@@ -250,11 +265,11 @@ def write_steps(sweep_dir: str | os.PathLike, trial_id: str, chunk: int,
     table = pa.Table.from_arrays(
         [pa.array([trial_id] * nrows, pa.string())] + [pa.array(arrays[n]) for n in wanted], schema=schema,
     )
-    path = Path(sweep_dir) / STEPS_DIR / f"{stem}-{chunk:06d}.parquet"
+    path = storage_path(sweep_dir) / STEPS_DIR / f"{stem}-{chunk:06d}.parquet"
     return _atomic_write_table(table, path)
 
 
-def check_writable(storage: str | os.PathLike, *, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+def check_writable(storage: str | os.PathLike | ObjectPath, *, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     """Make sure results can be written under ``storage``; create the folder if missing.
 
     Raises :class:`ResultsError` with a clear message if ``storage`` exists and is not a folder,
@@ -262,8 +277,23 @@ def check_writable(storage: str | os.PathLike, *, min_free_bytes: int = MIN_FREE
     its filesystem has less than ``min_free_bytes`` (50 MB) free. The free space is checked on the
     nearest existing folder *before* anything is created, and folders this call created are removed
     again when a later check fails, so a refused storage is left as it was.
+
+    An object-store URI is checked by :func:`rsng.results.fs.check_object_store` instead: the
+    scheme, the bucket, the credentials and a probe object written and deleted.
     """
-    storage = Path(storage)
+    try:
+        storage = storage_path(storage)
+    except ValueError as e:
+        raise ResultsError(str(e)) from None
+    if isinstance(storage, ObjectPath):
+        from rsng.results.fs import check_object_store
+
+        try:
+            check_object_store(storage)
+        except ValueError as e:
+            raise ResultsError(f"results storage {e}" if str(e).startswith(str(storage)) else
+                               f"results storage {storage}: {e}") from None
+        return
     if storage.exists() and not storage.is_dir():
         raise ResultsError(f"results storage {storage} exists and is not a directory")
     existing = next((p for p in (storage, *storage.absolute().parents) if p.exists()), None)
@@ -316,7 +346,7 @@ class Results:
     sweeps: dict[str, dict | None] = field(default_factory=dict)
 
 
-def _is_visible(p: Path) -> bool:
+def _is_visible(p: Path | ObjectPath) -> bool:
     return not p.name.startswith((".", "_"))
 
 
@@ -324,8 +354,14 @@ def _is_sweep_dir(p: Path) -> bool:
     return (p / SWEEP_META).is_file() or (p / TRAJECTORIES_DIR).is_dir() or (p / STEPS_DIR).is_dir()
 
 
-def _sweep_dirs(path: Path) -> tuple[list[Path], bool]:
+def _sweep_dirs(path: Path | ObjectPath) -> tuple[list, bool]:
     """The sweep folders under ``path`` and whether ``path`` itself is one."""
+    if isinstance(path, ObjectPath):
+        if not path.is_dir():
+            raise FileNotFoundError(f"results path {path} does not exist (no objects under it)")
+        if _is_sweep_dir(path):
+            return [path], True
+        return sorted(p for p in path.iterdir() if _is_visible(p) and p.is_dir() and _is_sweep_dir(p)), False
     if not path.exists():
         raise FileNotFoundError(f"results path {path} does not exist")
     if not path.is_dir():
@@ -361,7 +397,8 @@ def _check_version(version: Any, path: Path) -> None:
         )
 
 
-def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> pa.Table | None:
+def _read_checked(path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _Skipper,
+                  fetched: dict | None = None) -> pa.Table | None:
     """Read one Parquet file and cast it to ``schema``; ``None`` (after ``skip``) if unusable.
 
     Files written by a newer schema version raise :class:`ResultsError` whatever ``strict`` is.
@@ -374,7 +411,13 @@ def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> p
         return None
     reason, table = None, None
     try:
-        with pq.ParquetFile(path) as pf:
+        source = path
+        if isinstance(path, ObjectPath):  # the bytes, fetched ahead (in parallel) or now
+            data = (fetched or {}).get(path)
+            if isinstance(data, BaseException):
+                raise data
+            source = pa.BufferReader(data if data is not None else path.read_bytes())
+        with pq.ParquetFile(source) as pf:
             file_schema = pf.schema_arrow
             md = file_schema.metadata or {}
             version = md.get(META_VERSION_KEY.encode())
@@ -425,13 +468,15 @@ def _read_checked(path: Path, schema: pa.Schema, kind: str, skip: _Skipper) -> p
     return table
 
 
-def _visible_files(folder: Path) -> list[Path]:
+def _visible_files(folder: Path | ObjectPath) -> list:
+    if isinstance(folder, ObjectPath):  # one listing; nothing listed when the prefix is absent
+        return sorted(p for p in folder.iterdir() if _is_visible(p))
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if _is_visible(p))
 
 
-def _steps_files(folder: Path, skip: _Skipper, stems: set[str] | None = None) -> list[tuple[str, int, Path]]:
+def _steps_files(folder: Path | ObjectPath, skip: _Skipper, stems: set[str] | None = None) -> list[tuple[str, int, Path]]:
     """``(stem, chunk, path)`` of the steps files in ``folder`` (only ``stems`` when given), in
     (stem, chunk) order."""
     out = []
@@ -478,15 +523,35 @@ def _steps_table_schema():
     return pa.schema([pa.field("sweep", pa.string(), nullable=False)] + list(steps_schema().remove_metadata()))
 
 
-def _read_steps(sweeps: list[Path], skip: _Skipper, stems: set[str] | None,
+def _fetch(paths: list) -> dict:
+    """The bytes of the object-store files among ``paths``, downloaded in parallel (an exception in
+    place of the bytes of a file that could not be read); local files are left to the reader."""
+    remote = [p for p in paths if isinstance(p, ObjectPath)]
+    if not remote:
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def get(p):
+        try:
+            return p.read_bytes()
+        except Exception as e:  # noqa: BLE001 - reported as a skipped file
+            return e
+
+    with ThreadPoolExecutor(min(32, len(remote)), thread_name_prefix="rsng-results-read") as pool:
+        return dict(zip(remote, pool.map(get, remote)))
+
+
+def _read_steps(sweeps: list, skip: _Skipper, stems: set[str] | None,
                 trial_ids: set[str] | None) -> pd.DataFrame:
     import pyarrow as pa
 
     schema = steps_schema()
     tables = []
     for sweep_dir in sweeps:
-        for _, _, p in _steps_files(sweep_dir / STEPS_DIR, skip, stems):
-            t = _read_checked(p, schema, "steps", skip)
+        files = [p for _, _, p in _steps_files(sweep_dir / STEPS_DIR, skip, stems)]
+        fetched = _fetch(files)
+        for p in files:
+            t = _read_checked(p, schema, "steps", skip, fetched)
             if t is None:
                 continue
             t = t.add_column(0, pa.field("sweep", pa.string(), nullable=False),
@@ -511,12 +576,14 @@ def _read_steps(sweeps: list[Path], skip: _Skipper, stems: set[str] | None,
     return df
 
 
-def load(path: str | os.PathLike, *, strict: bool = False, with_steps: bool = True) -> Results:
+def load(path: str | os.PathLike | ObjectPath, *, strict: bool = False, with_steps: bool = True) -> Results:
     """Load the results of one sweep folder or of every sweep under a storage root.
 
     Args:
       path: a sweep folder (holding ``sweep.json``, ``trajectories/`` or ``steps/``) or a storage
-        root whose sub-folders are sweep folders (their results are concatenated).
+        root whose sub-folders are sweep folders (their results are concatenated); a local path or
+        an object-store URI (``s3://BUCKET/PREFIX/SWEEP``, ``gs://…``), whose files are downloaded
+        in parallel.
       strict: raise :class:`ResultsError` on the first corrupt or foreign file instead of
         skipping it with a :class:`ResultsWarning`.
       with_steps: also read the per-time series (set ``False`` to read only the summaries).
@@ -528,7 +595,7 @@ def load(path: str | os.PathLike, *, strict: bool = False, with_steps: bool = Tr
     """
     import pyarrow as pa
 
-    path = Path(path)
+    path = storage_path(path)
     sweeps, single = _sweep_dirs(path)
     skip = _Skipper(strict)
     metas: dict[str, dict | None] = {}
@@ -544,11 +611,13 @@ def load(path: str | os.PathLike, *, strict: bool = False, with_steps: bool = Tr
         except ResultsError as e:
             skip(sweep_dir / SWEEP_META, str(e).split(": ", 1)[-1])
             metas[sweep_dir.name] = None
-        for p in _visible_files(sweep_dir / TRAJECTORIES_DIR):
+        files = _visible_files(sweep_dir / TRAJECTORIES_DIR)
+        fetched = _fetch([p for p in files if p.suffix == ".parquet" and not p.is_dir()])
+        for p in files:
             if p.is_dir():
                 skip(p, "unexpected directory in trajectories/")
                 continue
-            t = _read_checked(p, schema, "trajectory", skip)
+            t = _read_checked(p, schema, "trajectory", skip, fetched)
             if t is not None:
                 tables.append(t)
     table = pa.concat_tables(tables) if tables else _empty_trajectories()
@@ -566,7 +635,7 @@ def load(path: str | os.PathLike, *, strict: bool = False, with_steps: bool = Tr
     )
 
 
-def load_steps(path: str | os.PathLike, trial_ids: Iterable[str] | str | None = None, *,
+def load_steps(path: str | os.PathLike | ObjectPath, trial_ids: Iterable[str] | str | None = None, *,
                strict: bool = False) -> pd.DataFrame:
     """Read the per-time series of some trials (all when ``trial_ids`` is ``None``).
 
@@ -574,7 +643,7 @@ def load_steps(path: str | os.PathLike, trial_ids: Iterable[str] | str | None = 
     sweep folder or a storage root, as for :func:`load`; the frame has the same columns and dtypes
     as ``load(path).steps``.
     """
-    path = Path(path)
+    path = storage_path(path)
     sweeps, _ = _sweep_dirs(path)
     skip = _Skipper(strict)
     if trial_ids is None:

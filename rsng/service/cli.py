@@ -21,9 +21,14 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"sweeps/{name}.py", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="a small grid that finishes in minutes on 2 CPUs")
-    p.add_argument("--storage", default="results", help="results root; the sweep writes <storage>/<name>/ (default ./results)")
+    p.add_argument("--storage", default="results",
+                   help="results root: a local folder, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (credentials and "
+                        "endpoint from the environment: AWS_PROFILE, AWS_ENDPOINT_URL, …); the sweep writes "
+                        "<storage>/<name>/ (default ./results)")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///PATH or http://HOST:PORT; "
-                                        "default: sqlite:///<storage>/<name>/mlflow.db)")
+                                        "default: sqlite:///<storage>/<name>/mlflow.db, or for s3:// and gs:// "
+                                        "storage the local "
+                                        "$RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<name>/mlflow.db)")
     p.add_argument("--name", help=f"sweep name (default: {name}, or {name}-smoke with --smoke)")
     p.add_argument("--resume", action="store_true", help="continue a sweep: skip finished trajectories, resume unfinished ones")
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as resources allow)")
@@ -95,13 +100,22 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
     return 0
 
 
-def write_front(sweep_dir: Path) -> Path:
-    """``<sweep_dir>/front.png``: every trajectory's error against its wall time, one panel per problem,
+def write_front(sweep_dir):
+    """``<sweep_dir>/front.png`` (a local path, or an object in the bucket of an ``s3://`` sweep): every trajectory's error against its wall time, one panel per problem,
     coloured by sampler, labelled with its s, the Pareto front drawn (``rsng pareto --plot`` draws the
     same with the paper's points, which are for the fast presets' T = 4)."""
     from rsng.analysis.plots import plot_pareto
-    from rsng.results import load
+    from rsng.results import ObjectPath, load
 
+    if isinstance(sweep_dir, ObjectPath):  # a bucket: the PNG rendered in memory, uploaded once
+        import io
+
+        buf = io.BytesIO()
+        fig = plot_pareto(load(sweep_dir, with_steps=False).trajectories, paper=False, annotate="s")
+        fig.savefig(buf, format="png", dpi=110)
+        path = sweep_dir / "front.png"
+        path.write_bytes(buf.getvalue())
+        return path
     path = Path(sweep_dir) / "front.png"
     plot_pareto(load(sweep_dir, with_steps=False).trajectories, paper=False, annotate="s", path=path)
     return path

@@ -1,8 +1,9 @@
 """Running a sweep: Ray Tune (embedded single-node or an existing cluster) or serially in-process.
 
-The driver validates everything first — the grid (every point resolved), the storage folder, the
-MLflow URI — and only then starts Ray. Results are written by the trials themselves to
-``<storage>/<sweep>/`` (Parquet), so Parquet is complete even when MLflow is down, and ``rsng
+The driver validates everything first — the grid (every point resolved), the storage (a local folder,
+or an ``s3://``/``gs://`` URI: bucket, credentials and a probe write), the MLflow URI — and only then
+starts Ray. Results are written by the trials themselves to ``<storage>/<sweep>/`` (Parquet), and Ray
+Tune keeps its experiment state on the same store (``<storage>/<sweep>/_ray``), so Parquet is complete even when MLflow is down, and ``rsng
 mlflow-sync`` can fill MLflow in later. ``--resume`` skips trajectories that already have a row and
 continues unfinished ones from their last saved state.
 
@@ -45,8 +46,8 @@ class SweepInterrupted(KeyboardInterrupt):
 class SweepOptions:
     """How and where a sweep runs (the common options of the sweep scripts)."""
 
-    storage: str = "results"
-    mlflow_uri: str | None = None  # default: sqlite inside the sweep folder
+    storage: str = "results"  # a local folder or s3://BUCKET/PREFIX, gs://BUCKET/PREFIX
+    mlflow_uri: str | None = None  # default: sqlite inside the sweep folder (a local mirror folder for URIs)
     resume: bool = False
     max_concurrent: int | None = None
     cpus_per_trial: float = 1.0
@@ -75,7 +76,7 @@ def git_sha() -> str | None:
 class Prepared:
     spec: SweepSpec
     trials: list[TrialSpec]
-    sweep_dir: Path
+    sweep_dir: Any  # Path, or rsng.results.ObjectPath on an object store
     mlflow_uri: str
     todo: list[TrialSpec]
     done_ids: set[str]
@@ -83,7 +84,7 @@ class Prepared:
 
 def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     """Validate the sweep and its options; nothing is started or written except the storage check."""
-    from rsng.results import ResultsError, check_writable, load
+    from rsng.results import ObjectPath, ResultsError, check_writable, load, storage_path
     from rsng.tracking import default_tracking_uri, validate_tracking_uri
 
     trials = spec.expand(confirm_large=opts.confirm_large)
@@ -110,14 +111,19 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         _check_ray_address(opts.ray_address)
     if not str(opts.storage).strip():
         raise SweepSpecError("--storage", "is empty; give the results folder")
-    sweep_dir = Path(opts.storage).resolve() / spec.name
+    try:
+        storage = storage_path(str(opts.storage).strip())
+    except ValueError as e:
+        raise SweepSpecError("--storage", str(e)) from None
+    remote = isinstance(storage, ObjectPath)
+    sweep_dir = storage / spec.name if remote else storage.resolve() / spec.name
     try:
         uri = (validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri is not None
                else default_tracking_uri(sweep_dir))
     except ValueError as e:
         raise SweepSpecError("--mlflow-uri", str(e).split(": ", 1)[-1]) from None
     try:  # last: it creates the storage folder
-        check_writable(opts.storage)
+        check_writable(storage)
     except ResultsError as e:
         raise SweepSpecError("--storage", str(e)) from None
     done: set[str] = set()
@@ -509,15 +515,16 @@ class _Background:
             raise err
 
 
-def _has_row(sweep_dir: Path, trial_id: str) -> bool:
+def _has_row(sweep_dir, trial_id: str) -> bool:
     from rsng.results import safe_name
 
     return (sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
 
 
-def _log_finished(tracker, sweep_dir: Path, ids: set[str], log=None) -> None:
+def _log_finished(tracker, sweep_dir, ids: set[str], log=None) -> None:
     """Log the given trajectories to MLflow from their Parquet files (a back-fill: a resumed sweep,
     or a row whose record did not reach the driver)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from rsng.results import load_steps, safe_name
@@ -525,8 +532,9 @@ def _log_finished(tracker, sweep_dir: Path, ids: set[str], log=None) -> None:
     for trial_id in sorted(ids):
         path = sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet"
         try:
-            row = pq.read_table(path).to_pylist()[0]
-        except (OSError, IndexError) as e:
+            row = (pq.read_table(path) if isinstance(path, Path) else
+                   pq.read_table(pa.BufferReader(path.read_bytes()))).to_pylist()[0]
+        except (OSError, ValueError, IndexError) as e:
             if log:
                 log(f"could not read the row of {trial_id}: {e}")
             continue
@@ -557,6 +565,10 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict,
     # the units travel once through Ray's object store; a trial's config (kept by Tune in its
     # experiment state and in every result) names its unit only
     trainable = tune.with_resources(tune.with_parameters(tune_trainable, units=units), resources)
+    if isinstance(prep.sweep_dir, Path):
+        storage = {"storage_path": str(prep.sweep_dir / "_ray")}
+    else:  # Tune's experiment state on the same object store
+        storage = {"storage_path": (prep.sweep_dir / "_ray").path, "storage_filesystem": prep.sweep_dir.fs}
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([{"trial_id": u["trial_id"], "unit": i} for i, u in enumerate(units)])},
@@ -564,7 +576,7 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict,
                                     trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
             name=f"{prep.spec.name}-{int(time.time())}",
-            storage_path=str(prep.sweep_dir / "_ray"),
+            **storage,
             failure_config=tune.FailureConfig(max_failures=opts.max_failures),
             callbacks=[sink, JsonLoggerCallback()],  # result.json per trial: its pid and results
             verbose=0,
@@ -620,13 +632,13 @@ def _inert_callback():
 
 def _record_lost_trial(payload: dict, message: str) -> None:
     """A trial that never wrote its rows (its process died every time) is recorded as failed."""
-    from rsng.results import safe_name
+    from rsng.results import safe_name, storage_path
 
     if "work" in payload:
         for item in payload["work"]:
             _record_lost_trial(item, message)
         return
-    sweep_dir = Path(payload["sweep_dir"])
+    sweep_dir = storage_path(payload["sweep_dir"])
     members = payload.get("members") or [{"trial_id": payload["trial_id"], "config": payload["config"]}]
     for m in members:
         if (sweep_dir / "trajectories" / f"{safe_name(m['trial_id'])}.parquet").exists():
@@ -638,7 +650,7 @@ def _write_failed_row(payload: dict, trial_id: str, c: dict, message: str, batch
     from rsng.results import write_trajectory
     from rsng.service.trial import CONFIG_COLUMNS
 
-    sweep_dir = Path(payload["sweep_dir"])
+    sweep_dir = payload["sweep_dir"]
     now = _dt.datetime.now(_dt.timezone.utc)
     write_trajectory(sweep_dir, {
         "sweep": payload["sweep"], "trial_id": trial_id,
@@ -652,7 +664,7 @@ def _write_failed_row(payload: dict, trial_id: str, c: dict, message: str, batch
     })
 
 
-def summary_table(sweep_dir: Path) -> str:
+def summary_table(sweep_dir) -> str:
     """Accuracy-versus-cost table: mean error and time per (problem, sampler, s) over seeds."""
     from rsng.results import load
 

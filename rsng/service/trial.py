@@ -16,7 +16,8 @@ logs MLflow without reading any file back. No Tune checkpoints are written: the 
 a retry resumes from.
 
 State files (``<sweep>/_state/<trial_id>.npz``) are plain arrays (``allow_pickle=False``); the
-chunk numbering is a function of the step, so a retried chunk overwrites its file.
+chunk numbering is a function of the step, so a retried chunk overwrites its file. The sweep folder
+may be on an object store (``s3://…``): then each state is one complete upload under its final name.
 """
 
 from __future__ import annotations
@@ -75,15 +76,23 @@ def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) 
     enable_compilation_cache(cache_dir)
 
 
-def state_path(sweep_dir: str | Path, trial_id: str) -> Path:
-    from rsng.results import safe_name
+def state_path(sweep_dir, trial_id: str):
+    """``<sweep_dir>/_state/<trial_id>.npz``: a ``Path``, or an ``ObjectPath`` on an object store."""
+    from rsng.results import safe_name, storage_path
 
-    return Path(sweep_dir) / "_state" / f"{safe_name(trial_id)}.npz"
+    return storage_path(sweep_dir) / "_state" / f"{safe_name(trial_id)}.npz"
 
 
-def _save_state(path: Path, state: dict) -> None:
+def _save_state(path, state: dict) -> None:
     import numpy as np
 
+    if not isinstance(path, Path):  # an object store: one upload of the complete file
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **state)
+        path.write_bytes(buf.getvalue())
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     os.close(fd)
@@ -91,11 +100,14 @@ def _save_state(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def _load_state(path: Path) -> dict | None:
+def _load_state(path) -> dict | None:
+    import io
+
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as z:
+        source = path if isinstance(path, Path) else io.BytesIO(path.read_bytes())
+        with np.load(source, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError):
         return None
@@ -148,9 +160,9 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     from rsng import __version__
     from rsng.core.config import RunConfig
     from rsng.core.integrate import Trajectory, TrajectoryBatch
-    from rsng.results import write_steps, write_trajectory
+    from rsng.results import storage_path, write_steps, write_trajectory
 
-    sweep_dir = Path(trial["sweep_dir"])
+    sweep_dir = storage_path(trial["sweep_dir"])
     members = trial.get("members") or [{"trial_id": trial["trial_id"], "config": trial["config"]}]
     ids = [m["trial_id"] for m in members]
     cfg_dicts = [dict(m["config"]) for m in members]
@@ -278,10 +290,10 @@ def decode_records(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def _has_row(sweep_dir: str | Path, trial_id: str) -> bool:
-    from rsng.results import safe_name
+def _has_row(sweep_dir, trial_id: str) -> bool:
+    from rsng.results import safe_name, storage_path
 
-    return (Path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
+    return (storage_path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
 
 
 def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = None) -> None:

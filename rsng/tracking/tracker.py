@@ -281,7 +281,9 @@ class Tracker:
         if not isinstance(sweep_name, str) or not sweep_name:
             raise ValueError(f"sweep_name must be a non-empty string, got {sweep_name!r}")
         self.sweep_name = sweep_name
-        self.sweep_dir = Path(sweep_dir)
+        from rsng.results.fs import storage_path
+
+        self.sweep_dir = storage_path(sweep_dir)  # a Path, or an ObjectPath (s3://…) with the same interface
         self.grid = dict(grid) if grid else {}
         self.tags = dict(tags) if tags else {}
         self.params = dict(params) if params else {}
@@ -451,7 +453,11 @@ class Tracker:
         name = experiment_name(self.sweep_name)
         exp = client.get_experiment_by_name(name)
         if exp is None:
-            artifacts = str((self.sweep_dir.resolve() / "mlflow-artifacts")) if self.is_sqlite else None
+            artifacts = None
+            if self.is_sqlite:  # next to the results; for a sweep on an object store, next to the local db
+                folder = self.sweep_dir.resolve() if isinstance(self.sweep_dir, Path) else \
+                    Path(self.uri[len("sqlite:///"):]).parent
+                artifacts = str(folder / "mlflow-artifacts")
             try:
                 return client.create_experiment(name, artifact_location=artifacts)
             except Exception:
@@ -709,7 +715,7 @@ class Tracker:
 # ================================================================================================
 # sync
 # ================================================================================================
-def _is_sweep_folder(p: Path) -> bool:
+def _is_sweep_folder(p) -> bool:
     return (p / "sweep.json").is_file() or (p / "trajectories").is_dir() or (p / "steps").is_dir()
 
 
@@ -744,7 +750,9 @@ def sync(sweep_dir: str | os.PathLike, uri: str | None = None, *, warn: Callable
     """
     import rsng.results as results
 
-    sweep_dir = Path(sweep_dir)
+    from rsng.results.fs import storage_path
+
+    sweep_dir = storage_path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep folder {sweep_dir} does not exist")
     if not _is_sweep_folder(sweep_dir):

@@ -11,12 +11,27 @@ __all__ = ["default_tracking_uri", "validate_tracking_uri", "ACCEPTED_URIS"]
 ACCEPTED_URIS = "sqlite:///PATH, http://HOST:PORT, https://…"
 
 
-def default_tracking_uri(sweep_dir: str | os.PathLike) -> str:
+def default_tracking_uri(sweep_dir) -> str:
     """The local store of a sweep: ``sqlite:///<absolute sweep_dir>/mlflow.db``.
 
-    (An absolute path starts with ``/``, so the URI has four slashes, as SQLAlchemy wants.)
+    (An absolute path starts with ``/``, so the URI has four slashes, as SQLAlchemy wants.) A sweep
+    on an object store (``s3://BUCKET/PREFIX/SWEEP``) keeps its sqlite store on local disk — sqlite
+    cannot live in a bucket — in :func:`local_mlflow_dir`; on a cluster, give ``--mlflow-uri`` of a
+    tracking server instead (cluster/README.md).
     """
-    return f"sqlite:///{Path(sweep_dir).resolve() / 'mlflow.db'}"
+    from rsng.results.fs import storage_path
+
+    path = storage_path(sweep_dir)
+    folder = path.resolve() if isinstance(path, Path) else local_mlflow_dir(path)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def local_mlflow_dir(sweep_dir) -> Path:
+    """Where the default MLflow store of a sweep on an object store lives:
+    ``$RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<sweep>`` (default ``~/.cache/rsng/…``) on the
+    machine of the sweep driver (``rsng mlflow-sync`` finds the same store there)."""
+    base = Path(os.environ.get("RSNG_CACHE_DIR", "~/.cache/rsng")).expanduser().resolve()
+    return base / "mlflow" / sweep_dir.scheme / sweep_dir.path
 
 
 def validate_tracking_uri(uri: str) -> str:

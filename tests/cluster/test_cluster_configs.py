@@ -9,6 +9,9 @@ whole ``ray up`` preparation, whose ``local`` provider needs no network. The AWS
 bootstraps (key pairs, IAM roles, subnets, resource auto-fill) call the cloud APIs and are not run.
 
 KubeRay manifests are parsed with yaml and checked field by field (there is no CRD schema offline).
+The object-store variants (``gpu-s3.yaml``, ``gpu-gcp-gcs.yaml``, ``kuberay/object-store/``) get the
+same checks, except that they mount no shared file system: they write to a bucket, reached through
+the nodes' IAM role / service account — no keys anywhere in ``cluster/``.
 The README's ``ray submit`` / ``ray job submit`` lines are parsed by Ray's own click commands and
 by the sweep scripts' argument parser.
 """
@@ -30,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "cluster"
 RAY_CONFIGS = sorted(CLUSTER.glob("*.yaml"))
 KUBE_FILES = sorted((CLUSTER / "kuberay").glob("*.yaml"))
+KUBE_OBJECT_FILES = sorted((CLUSTER / "kuberay" / "object-store").glob("*.yaml"))
+#: the object-store variants of the cluster-launcher configs and the URI scheme of their --storage
+OBJECT_STORE = {"gpu-s3.yaml": "s3://", "gpu-gcp-gcs.yaml": "gs://"}
 SHARED = "/mnt/shared"  # the shared file system on every node (EFS, Filestore, NFS, a RWX volume)
 # Where `ray up` puts the repository on every node. Not ~/rsng: `ray submit` runs `python ~/script.py`,
 # which puts ~ first on sys.path, and a ~/rsng folder (the repository root, no __init__.py) then
@@ -65,8 +71,10 @@ def _ids(paths):
 
 def test_every_yaml_in_cluster_is_checked_here():
     every = sorted(CLUSTER.rglob("*.yaml")) + sorted(CLUSTER.rglob("*.yml"))
-    assert sorted(every) == sorted(RAY_CONFIGS + KUBE_FILES), "a new file in cluster/ needs its checks here"
-    assert {p.name for p in RAY_CONFIGS} >= {"gpu.yaml", "local.yaml"}
+    assert sorted(every) == sorted(RAY_CONFIGS + KUBE_FILES + KUBE_OBJECT_FILES), \
+        "a new file in cluster/ needs its checks here"
+    assert {p.name for p in RAY_CONFIGS} >= {"gpu.yaml", "local.yaml", *OBJECT_STORE}
+    assert {p.name for p in KUBE_OBJECT_FILES} == {"rayjob.yaml", "mlflow.yaml"}
     assert {p.name for p in KUBE_FILES} >= {"raycluster.yaml", "rayjob.yaml"}
 
 
@@ -181,6 +189,15 @@ def test_token_auth_stays_on_and_the_dashboard_on_localhost(path):
 def test_shared_storage_and_mlflow_server_on_the_head(path):
     cfg = _load(path)
     setup = " ; ".join(cfg["setup_commands"])
+    if path.name in OBJECT_STORE:  # no shared file system: results and MLflow artifacts in the bucket
+        scheme = OBJECT_STORE[path.name]
+        assert SHARED not in path.read_text() and "mount" not in setup
+        start = cfg["head_start_ray_commands"][-1]
+        assert re.fullmatch(rf"bash {REPO_MOUNT}/cluster/mlflow-server\.sh start ~/rsng-mlflow {scheme}\S+", start)
+        node_types = cfg["available_node_types"].values()
+        key = "IamInstanceProfile" if scheme == "s3://" else "serviceAccounts"
+        assert all(key in t["node_config"] for t in node_types), f"every node type needs its {key}"
+        return
     assert f"{SHARED}/rsng" in setup  # mounted (cloud) or checked writable (on-prem) on every node
     head_start = cfg["head_start_ray_commands"]
     assert head_start[-1] == f"bash {REPO_MOUNT}/cluster/mlflow-server.sh start {SHARED}/rsng/mlflow"
@@ -190,7 +207,18 @@ def test_mlflow_server_script():
     assert subprocess.run(["bash", "-n", str(MLFLOW_SCRIPT)]).returncode == 0
     text = MLFLOW_SCRIPT.read_text()
     assert "0.0.0.0" not in text and "get_node_ip_address" in text  # the private address Ray uses
-    assert "sqlite:///$store/mlflow.db" in text and '--artifacts-destination "$store/artifacts"' in text
+    assert "sqlite:///$store/mlflow.db" in text and '--artifacts-destination "$artifacts"' in text
+    assert "artifacts=${artifacts:-$store/artifacts}" in text
+
+
+def test_no_credentials_in_cluster_files():
+    """Object-store access comes from IAM roles / service accounts, never from keys in these files."""
+    for path in sorted(CLUSTER.rglob("*")):
+        if path.is_file() and path.suffix != ".md":  # (the README names the variables, without values)
+            text = path.read_text().lower()
+            for word in ("aws_secret_access_key", "aws_access_key_id", "aws_session_token", '"private_key":',
+                         "-----begin", "google_application_credentials"):  # (local.yaml's ssh key path is fine)
+                assert word not in text, f"{path.relative_to(CLUSTER)} mentions {word}"
 
 
 # ---------------------------------------------------------------- README commands
@@ -228,7 +256,9 @@ def test_readme_ray_submit_lines_parse():
         assert (ROOT / params["cluster_config_file"]).is_file(), line
         assert params["script"].startswith("sweeps/"), line
         args = _parse_sweep_args(params["script"], list(params["script_args"]))
-        assert args.storage.startswith(f"{SHARED}/rsng/"), line  # every node writes there
+        config = Path(params["cluster_config_file"]).name
+        # every node writes there: the shared file system, or the bucket of an object-store variant
+        assert args.storage.startswith(OBJECT_STORE.get(config, f"{SHARED}/rsng/")), line
 
 
 def test_readme_ray_job_submit_lines_parse():
@@ -331,6 +361,46 @@ def test_kuberay_rayjob_runs_a_sweep_script_from_the_image():
     assert args.gpus_per_trial > 0
     service = _one("Service")
     assert args.mlflow_uri == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+
+
+def test_kuberay_object_store_variant():
+    """The RayJob writes to s3:// with no volume; every pod (Ray head, GPU workers, MLflow) runs as the
+    service account that carries the IAM role (IRSA) / workload identity; MLflow's artifacts go to the bucket."""
+    import ray
+
+    docs = {}
+    for path in KUBE_OBJECT_FILES:
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs.setdefault(doc["kind"], []).append(doc)
+    assert sorted(docs) == ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "RayJob", "Service",
+                            "ServiceAccount"]
+    (policy,) = docs["NetworkPolicy"]  # only the Ray pods may reach MLflow
+    client = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    (sa,), (job,), (deploy,), (service,) = docs["ServiceAccount"], docs["RayJob"], docs["Deployment"], docs["Service"]
+    assert "eks.amazonaws.com/role-arn" in sa["metadata"]["annotations"]
+    spec = job["spec"]["rayClusterSpec"]
+    assert spec["rayVersion"] == ray.__version__ and spec.get("authOptions", {}).get("mode") == "token"
+    assert str(spec["headGroupSpec"]["rayStartParams"].get("num-cpus")) == "0"
+    pods = [spec["headGroupSpec"]["template"]["spec"]] + [g["template"]["spec"] for g in spec["workerGroupSpecs"]]
+    assert any(c["resources"]["limits"].get("nvidia.com/gpu") for g in spec["workerGroupSpecs"]
+               for c in g["template"]["spec"]["containers"])
+    for pod in [*pods, deploy["spec"]["template"]["spec"]]:
+        assert pod.get("serviceAccountName") == sa["metadata"]["name"], pod
+    for pod in pods:
+        assert not pod.get("volumes") and not any(c.get("volumeMounts") for c in pod["containers"])
+    templates = [spec["headGroupSpec"]["template"]] + [g["template"] for g in spec["workerGroupSpecs"]]
+    assert all(client.items() <= t.get("metadata", {}).get("labels", {}).items() for t in templates)
+    argv = shlex.split(job["spec"]["entrypoint"])
+    _, dest = _image_dir()
+    assert argv[0] == "python" and argv[1].startswith(f"{dest}/sweeps/"), argv
+    args = _parse_sweep_args(argv[1], argv[2:])
+    assert args.storage.startswith("s3://") and args.gpus_per_trial > 0
+    assert args.mlflow_uri == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    cmd = " ".join(container["command"] + container["args"])
+    assert "--artifacts-destination s3://" in cmd and "sqlite:////mnt/mlflow/mlflow.db" in cmd
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert "boto3" in (CLUSTER / "kuberay" / "Dockerfile").read_text()  # MLflow's S3 artifact client
 
 
 def test_kuberay_mlflow_is_internal_and_on_the_shared_volume():

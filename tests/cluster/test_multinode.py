@@ -12,7 +12,10 @@ tracking server of ``cluster/mlflow-server.sh`` with its store in the "shared" f
   finished child runs, and the trials must have run on both nodes;
 * ``ray job submit --working-dir . -- python sweeps/sparsity.py … --resume`` through the dashboard:
   the finished sweep is continued, nothing reruns, nothing is logged twice;
-* (``slow``) a whole sweep through ``ray job submit``, with the same checks as the first.
+* (``slow``) a whole sweep through ``ray job submit``, with the same checks as the first;
+* (``slow``) the script with ``--storage s3://…``: results, states and Tune's experiment state in a
+  bucket of a real S3-compatible server (moto's server mode on 127.0.0.1, tests/conftest.py), which
+  every node reaches through the AWS variables in its environment, as a cloud node through its role.
 
 The trajectories carry no node column, so the node of a trial is found from its process id: Tune's
 experiment state (``result.json`` in the sweep's ``_ray/`` folder) gives each trial's pid; the
@@ -129,7 +132,7 @@ def _stop_trees(procs: list[subprocess.Popen], grace: float = 3.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, s3_server):
     tmp = tmp_path_factory.mktemp("cluster")
     # Ray's socket paths (AF_UNIX: at most 107 bytes) live in its temp dir: keep that path short.
     ray_tmp = Path(tempfile.mkdtemp(prefix="rsng-ray-", dir="/tmp"))
@@ -143,6 +146,7 @@ def cluster(tmp_path_factory):
         "RSNG_MLFLOW_HOST": "127.0.0.1", "RSNG_MLFLOW_PORT": str(ports["mlflow"]),
         "RSNG_MLFLOW_STATE": str(tmp / "mlflow-state"),
     })
+    env = s3_server.env(env)  # every node reaches the test's S3 server (its "instance role")
     c = LocalCluster(gcs=f"127.0.0.1:{ports['gcs']}", dashboard=f"http://127.0.0.1:{ports['dashboard']}",
                      temp_dirs={n: ray_tmp / n for n in NODES}, shared=tmp / "shared", cache=tmp / "cache",
                      home=tmp / "home", mlflow_uri=f"http://127.0.0.1:{ports['mlflow']}", env=env)
@@ -198,11 +202,22 @@ def cluster(tmp_path_factory):
 # ---------------------------------------------------------------- checks
 
 
-def _trial_pids(sweep_dir: Path) -> dict[str, int]:
-    """trial_id -> pid of the process that ran it, from Tune's experiment state (result.json)."""
+def _trial_pids(sweep_dir) -> dict[str, int]:
+    """trial_id -> pid of the process that ran it, from Tune's experiment state (result.json), on
+    the shared folder or in the bucket."""
+    from rsng.results import ObjectPath
+
+    if isinstance(sweep_dir, ObjectPath):
+        from pyarrow.fs import FileSelector
+
+        infos = sweep_dir.fs.get_file_info(FileSelector((sweep_dir / "_ray").path, recursive=True))
+        texts = [(sweep_dir / i.path[len(sweep_dir.path) + 1:]).read_text()
+                 for i in infos if i.path.endswith("/result.json")]
+    else:
+        texts = [p.read_text() for p in sweep_dir.glob("_ray/*/*/result.json")]
     out = {}
-    for result in sweep_dir.glob("_ray/*/*/result.json"):
-        last = json.loads(result.read_text().strip().splitlines()[-1])
+    for text in texts:
+        last = json.loads(text.strip().splitlines()[-1])
         out[last["config"]["trial"]["trial_id"]] = last["pid"]
     return out
 
@@ -234,12 +249,12 @@ def _node_ids_by_state_api(cluster: LocalCluster) -> dict[int, str]:
     return {int(k): v for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
 
 
-def _check_sweep(cluster: LocalCluster, name: str, output: str) -> None:
+def _check_sweep(cluster: LocalCluster, name: str, output: str, storage=None) -> None:
     from mlflow import MlflowClient
 
-    from rsng.results import load
+    from rsng.results import load, storage_path
 
-    sweep_dir = cluster.shared / "rsng" / "results" / name
+    sweep_dir = storage_path(storage or cluster.shared / "rsng" / "results") / name
     df = load(sweep_dir, with_steps=False).trajectories
     assert len(df) == 12 and df["trial_id"].is_unique and (df["status"] == "ok").all(), \
         df[["trial_id", "status", "error_message"]].to_string() + output[-3000:]
@@ -323,3 +338,24 @@ def test_ray_job_submit_runs_a_whole_sweep_on_both_nodes(cluster):
     assert r.returncode == 0 and "succeeded" in out, out[-5000:]
     print(f"\nsweep via ray job submit: {time.monotonic() - t0:.0f} s")
     _check_sweep(cluster, "sparsity-smoke-job", out)
+
+
+@pytest.mark.slow
+def test_script_sweep_to_s3_runs_trials_on_both_nodes(cluster, s3_env):
+    """As the first test, with ``--storage s3://…``: every trial writes its Parquet files and states
+    from its node into the bucket, Tune keeps its experiment state there, nothing lands on the
+    "shared" folder."""
+    storage = f"s3://{s3_env.bucket}/multinode-{uuid.uuid4().hex[:8]}"
+    args = [a if a != str(cluster.shared / "rsng" / "results") else storage
+            for a in cluster.sweep_args("--name", "sparsity-smoke-s3")]
+    t0 = time.monotonic()
+    r = cluster.run(["python", str(ROOT / "sweeps" / "sparsity.py"), *args], cwd=cluster.home,
+                    RAY_ADDRESS=cluster.gcs)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-5000:]
+    print(f"\nsweep to S3 via the script on the head node: {time.monotonic() - t0:.0f} s")
+    assert not (cluster.shared / "rsng" / "results" / "sparsity-smoke-s3").exists()
+    assert not list(cluster.home.glob("s3*"))
+    keys = s3_env.keys(storage.split("/", 3)[3] + "/sparsity-smoke-s3/")
+    assert sum("/_state/" in k for k in keys) == 12 and sum("/trajectories/" in k for k in keys) == 12
+    _check_sweep(cluster, "sparsity-smoke-s3", out, storage=storage)
