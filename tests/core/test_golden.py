@@ -24,14 +24,14 @@ CASES = [
     *[(f"allen_cahn-{s}", "smoke", {"problem": "allen_cahn", "sampler": s})
       for s in ("uniform", "column_norm", "leverage", "pivoted_qr", "gaussian")],
     ("allen_cahn-dense", "smoke", {"problem": "allen_cahn", "s": "dense"}),
-    *[(f"allen_cahn-{s}-full", "smoke", {"problem": "allen_cahn", "sampler": s, "solver": "reference"})
+    *[(f"allen_cahn-{s}-full", "smoke", {"problem": "allen_cahn", "sampler": s, "solver": "full-jacobian"})
       for s in ("uniform", "column_norm", "gaussian")],
-    ("allen_cahn-dense-full", "smoke", {"problem": "allen_cahn", "s": "dense", "solver": "reference"}),
+    ("allen_cahn-dense-full", "smoke", {"problem": "allen_cahn", "s": "dense", "solver": "full-jacobian"}),
     ("allen_cahn-uniform-s=p", "smoke", {"problem": "allen_cahn", "sampler": "uniform", "s": 765}),
     ("allen_cahn-uniform-euler-f64", "smoke", {"problem": "allen_cahn", "sampler": "uniform", "integrator": "euler",
                                                 "precision": "f64"}),
     ("vlasov-gaussian", "smoke", {"problem": "vlasov", "sampler": "gaussian"}),
-    ("advection-leverage-full", "smoke", {"problem": "advection", "sampler": "leverage", "solver": "reference"}),
+    ("advection-leverage-full", "smoke", {"problem": "advection", "sampler": "leverage", "solver": "full-jacobian"}),
     ("allen_cahn-fast-uniform", "fast", {"problem": "allen_cahn", "sampler": "uniform"}),
     ("burgers-fast-column_norm", "fast", {"problem": "burgers", "sampler": "column_norm"}),
 ]
