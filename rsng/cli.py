@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "never on a front and are counted below it. Exit code 2: bad input.")
     p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name>")
     p.add_argument("--x", default="wall_s", help="cost: a column or an expression over columns, e.g. 'steps * s**2' "
-                                                 "(default wall_s)")
+                                                 "(numbers, + - * / **, parentheses, log log10 log2 sqrt exp abs; "
+                                                 "default wall_s)")
     p.add_argument("--y", default="rel_l2", help="error: a column or an expression (default rel_l2)")
     p.add_argument("--by", default="problem", help="comma-separated columns, one front per group; 'none' for a single "
                                                    "front (default problem)")

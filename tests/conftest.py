@@ -11,7 +11,6 @@ import pytest
 from rsng.core.threads import configure_threads
 
 configure_threads(1)
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITY = ROOT / "sweeps" / "sparsity.py"
@@ -19,7 +18,7 @@ SPARSITY = ROOT / "sweeps" / "sparsity.py"
 
 def run_sparsity(args, cwd, timeout=900):
     """``python sweeps/sparsity.py ARGS`` on an embedded single-node Ray (never another session's)."""
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env = dict(os.environ)
     return subprocess.run([sys.executable, str(SPARSITY), "--ray-address", "local", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -30,9 +29,26 @@ def sparsity_script():
     return run_sparsity
 
 
+def smoke_trajectories() -> int:
+    """How many trajectories ``sweeps/sparsity.py --smoke`` runs (its grid, expanded)."""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_sparsity_sweep", SPARSITY)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return len(mod.build(argparse.Namespace(smoke=True)).expand())
+
+
+@pytest.fixture(scope="session")
+def smoke_n() -> int:
+    """The number of trajectories of the smoke sparsity sweep (12)."""
+    return smoke_trajectories()
+
+
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory):
-    """The real smoke sparsity sweep (8 trajectories, ≈ 1 min on 2 cores): (sweep folder, process, wall s)."""
+    """The real smoke sparsity sweep (12 trajectories, ≈ 1–2 min on 2 cores): (sweep folder, process, wall s)."""
     tmp = tmp_path_factory.mktemp("smoke-sweep")
     t0 = time.perf_counter()
     r = run_sparsity(["--smoke", "--storage", str(tmp / "results"), "--cache-dir", str(tmp / "cache")], tmp)

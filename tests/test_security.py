@@ -19,7 +19,8 @@ PACKAGE = ROOT / "rsng"
 #: modules whose loaders execute code from the data they read
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "joblib", "shelve", "marshal"}
 #: calls that unpickle (or evaluate) what they read, whatever object they are called on
-UNSAFE_CALLS = {"read_pickle", "loads_pickle", "unsafe_load", "full_load"}
+#: (``DataFrame.eval`` / ``.query`` evaluate a string: rsng parses its expression options itself)
+UNSAFE_CALLS = {"read_pickle", "loads_pickle", "unsafe_load", "full_load", "eval", "query"}
 
 
 def _dotted(node: ast.AST) -> str:
@@ -56,9 +57,10 @@ def unsafe_uses(source: str, filename: str = "<src>") -> list[str]:
 
 def test_the_scanner_finds_what_it_looks_for():
     bad = ("import pickle\nimport numpy as np\nfrom cloudpickle import loads\nnp.load(p)\n"
-           "np.load(p, allow_pickle=True)\nimport pandas as pd\npd.read_pickle(p)\neval('1')\n")
-    assert len(unsafe_uses(bad)) == 6
-    assert unsafe_uses("import numpy as np\nnp.load(p, allow_pickle=False)\ndf.eval('a + b')\n") == []
+           "np.load(p, allow_pickle=True)\nimport pandas as pd\npd.read_pickle(p)\neval('1')\n"
+           "df.eval(expr)\ndf.query(expr)\n")
+    assert len(unsafe_uses(bad)) == 8
+    assert unsafe_uses("import numpy as np\nnp.load(p, allow_pickle=False)\n") == []
 
 
 def test_no_unpickling_of_on_disk_data_in_the_package():

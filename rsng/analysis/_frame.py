@@ -55,36 +55,90 @@ def short_name(expr: str, default: str) -> str:
     return expr if isinstance(expr, str) and expr.isidentifier() else default
 
 
-def values(df: pd.DataFrame, expr: str, option: str) -> np.ndarray:
-    """Float64 values of column ``expr``, or of the expression ``expr`` evaluated with ``df.eval``.
+#: What an expression option (``--x``, ``--y``, ``cost``, ``metric``) accepts besides a column name.
+EXPRESSION_SYNTAX = ("column names, numbers, + - * / ** and parentheses, and the functions "
+                     + ", ".join(f"{f}()" for f in ("log", "log10", "log2", "sqrt", "exp", "abs")))
 
-    Nulls become NaN. Raises :class:`ColumnError` (naming ``option``) for an unknown column, an
-    expression that cannot be evaluated, or non-numeric values.
-    """
+_FUNCTIONS = {"log": np.log, "log10": np.log10, "log2": np.log2, "sqrt": np.sqrt, "exp": np.exp, "abs": np.abs}
+
+
+def _parse_expression(expr: str, option: str):
+    """The syntax tree of ``expr`` if it uses only :data:`EXPRESSION_SYNTAX` (nothing is evaluated
+    here, and :func:`_evaluate` only computes arithmetic on columns); :class:`ColumnError` otherwise."""
+    import ast
+
+    if len(expr) > 500:
+        raise ColumnError(option, f"expression longer than 500 characters ({len(expr)})")
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ColumnError(option, f"cannot parse expression {expr!r} ({e.msg}); accepted: {EXPRESSION_SYNTAX}") from None
+    ops = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.UAdd, ast.USub)
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, *ops)) \
+            or (isinstance(node, ast.Constant) and type(node.value) in (int, float)) \
+            or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+                and len(node.args) == 1 and not node.keywords)
+        if not ok:
+            what = ast.get_source_segment(expr.strip(), node) or type(node).__name__
+            raise ColumnError(option, f"{what!r} is not allowed in an expression ({expr!r}); accepted: "
+                                      f"{EXPRESSION_SYNTAX}")
+    return tree.body
+
+
+def _evaluate(node, df: pd.DataFrame, expr: str, option: str):
+    """Float64 values of a tree :func:`_parse_expression` accepted (a column → its values)."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        return np.float64(node.value)
+    if isinstance(node, ast.Name):
+        if node.id in _FUNCTIONS and node.id not in df.columns:
+            raise ColumnError(option, f"function {node.id!r} used without a call in {expr!r}")
+        if node.id not in df.columns:
+            raise ColumnError(option, f"unknown column {node.id!r} in {expr!r}; columns: "
+                                      f"{', '.join(map(str, df.columns))}")
+        return _numeric(df[node.id], node.id, option)
+    if isinstance(node, ast.UnaryOp):
+        v = _evaluate(node.operand, df, expr, option)
+        return -v if isinstance(node.op, ast.USub) else +v
+    if isinstance(node, ast.Call):
+        return _FUNCTIONS[node.func.id](_evaluate(node.args[0], df, expr, option))
+    a, b = _evaluate(node.left, df, expr, option), _evaluate(node.right, df, expr, option)
+    op = type(node.op)
+    return {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
+            ast.Pow: np.power}[op](a, b)
+
+
+def _numeric(s, expr: str, option: str) -> np.ndarray:
     import pandas as pd
 
-    if not isinstance(expr, str) or not expr.strip():
-        raise ColumnError(option, f"expected a column name or an expression, got {expr!r}")
-    if expr in df.columns:
-        s = df[expr]
-    else:
-        try:
-            s = df.eval(expr)
-        except Exception as e:  # noqa: BLE001 - pandas raises many kinds here (UndefinedVariableError, SyntaxError, …)
-            what = "unknown column" if expr.isidentifier() else "cannot evaluate expression"
-            cols = ", ".join(map(str, df.columns))
-            raise ColumnError(option, f"{what} {expr!r} ({type(e).__name__}: {e}); columns: {cols}") from None
-        if isinstance(s, pd.DataFrame):
-            raise ColumnError(option, f"expression {expr!r} must give one value per row, not a frame")
-        if np.ndim(s) == 0:
-            s = pd.Series(np.full(len(df), s), index=df.index)
     if isinstance(s, pd.Series) and (isinstance(s.dtype, pd.CategoricalDtype)
                                      or pd.api.types.is_datetime64_any_dtype(s.dtype)):
         raise ColumnError(option, f"{expr!r} is not numeric (dtype {s.dtype})")
     try:
-        out = pd.Series(s).to_numpy(dtype="float64", na_value=np.nan)
+        return pd.Series(s).to_numpy(dtype="float64", na_value=np.nan)
     except (TypeError, ValueError):
         raise ColumnError(option, f"{expr!r} is not numeric (dtype {s.dtype})") from None
+
+
+def values(df: pd.DataFrame, expr: str, option: str) -> np.ndarray:
+    """Float64 values of column ``expr``, or of the arithmetic expression ``expr`` over columns
+    (:data:`EXPRESSION_SYNTAX`, e.g. ``"steps * s**2"``), parsed by rsng itself: nothing is handed
+    to ``eval`` or ``DataFrame.eval``.
+
+    Nulls become NaN. Raises :class:`ColumnError` (naming ``option``) for an unknown column, an
+    expression outside that syntax, or non-numeric values.
+    """
+    if not isinstance(expr, str) or not expr.strip():
+        raise ColumnError(option, f"expected a column name or an expression, got {expr!r}")
+    if expr in df.columns:
+        out = _numeric(df[expr], expr, option)
+    else:
+        tree = _parse_expression(expr, option)
+        with np.errstate(all="ignore"):  # 0 / 0, log(0), overflow: NaN or inf, excluded from fronts
+            out = _evaluate(tree, df, expr, option)
+        out = np.broadcast_to(np.asarray(out, dtype="float64"), (len(df),)).copy()
     if out.shape != (len(df),):
         raise ColumnError(option, f"expression {expr!r} gave {out.shape} values for {len(df)} rows")
     return out

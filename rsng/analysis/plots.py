@@ -102,14 +102,15 @@ def _t_end_note(df: pd.DataFrame) -> str:
 
 def plot_pareto(df: pd.DataFrame, x: str = "wall_s", y: str = "rel_l2", *, by: str | None = "problem",
                 hue: str | None = "sampler", paper: bool = True, reference: pd.DataFrame | None = None,
-                path=None) -> Figure:
+                annotate: str | None = None, path=None) -> Figure:
     """Accuracy versus cost, log-log, one panel per value of ``by`` (e.g. per problem).
 
     Every ok trajectory is a point coloured by ``hue``; the Pareto front (:func:`pareto_front`) is
     drawn as a staircase. Diverged/failed runs cannot be placed; their number is written in the
     panel. Anchors: the paper's Table 1 points (:func:`paper_points`, when ``x``/``y`` are
     ``wall_s``/``rel_l2`` and ``paper``) and a reference work-precision curve (the frame of
-    :func:`reference_work_precision`, matched on ``problem``).
+    :func:`reference_work_precision`, matched on ``problem``). ``annotate`` names a column (e.g. ``"s"``)
+    whose value is written next to every plotted run.
     """
     from rsng.analysis.anchors import PAPER_LABEL, paper_points
 
@@ -129,6 +130,10 @@ def plot_pareto(df: pd.DataFrame, x: str = "wall_s", y: str = "rel_l2", *, by: s
                 ax.scatter(xv[sel], yv[sel], s=28, color=colors[h], alpha=0.8, label=f"{hue}={h}", zorder=3)
         else:
             ax.scatter(xv[ok], yv[ok], s=28, alpha=0.8, label="runs", zorder=3)
+        if annotate and annotate in sub.columns:
+            for xi, yi, v in zip(xv[ok], yv[ok], sub[annotate].to_numpy()[ok]):
+                ax.annotate(f"{annotate}={v}", (xi, yi), fontsize=7, xytext=(4, 3), textcoords="offset points",
+                            color="0.25")
         if len(front):
             fx, fy = values(front, x, "x"), values(front, y, "y")
             pos = (fx > 0) & (fy > 0)

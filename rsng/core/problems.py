@@ -184,8 +184,9 @@ _PI = math.pi
 
 #: rcond of allen_cahn and burgers. The paper uses 1e-4. With our fitted θ(0) (t=0 error ≈ 2e-6,
 #: Jacobian σ_max ≈ 400 with only ~57 singular values above 1e-4·σ_max) that cut-off discards
-#: directions the dynamics need: fast presets, seed 0, measured here — allen_cahn 5.8e-4 at 1e-4 vs
-#: 6.9e-5 at 1e-5; burgers 4.2e-4 vs 6.5e-5. ``--rcond 1e-4`` reproduces the paper's setting.
+#: directions the dynamics need: fast presets, seed 0, the fast solver — allen_cahn 5.50e-4 at 1e-4
+#: vs 5.54e-5 at 1e-5; burgers 3.96e-4 vs 2.25e-4 (README; these runs amplify rounding, so other
+#: machines give other digits). ``--rcond 1e-4`` reproduces the paper's setting.
 RCOND_SPECTRAL = 1e-5
 
 

@@ -82,7 +82,9 @@ def claim_cpus(n: int, lock_dir: str | os.PathLike | None = None) -> list[int] |
     threads are bounded (jax-ml/jax#1539). A claim is an exclusive
     ``flock`` on ``<lock_dir>/cpu<k>.lock`` (default: a per-user folder in the temp directory); the
     kernel releases it when the process exits, SIGKILL included. A process keeps its claim across
-    calls (Ray reuses trial processes); calling again re-pins threads created since.
+    calls (Ray reuses trial processes); calling again re-pins threads created since. The folder is
+    created with mode 0700; one that is not a directory owned by this user with mode 0700 raises
+    :class:`PermissionError` naming it (another user could hold every lock in it).
     """
     import fcntl
     import tempfile
@@ -99,6 +101,7 @@ def claim_cpus(n: int, lock_dir: str | os.PathLike | None = None) -> list[int] |
         return None
     folder = Path(lock_dir or Path(tempfile.gettempdir()) / f"rsng-cpus-{os.getuid()}")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _check_private(folder)
     got: list[int] = []
     fds: list[int] = []
     for cpu in mine:
@@ -119,6 +122,25 @@ def claim_cpus(n: int, lock_dir: str | os.PathLike | None = None) -> list[int] |
     _CLAIM.update(cpus=got, fds=fds)
     _pin_process(set(got))
     return got
+
+
+def _check_private(folder: Path) -> None:
+    """Refuse a claim folder that another user owns or can write: whoever can write it can hold every
+    core's lock (or swap the lock files), and the trials would then run unpinned or wait on them."""
+    import stat
+
+    st = os.lstat(folder)
+    problems = []
+    if not stat.S_ISDIR(st.st_mode):
+        problems.append("is not a directory (a symbolic link?)")
+    if st.st_uid != os.getuid():
+        problems.append(f"is owned by uid {st.st_uid}, not by this user (uid {os.getuid()})")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        problems.append(f"has mode {stat.S_IMODE(st.st_mode):04o}, not 0700")
+    if problems:
+        raise PermissionError(
+            f"CPU-claim folder {folder} " + " and ".join(problems) + ": refusing to use it. Remove it "
+            "(another user may have created it), or set RSNG_PIN_CPUS=0 to run trials unpinned.")
 
 
 def _release_claim() -> None:

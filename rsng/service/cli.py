@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from rsng.service.spec import SweepSpec, SweepSpecError
 
-__all__ = ["sweep_main", "common_parser"]
+__all__ = ["common_parser", "sweep_main", "write_front"]
 
 
 def common_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -80,5 +81,18 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
         print(f"MLflow:          {uri}")
     print("\nAccuracy versus cost (mean over seeds):")
     print(summary_table(prep.sweep_dir))
+    print(f"Front (error against wall time, each run labelled with its s): {write_front(prep.sweep_dir)}")
     print(f"\nDriver peak memory (RSS): {peak_rss_mib():.0f} MiB")
     return 0
+
+
+def write_front(sweep_dir: Path) -> Path:
+    """``<sweep_dir>/front.png``: every trajectory's error against its wall time, one panel per problem,
+    coloured by sampler, labelled with its s, the Pareto front drawn (``rsng pareto --plot`` draws the
+    same with the paper's points, which are for the fast presets' T = 4)."""
+    from rsng.analysis.plots import plot_pareto
+    from rsng.results import load
+
+    path = Path(sweep_dir) / "front.png"
+    plot_pareto(load(sweep_dir, with_steps=False).trajectories, paper=False, annotate="s", path=path)
+    return path

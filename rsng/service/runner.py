@@ -156,7 +156,8 @@ def peak_rss_mib() -> float:
 
 def init_ray(address: str | None, num_cpus: int | None = None, log=print) -> str:
     """Attach to a running Ray cluster (``ray submit`` / ``ray job submit`` / RAY_ADDRESS) or start an
-    embedded single-node one with token auth off and the CPUs this process may use.
+    embedded single-node one with token authentication on (:func:`_embedded_token_auth`) and the CPUs
+    this process may use.
 
     ``address="local"`` always starts the embedded one (tests, or a machine shared with other Ray users).
     """
@@ -164,6 +165,7 @@ def init_ray(address: str | None, num_cpus: int | None = None, log=print) -> str
 
     if ray.is_initialized():
         return "already initialised"
+    user_auth_mode = os.environ.get("RAY_AUTH_MODE")  # before ray.init("auto") may set it
     # "auto" finds a running cluster on this node by its processes (ray submit runs us on the head
     # node); if there is none we start an embedded one.
     address = address or os.environ.get("RAY_ADDRESS") or "auto"
@@ -175,11 +177,52 @@ def init_ray(address: str | None, num_cpus: int | None = None, log=print) -> str
             if address != "auto":
                 raise
             log("no running Ray cluster on this node: starting an embedded single-node Ray")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    auth = _embedded_token_auth(user_auth_mode)
     from rsng.core.threads import available_cpus
 
     ray.init(num_cpus=num_cpus or available_cpus(), include_dashboard=False, log_to_driver=False)
-    return f"embedded single-node Ray with {int(ray.cluster_resources().get('CPU', 0))} CPUs"
+    _private_token_file()
+    return f"embedded single-node Ray with {int(ray.cluster_resources().get('CPU', 0))} CPUs, {auth}"
+
+
+def _embedded_token_auth(user_auth_mode: str | None) -> str:
+    """Turn Ray's token authentication on for the embedded Ray unless the user set ``RAY_AUTH_MODE``
+    (``disabled`` is honoured). Ray's ports listen on every interface and cannot be bound to loopback
+    (SECURITY.md), so the token is what keeps other hosts and users out. A user's own token
+    (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) is used; otherwise a fresh
+    random one for this run, kept only in the environment of this process and the Ray processes it
+    starts (``/proc/<pid>/environ`` is readable by its owner only), so nothing is written to disk.
+    """
+    if user_auth_mode is not None and user_auth_mode.lower() != "token":
+        return f"token authentication off (RAY_AUTH_MODE={user_auth_mode})"
+    os.environ["RAY_AUTH_MODE"] = "token"
+    source = "a per-run token"
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        source = "your token"
+    elif Path("~/.ray/auth_token").expanduser().is_file():
+        source = "~/.ray/auth_token"
+    else:
+        import secrets
+
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    try:  # Ray caches its configuration and token per process: make it read the environment again
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except (ImportError, AttributeError):  # pragma: no cover - another Ray version
+        pass
+    return f"token authentication on ({source})"
+
+
+def _private_token_file() -> None:
+    """Ray writes ``~/.ray/auth_token`` readable by everyone (0644) when it generates one: make it 0600."""
+    token = Path("~/.ray/auth_token").expanduser()
+    try:
+        if token.is_file() and token.stat().st_uid == os.getuid() and token.stat().st_mode & 0o077:
+            token.chmod(0o600)
+    except OSError:  # pragma: no cover - not ours to change
+        pass
 
 
 def _versions() -> dict[str, Any]:
@@ -379,6 +422,10 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict, on_done: Calla
     from rsng.service.trial import tune_trainable
 
     init_ray(opts.ray_address, log=opts.log)
+    # num_to_keep=1 makes Tune force an experiment-state snapshot after each trial checkpoint and warn
+    # when that happens within 5 s; rsng never restores a Tune experiment from that snapshot (--resume
+    # reads its own Parquet rows and states), so the warning is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
     sink = _make_sink(on_done, opts.max_failures)
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}

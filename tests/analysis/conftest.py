@@ -15,13 +15,13 @@ T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="session")
-def smoke_sweep_dir(smoke_sweep) -> Path:
+def smoke_sweep_dir(request) -> Path:
     """``…/results/sparsity-smoke``: the session's real smoke sparsity sweep (tests/conftest.py).
 
     ``RSNG_TEST_SMOKE_SWEEP=<sweep folder>`` reuses an existing one instead (local iteration only).
     """
     given = os.environ.get("RSNG_TEST_SMOKE_SWEEP")
-    return Path(given) if given else smoke_sweep[0]
+    return Path(given) if given else request.getfixturevalue("smoke_sweep")[0]
 
 
 def make_row(trial_id: str, **kw) -> dict:

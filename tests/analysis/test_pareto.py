@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,3 +108,29 @@ def test_hundred_thousand_points_well_under_a_second():
     best = np.minimum.accumulate(ys)
     expected = set(g.index[order][ys <= best])
     assert set(f[f.problem == "a"].index) == expected
+
+
+def test_expressions_are_parsed_not_evaluated():
+    """--x/--y expressions: arithmetic over columns is computed by rsng's own parser; anything else
+    (attribute access, calls other than the listed functions, strings, subscripts) is refused by name."""
+    from rsng.analysis._frame import values
+
+    df = pd.DataFrame({"steps": [10, 20], "s": [5, 7], "wall_s": [1.0, np.nan], "problem": ["a", "b"]})
+    np.testing.assert_array_equal(values(df, "steps * s**2", "x"), [250.0, 980.0])
+    np.testing.assert_array_equal(values(df, "-(steps - 4) / 2 + sqrt(s * s)", "x"), [2.0, -1.0])
+    np.testing.assert_allclose(values(df, "log10(steps) * 2 + exp(0) + abs(-1) + log(1) + log2(4)", "x"),
+                               [6.0, 2 * np.log10(20) + 4])
+    assert np.isnan(values(df, "wall_s * 2", "x")[1]) and values(df, "3", "x").tolist() == [3.0, 3.0]
+    for bad, fragment in [
+        ("__import__('os').system('touch pwned')", "is not allowed"),
+        ("steps.__class__", "is not allowed"), ("s[0]", "is not allowed"), ("'a' + 'b'", "is not allowed"),
+        ("steps if s else 1", "is not allowed"), ("lambda: 1", "is not allowed"), ("open('x')", "is not allowed"),
+        ("log(s, 2)", "is not allowed"), ("@pd.x", "cannot parse"), ("steps +", "cannot parse"),
+        ("nope * 2", "unknown column 'nope'"), ("problem * 2", "not numeric"),
+    ]:
+        with pytest.raises(ColumnError) as e:
+            values(df, bad, "y")
+        assert e.value.option == "y" and fragment in str(e.value), (bad, str(e.value))
+        if "allowed" in fragment or "parse" in fragment:
+            assert "accepted: column names, numbers" in str(e.value)
+    assert not Path("pwned").exists()

@@ -338,6 +338,19 @@ def test_kuberay_mlflow_is_internal_and_on_the_shared_volume():
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert service["spec"].get("type", "ClusterIP") == "ClusterIP"  # no LoadBalancer: in-cluster only
     assert service["spec"]["selector"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    # the server has no authentication: only the Ray pods (labelled in both configs) may reach it
+    policy = _one("NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"] and len(policy["spec"]["ingress"]) == 1
+    rule = policy["spec"]["ingress"][0]
+    assert rule["ports"] == [{"port": 5000, "protocol": "TCP"}] and len(rule["from"]) == 1
+    allowed = rule["from"][0]["podSelector"]["matchLabels"]
+    assert allowed and set(rule["from"][0]) == {"podSelector"}  # same namespace, labelled pods only
+    ray = _one("RayCluster")["spec"]
+    job = _one("RayJob")["spec"]["rayClusterSpec"]
+    for spec in (ray, job):
+        templates = [spec["headGroupSpec"]["template"]] + [g["template"] for g in spec["workerGroupSpecs"]]
+        assert all(allowed.items() <= t["metadata"]["labels"].items() for t in templates)
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     cmd = " ".join(container["command"] + container["args"])
     assert f"sqlite:///{SHARED}/rsng/mlflow/mlflow.db" in cmd and f"--artifacts-destination {SHARED}/rsng/mlflow/" in cmd

@@ -8,7 +8,7 @@ tracking server of ``cluster/mlflow-server.sh`` with its store in the "shared" f
 
 * as ``ray submit`` runs it: the script alone, copied out of the repository and run as
   ``python ~/sparsity.py …`` on the head node, attaching to the running cluster (``RAY_ADDRESS``).
-  All 8 trajectories must reach the shared results folder, MLflow must hold one parent and 8
+  All 12 trajectories must reach the shared results folder, MLflow must hold one parent and 12
   finished child runs, and the trials must have run on both nodes;
 * ``ray job submit --working-dir . -- python sweeps/sparsity.py … --resume`` through the dashboard:
   the finished sweep is continued, nothing reruns, nothing is logged twice;
@@ -241,7 +241,7 @@ def _check_sweep(cluster: LocalCluster, name: str, output: str) -> None:
 
     sweep_dir = cluster.shared / "rsng" / "results" / name
     df = load(sweep_dir, with_steps=False).trajectories
-    assert len(df) == 8 and df["trial_id"].is_unique and (df["status"] == "ok").all(), \
+    assert len(df) == 12 and df["trial_id"].is_unique and (df["status"] == "ok").all(), \
         df[["trial_id", "status", "error_message"]].to_string() + output[-3000:]
     assert df["device"].str.startswith("cpu").all()
 
@@ -299,13 +299,13 @@ def test_ray_job_submit_resume_skips_finished_trajectories(cluster, script_sweep
     continuing the finished sweep above with --resume: nothing reruns, nothing is logged twice."""
     sweep_dir = cluster.shared / "rsng" / "results" / "sparsity-smoke"
     before = {p.name: p.stat().st_mtime_ns for p in (sweep_dir / "trajectories").glob("*.parquet")}
-    assert len(before) == 8
+    assert len(before) == 12
     t0 = time.monotonic()
     r = cluster.run(["ray", "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--",
                      "python", "sweeps/sparsity.py", *cluster.sweep_args("--resume")], cwd=ROOT)
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "succeeded" in out, out[-5000:]
-    assert "(8 already done, 0 to run)" in out, out[-5000:]
+    assert "(12 already done, 0 to run)" in out, out[-5000:]
     print(f"\nresume via ray job submit: {time.monotonic() - t0:.0f} s")
     after = {p.name: p.stat().st_mtime_ns for p in (sweep_dir / "trajectories").glob("*.parquet")}
     assert after == before

@@ -110,3 +110,27 @@ def test_xla_gets_the_cpus_and_blas_one_thread(monkeypatch):
     assert os.environ["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false"
     configure_threads(1, override=True)
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+
+
+@pytest.mark.skipif(available_cpus() < 2, reason="needs 2 CPUs to claim one of them")
+def test_a_claim_folder_another_user_owns_or_can_write_is_refused(tmp_path):
+    from rsng.core.threads import claim_cpus
+
+    folder = tmp_path / "claims"
+    assert claim_cpus(1, folder) is not None  # created private, claimed
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    claim_cpus(0)  # drop the claim (and the pin) again
+    os.chmod(folder, 0o777)  # a folder others can write: they could hold every lock
+    with pytest.raises(PermissionError, match=r"claims.*mode 0777, not 0700.*RSNG_PIN_CPUS=0"):
+        claim_cpus(1, folder)
+    os.chmod(folder, 0o700)
+    if os.getuid() != 0:
+        pytest.skip("chown to another user needs root")
+    os.chown(folder, 4242, 4242)  # pre-created by another user
+    with pytest.raises(PermissionError, match=r"owned by uid 4242, not by this user"):
+        claim_cpus(1, folder)
+    link = tmp_path / "link"
+    os.chown(folder, os.getuid(), os.getgid())
+    link.symlink_to(folder)
+    with pytest.raises(PermissionError, match="not a directory"):
+        claim_cpus(1, link)

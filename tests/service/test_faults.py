@@ -35,7 +35,7 @@ def sweep_cmd(storage: Path, cache: Path, *args: str) -> list[str]:
 
 
 def sweep_env() -> dict:
-    return dict(os.environ, RAY_AUTH_MODE="disabled", MLFLOW_DISABLE_TELEMETRY="true")
+    return dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
 
 
 def run(cmd, cwd, timeout=600):

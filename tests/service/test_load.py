@@ -26,7 +26,7 @@ def test_two_hundred_trajectories_complete_and_the_driver_stays_small(tmp_path):
     storage = tmp_path / "results"
     sweep_dir = storage / "faults"
     log = tmp_path / "driver.log"
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", MLFLOW_DISABLE_TELEMETRY="true")
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
     # heat smoke, 10 steps each: the per-trajectory cost is the service's (scheduling, Parquet, MLflow)
     cmd = [sys.executable, str(FAULT_SWEEP), "--ray-address", "local", "--seeds", str(N), "--t-end", "0.1",
            "--storage", str(storage), "--cache-dir", str(tmp_path / "cache")]

@@ -20,15 +20,15 @@ def mlflow_runs(sweep_dir):
     return client, client.search_runs([exp.experiment_id], max_results=1000)
 
 
-def test_smoke_sweep_writes_one_row_per_trajectory(smoke_sweep):
+def test_smoke_sweep_writes_one_row_per_trajectory(smoke_sweep, smoke_n):
     from rsng.results import load
 
     sweep_dir, r, wall = smoke_sweep
     res = load(sweep_dir)
     df = res.trajectories
-    assert len(df) == 8 and df["trial_id"].is_unique
-    assert set(df["problem"]) == {"allen_cahn", "burgers"} and set(df["sampler"]) == {"uniform", "column_norm"}
-    assert set(df["seed"]) == {0, 1}
+    assert len(df) == smoke_n == 12 and df["trial_id"].is_unique
+    assert set(df["problem"]) == {"allen_cahn"} and set(df["sampler"]) == {"uniform", "column_norm"}
+    assert set(df["s"]) == {25, 50, 100} and set(df["seed"]) == {0, 1}
     assert (df["status"] == "ok").all(), df[["trial_id", "status", "error_message"]]
     # smoke preset (depth 3, s=50, short T): measured 6.5e-4 … 5.1e-2. This checks the plumbing
     # carries real errors; accuracy is the solver tests' business.
@@ -41,27 +41,30 @@ def test_smoke_sweep_writes_one_row_per_trajectory(smoke_sweep):
         assert steps["step"].min() == 0 and steps["step"].max() == row.steps
     assert "Parquet results" in r.stdout and "mlflow ui --backend-store-uri sqlite:///" in r.stdout
     assert "rel_l2_mean" in r.stdout  # the accuracy-vs-cost table
+    assert f"{sweep_dir / 'front.png'}" in r.stdout  # and the front, as a PNG in the sweep folder
+    assert (sweep_dir / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "WARNING" not in r.stdout + r.stderr and "Warning" not in r.stdout + r.stderr
     print(f"smoke sweep wall time: {wall:.0f} s")
 
 
-def test_smoke_sweep_mlflow_parent_and_children(smoke_sweep):
+def test_smoke_sweep_mlflow_parent_and_children(smoke_sweep, smoke_n):
     sweep_dir, _, _ = smoke_sweep
     client, runs = mlflow_runs(sweep_dir)
     parents = [r for r in runs if r.data.tags.get("rsng.kind") == "parent"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
-    assert len(parents) == 1 and len(children) == 8
+    assert len(parents) == 1 and len(children) == smoke_n
     assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
     assert all(r.info.status == "FINISHED" for r in runs)
     hist = client.get_metric_history(children[0].info.run_id, "rel_l2_t")
     assert len(hist) > 10 and sorted(m.step for m in hist)[0] == 0
 
 
-def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, sparsity_script, tmp_path):
+def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smoke_n, sparsity_script, tmp_path):
     from rsng.results import load
 
     sweep_dir_ref, _, _ = smoke_sweep
     storage = tmp_path / "results"
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env = dict(os.environ)
     args = [sys.executable, str(SCRIPT), "--smoke", "--ray-address", "local", "--storage", str(storage),
             "--cache-dir", str(tmp_path / "cache"),
             "--max-concurrent", "1", "--report-steps", "20"]
@@ -74,7 +77,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, spar
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes, mid-sweep
     proc.wait()
     n_before = len(list(traj_dir.glob("*.parquet")))
-    assert 2 <= n_before < 8
+    assert 2 <= n_before < smoke_n
 
     r = sparsity_script(["--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
                     "--resume"], tmp_path)
@@ -89,7 +92,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, spar
     assert not [r for r in runs if r.info.status == "RUNNING"]
 
 
-def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, tmp_path):
+def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, smoke_n, tmp_path):
     """Tracking server unreachable for the whole sweep: Parquet complete, a clear warning, and
     `rsng mlflow-sync` afterwards creates every run exactly once (serial runner: same driver path)."""
     import socket
@@ -105,19 +108,19 @@ def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, tmp_pat
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "MLflow unavailable" in r.stdout + r.stderr and "rsng mlflow-sync" in r.stdout + r.stderr
     sweep_dir = storage / "sparsity-smoke"
-    assert len(load(sweep_dir).trajectories) == 8
+    assert len(load(sweep_dir).trajectories) == smoke_n
     for _ in range(2):  # the second sync must create nothing
         out = subprocess.run([sys.executable, "-m", "rsng.cli", "mlflow-sync", str(sweep_dir)], capture_output=True,
                              text=True, timeout=300)
         assert out.returncode == 0, out.stderr
-    assert "created 0, already present 8, failed 0" in out.stdout
+    assert f"created 0, already present {smoke_n}, failed 0" in out.stdout
     client, runs = mlflow_runs(sweep_dir)
-    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId")]) == 8
+    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId")]) == smoke_n
     assert all(r.info.status != "RUNNING" for r in runs)
 
 
-def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, sparsity_script, tmp_path):
-    """--seeds-per-trial 2: the 8 smoke trajectories run as 4 Tune trials (seeds 0 and 1 of each
+def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, sparsity_script, tmp_path):
+    """--seeds-per-trial 2: the 12 smoke trajectories run as 6 Tune trials (seeds 0 and 1 of each
     configuration vmapped together); every trajectory still has its own row, steps and MLflow run."""
     import numpy as np
 
@@ -139,7 +142,7 @@ def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, sparsity_scri
     from rsng.core.integrate import TrajectoryBatch
     from rsng.core.record import record_columns
 
-    group = df[(df["problem"] == "allen_cahn") & (df["sampler"] == "uniform")].sort_values("seed")
+    group = df[(df["problem"] == "allen_cahn") & (df["sampler"] == "uniform") & (df["s"] == 50)].sort_values("seed")
     cfgs = [resolve(None, **{k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in record_columns()
                              if k != "p"}) for _, row in group.iterrows()]
     assert len(cfgs) == 2
@@ -149,6 +152,6 @@ def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, sparsity_scri
         steps = res.steps[res.steps["trial_id"] == tid]
         assert steps["step"].is_unique and steps["step"].max() == row["steps"]
     trials = list((sweep_dir / "_ray").glob("*/tune_trainable_*"))
-    assert len(trials) == 4, trials
+    assert len(trials) == smoke_n // 2, trials
     client, runs = mlflow_runs(sweep_dir)
-    assert sum(1 for x in runs if x.data.tags.get("mlflow.parentRunId")) == 8
+    assert sum(1 for x in runs if x.data.tags.get("mlflow.parentRunId")) == smoke_n
