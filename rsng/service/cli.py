@@ -32,7 +32,11 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--seeds-per-trial", type=int, default=1,
                    help="march this many sketch seeds of one configuration together in one trial (one vmapped "
                         "compiled call: fills a GPU; wall_s is then each trajectory's share) (default 1)")
-    p.add_argument("--report-steps", type=int, default=200, help="steps between progress reports, Parquet chunks and checkpoints")
+    p.add_argument("--unit-size", type=int, default=None,
+                   help="trajectories one Tune trial runs one after another in its worker (a work unit; a retried "
+                        "unit skips those with rows) (default: automatic, up to 32 and at least 8 units per "
+                        "concurrent trial)")
+    p.add_argument("--report-steps", type=int, default=200, help="steps between Parquet chunks and saved states")
     p.add_argument("--serial", action="store_true", help="run in this process, one trajectory after another (no Ray)")
     p.add_argument("--yes", action="store_true", help="confirm a sweep of more than 5000 trajectories")
     p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
@@ -58,7 +62,8 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
                             max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
                             gpus_per_trial=args.gpus_per_trial, report_steps=args.report_steps,
                             confirm_large=args.yes, serial=args.serial, cache_dir=args.cache_dir,
-                            ray_address=args.ray_address, seeds_per_trial=args.seeds_per_trial)
+                            ray_address=args.ray_address, seeds_per_trial=args.seeds_per_trial,
+                            unit_size=args.unit_size)
         if args.dry_run:
             prep = prepare(spec, opts)
             for t in prep.trials:
@@ -82,7 +87,11 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
     print("\nAccuracy versus cost (mean over seeds):")
     print(summary_table(prep.sweep_dir))
     print(f"Front (error against wall time, each run labelled with its s): {write_front(prep.sweep_dir)}")
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     print(f"\nDriver peak memory (RSS): {peak_rss_mib():.0f} MiB")
+    print(f"Driver CPU time: {ru.ru_utime + ru.ru_stime:.1f} s")
     return 0
 
 

@@ -2,10 +2,20 @@
 
 The driver validates everything first — the grid (every point resolved), the storage folder, the
 MLflow URI — and only then starts Ray. Results are written by the trials themselves to
-``<storage>/<sweep>/`` (Parquet); the driver logs each finished trajectory to MLflow from those
-files (:class:`rsng.tracking.Tracker`), so Parquet is complete even when MLflow is down, and
-``rsng mlflow-sync`` can fill MLflow in later. ``--resume`` skips trajectories that already have a
-row and continues unfinished ones from their last saved state.
+``<storage>/<sweep>/`` (Parquet), so Parquet is complete even when MLflow is down, and ``rsng
+mlflow-sync`` can fill MLflow in later. ``--resume`` skips trajectories that already have a row and
+continues unfinished ones from their last saved state.
+
+Scale (measured in benchmarks/scale.py, figures in benchmarks/README.md): a Tune trial is a *work
+unit* of many trajectories run one after another in one worker (``--unit-size``; by default up to
+32, at least 8 units per concurrent slot), so Tune's per-trial cost is paid per unit. Each finished
+trajectory reaches the driver as a Tune result carrying its row and a thinned per-step series; the
+driver hands it to one background thread (:class:`_MlflowLogger`) that logs the child run, so the
+loop that schedules trials never waits for MLflow, and no file is read back. Tune writes no
+checkpoints (the trials' state files are what a retry and ``--resume`` continue from), its
+automatic CSV/TensorBoard loggers are off (its JSON logger is kept: a trial's pid and results), and
+a trial's config names its work unit only (the units reach the workers once, through Ray's object
+store).
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ class SweepOptions:
     cache_dir: str | None = None
     ray_address: str | None = None  # None: attach to a running cluster if any, else embedded
     seeds_per_trial: int = 1  # sketch seeds of one configuration marched together (TrajectoryBatch)
+    unit_size: int | None = None  # trajectories per Tune trial, run one after another (None: automatic)
     log: Callable[[str], None] = field(default=lambda m: print(m, flush=True))
 
 
@@ -86,6 +97,9 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         raise SweepSpecError("--max-concurrent", f"must be ≥ 1, got {opts.max_concurrent}")
     if isinstance(opts.seeds_per_trial, bool) or not isinstance(opts.seeds_per_trial, int) or opts.seeds_per_trial < 1:
         raise SweepSpecError("--seeds-per-trial", f"must be an integer ≥ 1, got {opts.seeds_per_trial!r}")
+    if opts.unit_size is not None and (isinstance(opts.unit_size, bool) or not isinstance(opts.unit_size, int)
+                                       or opts.unit_size < 1):
+        raise SweepSpecError("--unit-size", f"must be an integer ≥ 1, got {opts.unit_size!r}")
     if opts.report_steps < 1:
         raise SweepSpecError("--report-steps", f"must be ≥ 1, got {opts.report_steps}")
     if opts.cache_dir is not None:
@@ -269,14 +283,59 @@ def _payloads(prep: Prepared, opts: SweepOptions, versions: dict) -> list[dict[s
 
 
 def member_ids(payload: dict[str, Any]) -> list[str]:
-    """The trajectory ids a trial payload computes."""
-    return [m["trial_id"] for m in payload["members"]] if "members" in payload else [payload["trial_id"]]
+    """The trajectory ids a trial payload computes (a work unit, a seed batch or one trajectory)."""
+    from rsng.service.trial import work_ids
+
+    return work_ids(payload)
+
+
+#: Automatic work units: at most this many trajectories, and at least this many units per slot.
+UNIT_MAX = 32
+UNITS_PER_SLOT = 8
+
+
+def _slots(opts: SweepOptions) -> int:
+    """Trials that can run at once: --max-concurrent, else the cluster's CPUs (GPUs) per trial."""
+    import ray
+
+    res = ray.cluster_resources()
+    if opts.gpus_per_trial > 0:
+        n = res.get("GPU", 0) / opts.gpus_per_trial
+    else:
+        n = res.get("CPU", 1) / opts.cpus_per_trial
+    n = max(1, int(n))
+    return min(n, opts.max_concurrent) if opts.max_concurrent else n
+
+
+def _units(items: list[dict[str, Any]], opts: SweepOptions, slots: int, history_points: int) -> list[dict[str, Any]]:
+    """Work items grouped into Tune trials of about ``unit_size`` trajectories each, in grid order."""
+    n = sum(len(member_ids(it)) for it in items)
+    size = opts.unit_size or max(1, min(UNIT_MAX, math.ceil(n / (UNITS_PER_SLOT * slots))))
+    units, current, count = [], [], 0
+    for it in items:
+        current.append(it)
+        count += len(member_ids(it))
+        if count >= size:
+            units.append(current)
+            current, count = [], 0
+    if current:
+        units.append(current)
+    out = []
+    for work in units:
+        if len(work) == 1 and len(member_ids(work[0])) == 1:
+            unit = dict(work[0])  # a single trajectory keeps its own id as the trial's
+        else:
+            unit = {"trial_id": f"{work[0]['trial_id']}-unit{sum(len(member_ids(w)) for w in work)}", "work": work,
+                    "cpus": opts.cpus_per_trial, "sweep_dir": work[0]["sweep_dir"], "sweep": work[0]["sweep"]}
+        unit["history_points"] = history_points
+        out.append(unit)
+    return out
 
 
 def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     """Run every trajectory of ``spec`` not yet in Parquet; returns the prepared sweep."""
     from rsng.results import write_sweep_meta
-    from rsng.tracking import Tracker
+    from rsng.tracking import HISTORY_POINTS, Tracker
 
     log = opts.log
     prep = prepare(spec, opts)
@@ -297,40 +356,24 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     log(f"sweep {spec.name}: {len(prep.trials)} trajectories ({len(prep.done_ids)} already done, "
         f"{len(prep.todo)} to run) → {prep.sweep_dir}")
     tracker = Tracker(prep.mlflow_uri, spec.name, str(prep.sweep_dir), grid=dict(spec.grid),
-                      params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log)
-    # MLflow's start (import, store schema, parent run: ≈ 3 s with a new sqlite store) overlaps the
-    # trials' start-up; nothing is logged before it is done (``ready``)
-    started = _Background(tracker.start)
-    ready = started.join
-    if prep.done_ids:
-        ready()
-    if prep.done_ids and tracker.available:  # rows written before an interruption may not have reached MLflow
-        terminal = {tid for tid, runs in tracker.existing_trials().items()
-                    if any(status in ("FINISHED", "FAILED", "KILLED") for status, _ in runs)}
-        missing = prep.done_ids - terminal  # incl. a child left RUNNING by a driver killed mid-log
-        if missing:
-            _log_finished(tracker, prep.sweep_dir, missing)
-
-    counter = {"n": len(prep.done_ids)}
-
-    def on_done(trial_id: str) -> None:
-        ready()
-        counter["n"] += 1
-        _log_finished(tracker, prep.sweep_dir, {trial_id}, progress=(counter["n"], len(prep.trials)), log=log)
+                      params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log,
+                      exclusive=True)
+    # MLflow's start (import, store schema, parent run: ≈ 3 s with a new sqlite store) and the
+    # back-fill of a resumed sweep run in the logger's thread, overlapping the trials' start-up
+    logger = _MlflowLogger(tracker, prep, log)
 
     status = "FINISHED"
     try:
         if not prep.todo:
             pass
         elif opts.serial:
-            from rsng.service.trial import run_trajectory
+            from rsng.service.trial import log_record, run_trajectory
 
             for payload in _payloads(prep, opts, versions):
-                run_trajectory(payload)
-                for tid in member_ids(payload):
-                    on_done(tid)
+                run_trajectory(payload, on_row=lambda row, series: logger.put([log_record(row, series,
+                                                                                          HISTORY_POINTS)]))
         else:
-            _run_tune(prep, opts, versions, on_done)
+            _run_tune(prep, opts, versions, logger.put, HISTORY_POINTS)
         missing = [t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)]
         if missing:  # Tune returns normally after a SIGINT
             raise SweepInterrupted(f"{len(missing)} of {len(prep.trials)} trajectories unfinished")
@@ -341,14 +384,92 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
             "continue from their last saved state when you rerun the same command with --resume")
         raise
     finally:
-        ready()
+        # every row on disk reaches MLflow before the parent run ends (also when interrupted)
+        logger.close([t.trial_id for t in prep.todo if _has_row(prep.sweep_dir, t.trial_id)])
         tracker.finish(status)
+        if tracker.logged:
+            log(f"MLflow: {tracker.logged} child runs logged in {tracker.log_seconds:.1f} s "
+                f"({1000 * tracker.log_seconds / tracker.logged:.0f} ms each, in the logger thread)")
         if ahead is not None and status != "KILLED":  # (an interrupted driver does not wait for it)
             try:
                 ahead.join()
             except Exception as e:  # the trials computed their own; nothing is lost
                 log(f"warning: computing the reference solutions ahead of the trials failed: {e}")
     return prep
+
+
+class _MlflowLogger:
+    """The driver's MLflow sink: one background thread that starts the tracker, back-fills a resumed
+    sweep, then, for each finished trajectory handed over by :meth:`put`, prints its progress line and
+    logs it (from its record, or from Parquet when the record has no row) — once per trial id. The
+    Tune loop only queues (a JSON text or a list of records), so it never waits for MLflow or for the
+    decoding. :meth:`close` logs what is left and stops the thread."""
+
+    def __init__(self, tracker, prep: Prepared, log: Callable[[str], None]):
+        import queue
+        import threading
+
+        self.tracker, self.prep, self.log = tracker, prep, log
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._seen: set[str] = set()
+        self._n = len(prep.done_ids)
+        self._thread = threading.Thread(target=self._loop, name="rsng-mlflow", daemon=True)
+        self._thread.start()
+
+    def put(self, records: str | list[dict[str, Any]]) -> None:
+        """Queue finished trajectories: a unit's result text (:data:`rsng.service.trial.RESULT_KEY`) or
+        records (``{"row", "series"}``, or ``{"trial_id"}`` for a row to read from Parquet)."""
+        self._queue.put(records)
+
+    def close(self, have_rows: list[str]) -> None:
+        """Queue the trajectories with a row that were never handed over (a result lost with a worker
+        or an interrupted trial), wait until everything queued is logged, stop the thread."""
+        self._queue.put(("rows on disk", have_rows))
+        self._queue.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        from rsng.service.trial import decode_records
+
+        tracker, prep = self.tracker, self.prep
+        tracker.start()
+        if prep.done_ids and tracker.available:  # rows written before an interruption may not have reached MLflow
+            terminal = {tid for tid, runs in tracker.existing_trials().items()
+                        if any(status in ("FINISHED", "FAILED", "KILLED") for status, _ in runs)}
+            missing = prep.done_ids - terminal  # incl. a child left RUNNING by a driver killed mid-log
+            if missing:
+                _log_finished(tracker, prep.sweep_dir, missing)
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, tuple):  # close(): rows on disk never reported
+                records = [{"trial_id": tid} for tid in item[1] if tid not in self._seen]
+            else:
+                records = decode_records(item) if isinstance(item, str) else item
+            for rec in records:
+                self._one(rec)
+
+    def _one(self, rec: dict[str, Any]) -> None:
+        row = rec.get("row")
+        tid = row["trial_id"] if row is not None else rec["trial_id"]
+        if tid in self._seen:  # reported twice (Tune repeats a trial's last result when it ends)
+            return
+        self._seen.add(tid)
+        self._n += 1
+        total = len(self.prep.trials)
+        try:
+            if row is not None:
+                err = row.get("rel_l2")
+                err_s = "n/a" if err is None or err != err else f"{err:.2e}"
+                self.log(f"[{self._n}/{total}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
+                         f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s")
+                self.tracker.log_trajectory(row, rec.get("series"), plot=False)
+            else:
+                self.log(f"[{self._n}/{total}] {tid}: row read from Parquet")
+                _log_finished(self.tracker, self.prep.sweep_dir, {tid}, log=self.log)
+        except Exception as e:  # noqa: BLE001 - the tracker fails soft; this guards the thread itself
+            self.log(f"could not log {tid} to MLflow: {e}; run `rsng mlflow-sync {self.prep.sweep_dir}` later")
 
 
 def _references_ahead(prep: Prepared, opts: SweepOptions) -> None:
@@ -394,8 +515,9 @@ def _has_row(sweep_dir: Path, trial_id: str) -> bool:
     return (sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
 
 
-def _log_finished(tracker, sweep_dir: Path, ids: set[str], progress=None, log=None) -> None:
-    """Log the given trajectories to MLflow from their Parquet files (one file read per trajectory)."""
+def _log_finished(tracker, sweep_dir: Path, ids: set[str], log=None) -> None:
+    """Log the given trajectories to MLflow from their Parquet files (a back-fill: a resumed sweep,
+    or a row whose record did not reach the driver)."""
     import pyarrow.parquet as pq
 
     from rsng.results import load_steps, safe_name
@@ -408,69 +530,84 @@ def _log_finished(tracker, sweep_dir: Path, ids: set[str], progress=None, log=No
             if log:
                 log(f"could not read the row of {trial_id}: {e}")
             continue
-        tracker.log_trajectory(row, load_steps(sweep_dir, trial_id))
-        if progress and log:
-            err = row.get("rel_l2")
-            err_s = "n/a" if err is None or err != err else f"{err:.2e}"
-            log(f"[{progress[0]}/{progress[1]}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
-                f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s")
+        tracker.log_trajectory(row, load_steps(sweep_dir, trial_id), plot=False)
 
 
-def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict, on_done: Callable[[str], None]) -> None:
+#: Ray Tune settings for sweeps of many trials (``os.environ.setdefault``: a value already set wins):
+#: no automatic CSV/TensorBoard logger callbacks (the JSON one is added explicitly: Tune's own record
+#: of each trial), and the classic console output, which ``verbose=0`` silences.
+TUNE_ENV_DEFAULTS = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
+
+
+def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict,
+              on_records: Callable[[str | list[dict[str, Any]]], None], history_points: int) -> None:
+    for k, v in TUNE_ENV_DEFAULTS.items():
+        os.environ.setdefault(k, v)
     from ray import tune
 
     from rsng.service.trial import tune_trainable
 
     init_ray(opts.ray_address, log=opts.log)
-    # num_to_keep=1 makes Tune force an experiment-state snapshot after each trial checkpoint and warn
-    # when that happens within 5 s; rsng never restores a Tune experiment from that snapshot (--resume
-    # reads its own Parquet rows and states), so the warning is noise here.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
-    sink = _make_sink(on_done, opts.max_failures)
+    from ray.tune.logger import JsonLoggerCallback
+
+    units = _units(_payloads(prep, opts, versions), opts, _slots(opts), history_points)
+    sink = _make_sink(on_records, opts.max_failures, units)
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
-    trainable = tune.with_resources(tune_trainable, resources)
-    payloads = _payloads(prep, opts, versions)
+    # the units travel once through Ray's object store; a trial's config (kept by Tune in its
+    # experiment state and in every result) names its unit only
+    trainable = tune.with_resources(tune.with_parameters(tune_trainable, units=units), resources)
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search(payloads)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, reuse_actors=True),
+        param_space={"trial": tune.grid_search([{"trial_id": u["trial_id"], "unit": i} for i, u in enumerate(units)])},
+        tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, reuse_actors=True,
+                                    trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
             name=f"{prep.spec.name}-{int(time.time())}",
             storage_path=str(prep.sweep_dir / "_ray"),
             failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-            callbacks=[sink],
+            callbacks=[sink, JsonLoggerCallback()],  # result.json per trial: its pid and results
             verbose=0,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # no Tune checkpoints: a retried unit resumes from the trajectories' own state files
+            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, checkpoint_at_end=False),
         ),
     )
     tuner.fit()
 
 
-def _make_sink(on_done: Callable[[str], None], max_failures: int):
+def _trial_dirname(trial) -> str:
+    """Tune's trial folder, ``<trainable>_<trial id>`` (the default name also spells out the config)."""
+    return f"{trial.trainable_name}_{trial.trial_id}"
+
+
+def _make_sink(on_records: Callable[[str | list[dict[str, Any]]], None], max_failures: int,
+               units: list[dict[str, Any]]):
     from ray import tune
 
+    from rsng.service.trial import RESULT_KEY
+
     class _Sink(tune.Callback):
-        """Driver-side hooks: log each finished trajectory; record trials that died for good.
+        """Driver-side hooks: hand each finished trajectory to the driver (MLflow is logged in a
+        thread of its own); record trials that died for good.
 
         Tune pickles its callbacks with the experiment state; the hooks hold live objects (the
         MLflow tracker), so the pickled copy is an inert one."""
 
         def __init__(self):
-            self.on_done, self.max_failures = on_done, max_failures
+            self.on_records, self.max_failures = on_records, max_failures
 
         def __reduce__(self):
             return (_inert_callback, ())
 
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            for tid in member_ids(trial.config["trial"]):
-                self.on_done(tid)
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            text = result.get(RESULT_KEY)
+            if text:
+                self.on_records(text)  # decoded in the logger's thread
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            payload = trial.config["trial"]
+            payload = units[trial.config["trial"]["unit"]]
             _record_lost_trial(payload, f"trial process failed {self.max_failures + 1} times: {trial.error_file or ''}")
-            for tid in member_ids(payload):
-                self.on_done(tid)
+            self.on_records([{"trial_id": tid} for tid in member_ids(payload)])
 
     return _Sink()
 
@@ -485,6 +622,10 @@ def _record_lost_trial(payload: dict, message: str) -> None:
     """A trial that never wrote its rows (its process died every time) is recorded as failed."""
     from rsng.results import safe_name
 
+    if "work" in payload:
+        for item in payload["work"]:
+            _record_lost_trial(item, message)
+        return
     sweep_dir = Path(payload["sweep_dir"])
     members = payload.get("members") or [{"trial_id": payload["trial_id"], "config": payload["config"]}]
     for m in members:

@@ -1,11 +1,19 @@
-"""One trajectory as a Ray Tune trial (or in-process, for the serial runner).
+"""Trajectories as a Ray Tune trial (or in-process, for the serial runner).
 
-:func:`run_trajectory` is the whole trial: it sizes threads and picks the JAX platform *before* JAX
-loads, builds the :class:`~rsng.core.integrate.Trajectory`, resumes from the newest state it can find
-(a ``ray.tune.Checkpoint`` on a Tune retry, else the sweep's own state file on ``--resume``),
-advances in chunks — after each chunk it writes that chunk's per-step rows to Parquet, saves its
-state, and reports progress — and finally writes the trajectory row. An exception inside the solver
-is recorded as ``status = failed``; a non-finite or blown-up state as ``diverged``; neither is retried.
+:func:`run_trajectory` runs one work item — a trajectory, or several seeds of one configuration
+marched together: it sizes threads and picks the JAX platform *before* JAX loads, builds the
+:class:`~rsng.core.integrate.Trajectory`, resumes from the newest state it can find (the sweep's own
+state file, written after every chunk; on a Tune retry and on ``--resume`` alike), advances in
+chunks — after each chunk it writes that chunk's per-step rows to Parquet and saves its state — and
+finally writes the trajectory row. An exception inside the solver is recorded as ``status =
+failed``; a non-finite or blown-up state as ``diverged``; neither is retried.
+
+A Tune trial (:func:`tune_trainable`) is a *work unit*: a list of work items run one after another in
+the same worker process (so the compiled step is reused), skipping those that already have their
+rows (a retried unit). After every chunk it reports one result carrying the rows finished since
+the last report and their downsampled per-step series (:func:`log_record`), from which the driver
+logs MLflow without reading any file back. No Tune checkpoints are written: the state files are what
+a retry resumes from.
 
 State files (``<sweep>/_state/<trial_id>.npz``) are plain arrays (``allow_pickle=False``); the
 chunk numbering is a function of the step, so a retried chunk overwrites its file.
@@ -21,11 +29,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path"]
+__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path", "work_ids",
+           "log_record", "decode_records", "RESULT_KEY"]
+
+#: The Tune result key under which a work unit reports its finished trajectories (a JSON list).
+RESULT_KEY = "rsng_finished"
+
+
+_PREPARED: tuple | None = None
+
 
 def prepare_environment(cpus: float, gpus: float, cache_dir: str | None = None) -> None:
     """Threads, platform, GPU memory share and compilation cache — must run before JAX is imported
-    (in a reused worker the first trial's choice stays)."""
+    (in a reused worker the first trial's choice stays; a repeated call with the same arguments
+    returns at once)."""
+    global _PREPARED
+    if _PREPARED == (cpus, gpus, cache_dir):
+        return
+    _PREPARED = (cpus, gpus, cache_dir)
     from rsng.core.threads import configure_threads
 
     configure_threads(max(1, int(cpus)), override=True)
@@ -105,14 +126,17 @@ def _split_states(st: dict | None, ids: list[str]) -> dict[str, dict]:
 
 
 def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None], None] | None = None,
-                   checkpoint_state: dict | None = None) -> list[dict[str, Any]]:
+                   checkpoint_state: dict | None = None,
+                   on_row: Callable[[dict, dict | None], None] | None = None) -> list[dict[str, Any]]:
     """Run (or resume) the trajectories of one trial and write their Parquet records; returns their rows.
 
     ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
     "cpus", "gpus", "cache_dir", "versions": {...}}``, plus ``"members": [{"trial_id", "config"}, …]``
     for several seeds of one configuration marched together (:class:`TrajectoryBatch`).
     ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
-    checkpoint of ``state``). Each trajectory keeps its own state file, steps files and row.
+    checkpoint of ``state``; the sweep service passes none). ``on_row(row, series)`` is called after
+    each row is written, with the trajectory's whole per-step series (``None`` for a failed run).
+    Each trajectory keeps its own state file, steps files and row.
     """
     prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
     import jax
@@ -136,6 +160,7 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
                      device=f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"), started_at=started)
             for tid, c in zip(ids, cfg_dicts)]
     ckpt = _split_states(checkpoint_state, ids)
+    trajs: list = []
     try:
         if len(members) == 1:
             trajs = [Trajectory(cfgs[0], cache_dir=trial.get("cache_dir"))]
@@ -175,8 +200,15 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     except Exception as e:  # recorded, not retried: a deterministic error would only repeat
         message = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
         rows = [finish_row(row, error=message) for row in rows]
-    for row in rows:
+    for i, row in enumerate(rows):
         write_trajectory(sweep_dir, row)
+        if on_row is not None:
+            series = None
+            if row["status"] != "failed" and i < len(trajs):
+                res = trajs[i].result()
+                series = {"step": res.step, "t": res.t, "rel_l2_t": res.rel_l2_t, "ls_residual": res.ls_residual,
+                          "wall_s_cumulative": res.wall_s_cumulative}
+            on_row(row, series)
     if report is not None:
         ok = [r for r in rows if r["rel_l2"] is not None]
         report({"step": min(r["steps"] for r in rows),
@@ -186,32 +218,96 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     return rows
 
 
-def tune_trainable(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable: ``config = {"trial": <trial dict>}``."""
+def work_ids(payload: dict[str, Any]) -> list[str]:
+    """The trajectory ids a payload computes: a work unit (``"work"``: a list of items), a seed batch
+    (``"members"``) or a single trajectory."""
+    if "work" in payload:
+        return [tid for item in payload["work"] for tid in work_ids(item)]
+    return [m["trial_id"] for m in payload["members"]] if "members" in payload else [payload["trial_id"]]
+
+
+def log_record(row: dict[str, Any], series: dict[str, Any] | None, points: int) -> dict[str, Any]:
+    """A finished trajectory as the driver logs it: its row (JSON-safe: datetimes as ISO strings, numpy
+    scalars as Python numbers) and its per-step series thinned to at most ``points`` stored steps
+    (:func:`rsng.tracking.history_index`; Parquet keeps every step)."""
+    import numpy as np
+
+    from rsng.tracking import history_index
+
+    out_row = {}
+    for k, v in row.items():
+        if isinstance(v, _dt.datetime):
+            v = v.isoformat()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out_row[k] = v
+    rec: dict[str, Any] = {"row": out_row}
+    if series is not None and len(series["step"]):
+        idx = history_index(len(series["step"]), points)
+        rec["series"] = {k: np.asarray(v)[idx].tolist() for k, v in series.items()}
+    return rec
+
+
+def decode_records(text: str) -> list[dict[str, Any]]:
+    """The records of one unit result (:data:`RESULT_KEY`): ``[{"row": …, "series": {…}?}, …]`` with the
+    row's timestamps back as datetimes, or ``[{"trial_id": …}]`` for a trajectory whose row was written
+    by an earlier attempt (the driver reads it from Parquet if it has not logged it)."""
+    import json
+
+    out = json.loads(text)
+    for rec in out:
+        row = rec.get("row")
+        if row is not None:
+            for k in ("started_at", "finished_at"):
+                if isinstance(row.get(k), str):
+                    row[k] = _dt.datetime.fromisoformat(row[k])
+    return out
+
+
+def _has_row(sweep_dir: str | Path, trial_id: str) -> bool:
+    from rsng.results import safe_name
+
+    return (Path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
+
+
+def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = None) -> None:
+    """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` with the work
+    units given through ``tune.with_parameters`` (or ``config = {"trial": <work unit or item>}``).
+
+    Runs the unit's items one after another; a ``tune.report`` after every chunk (no checkpoint)
+    carries the log records (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items
+    whose rows exist (written before this worker died and Tune retried the unit) are skipped and their
+    ids reported without a row."""
+    import json
+
     from ray import tune
 
-    trial = config["trial"]
-    cpus = float(trial.get("cpus", 1))
+    unit = config["trial"]
+    if "unit" in unit and units is not None:
+        unit = units[unit["unit"]]
+    items = unit.get("work") or [unit]
+    cpus = float(unit.get("cpus", items[0].get("cpus", 1)))
     if cpus >= 1 and cpus.is_integer() and os.environ.get("RSNG_PIN_CPUS", "1") != "0":
         # before JAX starts its thread pool, which is sized to the process's CPU affinity
         from rsng.core.threads import claim_cpus
 
         claim_cpus(int(cpus))
-    state = None
-    ckpt = tune.get_checkpoint()
-    if ckpt is not None:
-        with ckpt.as_directory() as d:
-            state = _load_state(Path(d) / "state.npz")
+    points = int(unit.get("history_points", 200))
+    records: list[dict] = []
 
-    def report(metrics: dict, st: dict | None) -> None:
-        metrics = {k: v for k, v in metrics.items() if v is not None}
-        if st is None:
-            tune.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as d:
-            import numpy as np
+    def flush(metrics: dict | None = None, state: dict | None = None) -> None:
+        # a report waits for the driver's answer, and is where Tune stops a trial (Ctrl+C): one per
+        # chunk, carrying the trajectories finished since the last one; no checkpoint
+        tune.report({RESULT_KEY: json.dumps(records) if records else "", "trajectories": len(records),
+                     "step": int((metrics or {}).get("step", 0))})
+        records.clear()
 
-            np.savez(Path(d) / "state.npz", **st)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
-
-    run_trajectory(trial, report=report, checkpoint_state=state)
+    for item in items:
+        ids = work_ids(item)
+        if all(_has_row(item["sweep_dir"], tid) for tid in ids):
+            records.extend({"trial_id": tid} for tid in ids)
+            continue
+        run_trajectory(item, report=flush,
+                       on_row=lambda row, series: records.append(log_record(row, series, points)))
+    if records:
+        flush()

@@ -15,12 +15,14 @@ from rsng.tracking.server import ServerHandle, free_port, start_server
 from rsng.tracking.tracker import (
     ARTIFACT_NAME,
     CONFIG_PARAMS,
+    HISTORY_POINTS,
     HTTP_ENV_DEFAULTS,
     STEP_METRICS,
     SUMMARY_METRICS,
     SyncReport,
     Tracker,
     experiment_name,
+    history_index,
     sync,
 )
 from rsng.tracking.uri import ACCEPTED_URIS, default_tracking_uri, validate_tracking_uri
@@ -28,5 +30,5 @@ from rsng.tracking.uri import ACCEPTED_URIS, default_tracking_uri, validate_trac
 __all__ = [
     "Tracker", "SyncReport", "sync", "default_tracking_uri", "validate_tracking_uri", "ACCEPTED_URIS",
     "start_server", "ServerHandle", "free_port", "experiment_name", "HTTP_ENV_DEFAULTS", "CONFIG_PARAMS",
-    "SUMMARY_METRICS", "STEP_METRICS", "ARTIFACT_NAME",
+    "SUMMARY_METRICS", "STEP_METRICS", "ARTIFACT_NAME", "HISTORY_POINTS", "history_index",
 ]

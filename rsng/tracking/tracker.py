@@ -9,8 +9,15 @@ sweep's runs are laid out as
   flattened), reused when a sweep is resumed or synced again;
 * one nested **child run** per trajectory (tags ``mlflow.parentRunId``, ``rsng.trial_id``,
   ``rsng.status``): config params, summary metrics, the per-step series ``rel_l2_t`` and
-  ``ls_residual`` (``step`` = solver step) and an ``error_over_time.png`` artifact; ended FINISHED
-  when the trajectory's status is ``ok``, else FAILED (tag ``rsng.error_message``).
+  ``ls_residual`` (``step`` = solver step; at most :data:`HISTORY_POINTS` stored steps each, evenly
+  thinned with the first and the last kept — Parquet keeps every step) and, when logged by
+  :func:`sync` (or ``log_trajectory(..., plot=True)``), an ``error_over_time.png`` artifact; ended
+  FINISHED when the trajectory's status is ``ok``, else FAILED (tag ``rsng.error_message``).
+
+A child costs three requests (create, one ``log_batch`` with the params, summary metrics and the
+thinned series — within MLflow's limits of 1000 metrics and 100 params/tags per batch — and the end);
+a sweep driver logs its children from a background thread (:mod:`rsng.service.runner`), off the
+path that schedules trials.
 
 Logging is idempotent per trial id, so :func:`sync` can be re-run at any time and only adds what
 is missing (and replaces a child left RUNNING by an interrupted sync, or one recorded for an
@@ -56,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Tracker", "SyncReport", "sync", "experiment_name", "HTTP_ENV_DEFAULTS", "CONFIG_PARAMS",
-    "SUMMARY_METRICS", "STEP_METRICS", "ARTIFACT_NAME",
+    "SUMMARY_METRICS", "STEP_METRICS", "ARTIFACT_NAME", "HISTORY_POINTS", "history_index",
 ]
 
 #: Environment defaults set by the tracker so that a dead server fails fast (see module doc).
@@ -79,8 +86,10 @@ def config_params() -> tuple[str, ...]:
 SUMMARY_METRICS = ("rel_l2", "rel_l2_t0", "rel_l2_final", "wall_s", "compile_s", "steps")
 #: Steps columns logged as per-step metric series (``step`` = solver step; non-finite points skipped).
 STEP_METRICS = ("rel_l2_t", "ls_residual")
-#: The plot attached to a child run with a per-step series.
+#: The plot attached to a child run with a per-step series (by :func:`sync`).
 ARTIFACT_NAME = "error_over_time.png"
+#: At most this many stored steps of each per-step series go to MLflow (Parquet keeps them all).
+HISTORY_POINTS = 64
 
 TAG_SWEEP = "rsng.sweep"
 TAG_KIND = "rsng.kind"
@@ -104,6 +113,16 @@ _REJECTED_CODES = frozenset({
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 _FILTER_SAFE = re.compile(r"^[^'\"`\\]*$")
+
+
+def history_index(n: int, points: int = HISTORY_POINTS):
+    """Indices of at most ``points`` of ``n`` stored steps, evenly spread, the first and the last kept
+    (all of them when ``n <= points``)."""
+    import numpy as np
+
+    if n <= points:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max(points, 2))).astype(np.int64))
 
 
 def experiment_name(sweep_name: str) -> str:
@@ -244,6 +263,9 @@ class Tracker:
       warn: called with each warning message (default ``print``).
       retry_interval_s: after a failure, wait this long before the next automatic retry (doubled on
         each consecutive failure, at most 10 min); explicit :meth:`start` calls always try.
+      exclusive: this tracker is the only writer of the sweep's child runs while it lives (a sweep
+        driver): once it knows every child (it created the parent, or :meth:`existing_trials` read
+        them), a trajectory it has not logged is logged without first searching for its children.
 
     Only invalid arguments raise (``ValueError``: a bad ``uri`` or ``sweep_name`` at construction, a
     bad ``finish`` status); everything MLflow does fails soft (see the module doc): the method warns
@@ -253,12 +275,14 @@ class Tracker:
       available: whether the store answered the last time it was used (``False`` before start()).
       experiment_id, parent_run_id: set by a successful :meth:`start`.
       last_error: the last MLflow error seen (``None`` after a success).
+      logged, log_seconds: child runs created by this tracker, and the wall seconds spent in
+        :meth:`log_trajectory` calls (all outcomes).
     """
 
     def __init__(self, uri: str, sweep_name: str, sweep_dir: str | os.PathLike, *,
                  grid: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
                  params: Mapping[str, Any] | None = None, warn: Callable[[str], Any] = print,
-                 retry_interval_s: float = 30.0):
+                 retry_interval_s: float = 30.0, exclusive: bool = False):
         self.uri = validate_tracking_uri(uri)
         if not isinstance(sweep_name, str) or not sweep_name:
             raise ValueError(f"sweep_name must be a non-empty string, got {sweep_name!r}")
@@ -278,6 +302,12 @@ class Tracker:
         self._failures = 0
         self._warned: set[str] = set()
         self._lock = threading.RLock()
+        self.logged = 0
+        self.log_seconds = 0.0
+        # trial ids with a child run, when this tracker knows all of them (a parent it created, or
+        # existing_trials() read): then a new trajectory is logged without a search for its children
+        self._known: set[str] | None = None
+        self.exclusive = bool(exclusive)
 
     # -- public API ---------------------------------------------------------------------------------
     @property
@@ -300,15 +330,17 @@ class Tracker:
         with self._lock:
             return self._attempt("start", self._start, default=False)
 
-    def log_trajectory(self, row: Mapping[str, Any], steps: pd.DataFrame | None = None) -> bool:
+    def log_trajectory(self, row: Mapping[str, Any], steps: pd.DataFrame | Mapping[str, Any] | None = None, *,
+                       plot: bool = True) -> bool:
         """Log one trajectory as a child run; ``True`` if a run was created.
 
         ``row`` is a trajectory row (the dict given to ``write_trajectory`` or a row of
-        ``load(...).trajectories``); ``steps`` its per-time series (``load_steps`` frame or
-        ``None``). Returns ``False`` when the trial is already logged (a FINISHED/FAILED/KILLED
+        ``load(...).trajectories``); ``steps`` its per-time series (``load_steps`` frame, a mapping
+        of column → array with ``step`` and the :data:`STEP_METRICS`, or ``None``); ``plot``: attach
+        the error plot. Returns ``False`` when the trial is already logged (a FINISHED/FAILED/KILLED
         child for the same attempt exists), or when MLflow is unavailable (warned).
         """
-        return self._log(row, steps) == "created"
+        return self._log(row, steps, plot=plot) == "created"
 
     def finish(self, status: str = "FINISHED") -> bool:
         """End the parent run with ``status`` (FINISHED, FAILED or KILLED); ``True`` on success.
@@ -341,6 +373,7 @@ class Tracker:
                     tid = run.data.tags.get(TAG_TRIAL)
                     if tid is not None:
                         out.setdefault(tid, []).append((run.info.status, run.data.tags.get(TAG_FINISHED, "")))
+                self._known = set(out)
                 return out
 
             return self._attempt("existing_trials", collect, default={})
@@ -490,6 +523,7 @@ class Tracker:
         params.update({_key(k): _param_str(v) for k, v in _flatten(self.params, "")})
         tags = self._parent_tags()
         if found:
+            self._known = None  # a parent of an earlier run may have children: existing_trials() reads them
             run = found[0]
             run_id = run.info.run_id
             if run.info.status != "RUNNING":
@@ -498,9 +532,11 @@ class Tracker:
         else:
             run = client.create_run(self.experiment_id, run_name=self.sweep_name, tags=tags)
             run_id = run.info.run_id
+            self._known = set()
             # two creators racing: keep the oldest parent, drop ours
             found = self._search(want)
             if found and found[0].info.run_id != run_id:
+                self._known = None
                 client.delete_run(run_id)
                 run_id = found[0].info.run_id
                 params = {k: v for k, v in params.items() if k not in found[0].data.params}
@@ -515,22 +551,30 @@ class Tracker:
         return run_id
 
     # -- trajectories ------------------------------------------------------------------------------------
-    def _log(self, row: Mapping[str, Any], steps) -> str:
+    def _log(self, row: Mapping[str, Any], steps, *, plot: bool = True) -> str:
         """``"created"``, ``"skipped"`` (already logged) or ``"failed"``."""
+        t0 = time.perf_counter()
         with self._lock:
-            if not self._ready("log_trajectory"):
-                return "failed"
-            what = f"trial {row.get('trial_id')!r}" if isinstance(row, Mapping) else "a trajectory"
-            return self._attempt("log_trajectory", lambda: self._log_unguarded(row, steps), default="failed",
-                                 what=what)
+            try:
+                if not self._ready("log_trajectory"):
+                    return "failed"
+                what = f"trial {row.get('trial_id')!r}" if isinstance(row, Mapping) else "a trajectory"
+                out = self._attempt("log_trajectory", lambda: self._log_unguarded(row, steps, plot), default="failed",
+                                    what=what)
+                self.logged += out == "created"
+                return out
+            finally:
+                self.log_seconds += time.perf_counter() - t0
 
-    def _log_unguarded(self, row: Mapping[str, Any], steps) -> str:
+    def _log_unguarded(self, row: Mapping[str, Any], steps, plot: bool = True) -> str:
         row = {k: _scalar(v) for k, v in dict(row).items()}
         trial_id = str(row["trial_id"])
         finished = _iso(row.get("finished_at"))
         client = self._get_client()
         keep = None
-        for run in self._children(trial_id):
+        # a trajectory this tracker knows has no child needs no search
+        known_new = self.exclusive and self._known is not None and trial_id not in self._known
+        for run in ([] if known_new else self._children(trial_id)):
             if keep is None and _up_to_date(run.info.status, run.data.tags.get(TAG_FINISHED), finished):
                 keep = run
                 continue
@@ -540,8 +584,10 @@ class Tracker:
         if keep is not None:
             return "skipped"
         run_id = self._create_child(client, row, trial_id, finished)
+        if self._known is not None:
+            self._known.add(trial_id)
         try:
-            self._fill_child(client, run_id, row, steps)
+            self._fill_child(client, run_id, row, steps, plot)
         except BaseException:
             try:  # leave no half-logged RUNNING child behind; the next sync recreates it
                 client.delete_run(run_id)
@@ -573,7 +619,7 @@ class Tracker:
                                 run_name=name)
         return run.info.run_id
 
-    def _fill_child(self, client, run_id: str, row: dict, steps) -> None:
+    def _fill_child(self, client, run_id: str, row: dict, steps, plot: bool = True) -> None:
         from mlflow.entities import Metric, Param
 
         params = [Param(k, _param_str(row.get(k))) for k in config_params() if k in row]
@@ -585,31 +631,40 @@ class Tracker:
             if _is_null(v):
                 continue
             metrics.append(Metric(k, float(v), t_end, 0))
-        client.log_batch(run_id, metrics=metrics, params=params)
 
-        series = self._series(row["trial_id"], steps)
-        if series is not None and len(series):
+        full = self._series(row["trial_id"], steps)
+        batch = []
+        if full is not None and len(full):
             import numpy as np
 
+            series = full.iloc[history_index(len(full))]
             step = series["step"].to_numpy(dtype=np.int64)
             wall = (series["wall_s_cumulative"].to_numpy(dtype=float) if "wall_s_cumulative" in series
                     else np.zeros(len(series)))
             stamp = np.where(np.isfinite(wall), t0 + wall * 1000.0, t0).astype(np.int64)
-            batch = []
             for name in STEP_METRICS:
                 if name not in series:
                     continue
                 vals = series[name].to_numpy(dtype=float)
                 batch.extend(Metric(name, float(v), int(ts), int(k))
                              for k, v, ts in zip(step, vals, stamp) if math.isfinite(v))
-            for i in range(0, len(batch), _MAX_METRICS_PER_BATCH):
-                client.log_batch(run_id, metrics=batch[i:i + _MAX_METRICS_PER_BATCH])
-            self._log_plot(client, run_id, row, series)
+        # params, summary metrics and the series in as few requests as MLflow's limits allow
+        metrics += batch
+        first = _MAX_METRICS_PER_BATCH
+        client.log_batch(run_id, metrics=metrics[:first], params=params)
+        for i in range(first, len(metrics), _MAX_METRICS_PER_BATCH):
+            client.log_batch(run_id, metrics=metrics[i:i + _MAX_METRICS_PER_BATCH])
+        if plot and full is not None and len(full):
+            self._log_plot(client, run_id, row, full)
         client.set_terminated(run_id, status="FINISHED" if row.get("status") == "ok" else "FAILED",
                               end_time=t_end)
 
     @staticmethod
     def _series(trial_id: str, steps):
+        if isinstance(steps, Mapping):
+            import pandas as pd
+
+            steps = pd.DataFrame(dict(steps))
         if steps is None or not len(steps) or "step" not in steps:
             return None
         if "trial_id" in steps:
