@@ -52,7 +52,7 @@ def main() -> int:
     ap.add_argument("--problem", default="allen_cahn")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--solvers", nargs="+", default=["fast", "reference"])
+    ap.add_argument("--solvers", nargs="+", default=["fast", "full-jacobian"])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}"

@@ -1,4 +1,4 @@
-"""The public reference approach, written here as a baseline (SPEC §1): per RK4 stage, form the full
+"""The baseline (the authors' approach), written here as a baseline (docs/method.md, "Galerkin strategies"): per RK4 stage, form the full
 n × p Jacobian by vmapped reverse-mode gradients, slice the s sampled columns, solve by the SVD-based
 ``jnp.linalg.lstsq`` with rcond, lift the velocity to R^p.
 

@@ -1,10 +1,10 @@
-"""Per-step cost of RSNG by phase, each phase's flop-count floor, and the reference approach side by side.
+"""Per-step cost of RSNG by phase, each phase's flop-count floor, and the baseline side by side.
 
     python benchmarks/phases.py                        # n ∈ {1000, 10000}, s ∈ {50 … 1600, dense}
     python benchmarks/phases.py --n 1000 --sizes 150 --threads 2
 
 XLA's settings are its defaults, as in an rsng run (YNNPACK dot kernels included); ``--no-ynn`` turns
-those off for both solvers — the reference approach is faster without them, rsng with them, so
+those off for both solvers — the baseline is faster without them, rsng with them, so
 ``benchmarks/run.py`` also times n = 1000, s = 150 that way and the README quotes both ratios.
 
 allen_cahn, depth 7, width 25 (p = 3393), float32, the fast preset's θ(0). For each (n, s):
@@ -24,7 +24,7 @@ allen_cahn, depth 7, width 25 (p = 3393), float32, the fast preset's θ(0). For 
 * the **floor** of each phase: its flop count over this machine's measured float32 matrix-multiply
   rate (same thread count): J 6·n·p (forward 2np + backward 4np) plus F 2·n·p·(1 + tangent streams)
   (u_x, u_xx: 3 streams), LS 2·n·s² (QR) + 21·s³ (SVD of R, Golub–Van Loan); measured / floor;
-* **the reference approach** (``benchmarks/baseline.py``: full Jacobian materialised, column slice,
+* **the baseline** (``benchmarks/baseline.py``: full Jacobian materialised, column slice,
   SVD lstsq — the public code's way), its per-step time and reference / rsng, and the agreement of the
   two velocities θ' on the same θ and index set: ‖J_s(v_ref − v_rsng)‖/‖J_s v_ref‖ (what u sees) and
   ‖v_ref − v_rsng‖/‖v_ref‖.
@@ -101,11 +101,11 @@ def main() -> int:
     ap.add_argument("--sizes", nargs="+", default=["50", "150", "400", "800", "1600", "dense"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10, help="RK4 steps per timed scan")
-    ap.add_argument("--no-baseline", action="store_true", help="skip the reference approach")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the baseline")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--tag", default="", help="appended to the results file name")
     ap.add_argument("--no-ynn", action="store_true",
-                    help="XLA's YNNPACK dot kernels off for both solvers (jaxlib 0.10): the reference approach "
+                    help="XLA's YNNPACK dot kernels off for both solvers (jaxlib 0.10): the baseline "
                          "is faster without them, rsng with them")
     args = ap.parse_args()
     if args.no_ynn:  # before JAX loads

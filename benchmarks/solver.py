@@ -6,9 +6,9 @@
     python benchmarks/solver.py --sizes --full --cache-dir /tmp/jc   # whole runs only, compilation cache on
 
 Prints a table and writes it to benchmarks/results/solver-<solver>-t<threads>-<date>.csv. Threads are sized to the
-CPUs of the process (one by default, like the paper's comparison numbers in SPEC §4); compile time
+CPUs of the process (one by default, like the comparison numbers below); compile time
 is reported separately and excluded from per-step and run times; ``total_s`` is the end-to-end time
-of the run (θ(0) and reference from the cache, compilation, marching, error evaluation). Reference points (SPEC §4):
+of the run (θ(0) and reference from the cache, compilation, marching, error evaluation). Comparison points (the paper's Table 1; the authors' code and a plain JAX step measured on this kind of 2-core VM):
 paper, V100: fast allen_cahn 63 s, fast burgers 188 s; the authors' notebook code on this 2-core CPU
 (jax 0.4.14, one thread): ≈ 32 s for fast allen_cahn (≈ 40 ms/step); a plain JAX 0.10 implementation
 in their style ≈ 62 ms/step.
@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--problems", nargs="+", default=["allen_cahn", "burgers"])
     ap.add_argument("--sizes", nargs="*", default=["50", "150", "400", "800", "dense"],
                     help="s values or 'dense' (none: only the --full runs)")
-    ap.add_argument("--solver", default="fast", choices=["fast", "reference"])
+    ap.add_argument("--solver", default="fast", choices=["fast", "full-jacobian"])
     ap.add_argument("--cache-dir", help="JAX compilation cache for the runs (default: none, every run compiles)")
     ap.add_argument("--steps", type=int, default=40, help="steps timed per configuration (after compile)")
     ap.add_argument("--dense-steps", type=int, default=5, help="steps timed for dense (slow)")

@@ -9,18 +9,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
-#: RunConfig field → command-line flag (for error messages).
-FLAGS = {"s": "--sparsity", "t_end": "--t-end", "init_seed": "--init-seed", "save_every": "--save-every"}
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 
 
 def _flag(field: str) -> str:
-    return FLAGS.get(field, "--" + field.replace("_", "-"))
+    """The command-line flag of a run field (:mod:`rsng.core.record`)."""
+    from rsng.core import record
+
+    try:
+        return record.field(field).option
+    except KeyError:
+        return "--" + field.replace("_", "-")
 
 
 def _sparsity(value: str) -> int | str:
@@ -32,28 +37,36 @@ def _sparsity(value: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'dense', got {value!r}") from None
 
 
+def _field_help(f) -> str:
+    accepted = f.accepted()
+    parts = [f.doc]
+    if f.unit:
+        parts.append(f"[{f.unit}]")
+    if accepted is not None and f.name != "problem" and not f.doc.count(accepted[0]):
+        parts.append("; accepted: " + ", ".join(accepted))
+    from rsng.core.record import FROM_PROBLEM
+
+    if f.default is FROM_PROBLEM:
+        parts.append("(default: the problem's or preset's)")
+    elif f.default is not None and f.name != "problem":
+        parts.append(f"(default {f.default})")
+    return " ".join(parts).replace(" ;", ";").replace("%", "%%")
+
+
 def _run_options(p: argparse.ArgumentParser, *, solver: bool = True) -> None:
-    p.add_argument("--problem", required=True, help="PDE to solve (see `rsng problems`)")
-    p.add_argument("--preset", choices=("smoke", "fast", "accurate"),
-                   help="smoke: a few seconds; fast: n=1000 (the paper's 'fast' rows); accurate: n=10 000, s=800")
-    p.add_argument("--n", type=int, help="collocation points (a perfect square for 2-D problems)")
-    p.add_argument("--dt", type=float, help="time step")
-    p.add_argument("--t-end", type=float, help="final time T")
-    p.add_argument("--depth", type=int, help="network depth incl. embedding and output layer (default 7)")
-    p.add_argument("--width", type=int, help="network width (default 25)")
-    p.add_argument("--init-seed", type=int, help="seed of the network initialisation the θ(0) fit starts from (default 0)")
-    if solver:
-        p.add_argument("--sparsity", type=_sparsity, help="parameters updated per step s (1 ≤ s ≤ p) or 'dense'")
-        p.add_argument("--sampler", help="uniform (default), column_norm, leverage, pivoted_qr, gaussian, dense")
-        p.add_argument("--seed", type=int, help="seed of the sketch stream (default 0)")
-        p.add_argument("--precision", help="f32 (default) or f64")
-        p.add_argument("--rcond", type=float, help="least-squares cut-off (default: the problem's)")
-        p.add_argument("--integrator", help="rk4 (default) or euler")
-        p.add_argument("--lstsq", help="gram (default for f32), qr (default for f64) or svd: how the rcond-truncated "
-                                       "least squares is solved")
-        p.add_argument("--save-every", type=int, help="record the error every k-th step (default: ≤ 1000 records)")
-        p.add_argument("--solver", help="fast (default: only the sampled Jacobian columns are formed) or reference "
-                                        "(the full n×p Jacobian per stage, as the authors' code; for checking)")
+    """The run fields' flags (:mod:`rsng.core.record`): the ``run`` ones everywhere, the ``solve`` ones
+    when ``solver``. Values are checked by :func:`rsng.core.config.resolve`, not here."""
+    from rsng.core import record
+
+    for f in record.input_fields():
+        if f.cli == "run" or (solver and f.cli == "solve"):
+            kind = _sparsity if f.name == "s" else {"int": int, "float": float, "str": str}[f.type]
+            p.add_argument(f.option, *f.aliases, dest=f.name, type=kind, required=f.name == "problem",
+                           help=_field_help(f))
+        if f.name == "problem":
+            p.add_argument("--preset", choices=("smoke", "fast", "accurate"),
+                           help="smoke: a few seconds; fast: n=1000 (the paper's 'fast' rows); "
+                                "accurate: n=10 000, s=800")
     p.add_argument("--threads", type=int, help="XLA threads (default: the CPUs this process may use; "
                                                 "BLAS/LAPACK gets one)")
     p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
@@ -132,16 +145,19 @@ class UsageError(Exception):
 def _resolve(args: argparse.Namespace, solver: bool = True):
     from rsng.core.config import ConfigError, resolve
 
-    keys = ["problem", "n", "dt", "t_end", "depth", "width", "init_seed"]
-    if solver:
-        keys += ["sampler", "seed", "precision", "rcond", "integrator", "lstsq", "save_every", "solver"]
-    elif getattr(args, "save_every", None) is not None:
-        keys.append("save_every")
-    kw = {k: getattr(args, k) for k in keys}
-    if solver:
-        kw["s"] = args.sparsity
+    from rsng.core import record
+
+    kw = {f.name: getattr(args, f.name) for f in record.input_fields()
+          if f.cli == "run" or (solver and f.cli == "solve")}
+    if not solver and getattr(args, "save_every", None) is not None:
+        kw["save_every"] = args.save_every
     try:
-        return resolve(args.preset, **kw)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DeprecationWarning)
+            cfg = resolve(args.preset, **kw)
+        for w in caught:
+            print(f"rsng: warning: {w.message}", file=sys.stderr)
+        return cfg
     except ConfigError as e:
         raise UsageError(f"{_flag(e.field)}: {str(e).split(': ', 1)[1]}") from None
 

@@ -20,7 +20,7 @@ BAD = [
     (["solve", "--problem", "allen_cahn", "--depth", "1"], "--depth", "≥ 2"),
     (["solve", "--problem", "allen_cahn", "--precision", "f16"], "--precision", "f32, f64"),
     (["solve", "--problem", "allen_cahn", "--rcond", "inf"], "--rcond", "finite"),
-    (["solve", "--problem", "allen_cahn", "--seed", "-3"], "--seed", "≥ 0"),
+    (["solve", "--problem", "allen_cahn", "--seed", "-3"], "--sketch-seed", "≥ 0"),
     (["solve", "--problem", "vlasov", "--n", "1000"], "--n", "perfect"),
     (["solve", "--problem", "allen_cahn", "--threads", "0"], "--threads", "≥ 1"),
     (["reference", "--problem", "nope"], "--problem", "accepted"),

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+# the configuration columns of a trajectory row that define "one configuration" (what seeds are
+# averaged over): the run record's stored fields that do not vary with the seed (``seed``, the
+# sketch seed, is not among them) — one list, declared in rsng/core/record.py
+from rsng.core.record import CONFIG_COLUMNS
+
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Configuration columns of a trajectory row that define "one configuration" (what seeds are
-#: averaged over). ``seed`` (the sketch stream) is deliberately not among them.
-CONFIG_COLUMNS = ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "init_seed",
-                  "precision", "rcond", "integrator", "lstsq", "solver")
 
 #: Axis labels (with units) of the columns the plots use most.
 LABELS = {

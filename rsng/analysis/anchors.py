@@ -17,7 +17,7 @@ __all__ = ["paper_points", "reference_work_precision", "DEFAULT_RESOLUTIONS", "P
 
 PAPER_LABEL = "paper, V100"
 
-#: Table 1 of Berman & Peherstorfer (NeurIPS 2023), SPEC §4: V100 GPU, float32, compile time
+#: Table 1 of Berman & Peherstorfer (NeurIPS 2023): V100 GPU, float32, compile time
 #: excluded, T = 4, relative space-time L2 error.
 _TABLE1 = (
     # problem, method, setting, s, n, depth, rel_l2, wall_s
@@ -39,7 +39,7 @@ DEFAULT_RESOLUTIONS: dict[str, tuple[tuple[int, float], ...]] = {
 
 
 def paper_points(problem: str | None = None) -> pd.DataFrame:
-    """The paper's Table 1 (SPEC §4) as a frame: ``problem, method, setting, s, n, depth, rel_l2,
+    """The paper's Table 1 as a frame: ``problem, method, setting, s, n, depth, rel_l2,
     wall_s, t_end, label`` (``label`` = ``"paper, V100"``); only ``problem``'s rows when given.
 
     These are V100 timings at T = 4 with the full presets: anchors for orientation, not

@@ -8,101 +8,81 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+import warnings
 from typing import Any
 
+from rsng.core import record, registry
 from rsng.core.problems import PRESETS, get_problem, problem_names
 
-__all__ = ["RunConfig", "ConfigError", "SAMPLERS", "INTEGRATORS", "PRECISIONS", "LSTSQ_METHODS", "SOLVERS", "resolve"]
+__all__ = ["RunConfig", "ConfigError", "INTEGRATORS", "PRECISIONS", "LSTSQ_METHODS", "SOLVERS", "resolve"]
 
-SAMPLERS = ("uniform", "column_norm", "leverage", "pivoted_qr", "gaussian", "dense")
-INTEGRATORS = ("rk4", "euler")
-PRECISIONS = ("f32", "f64")
-LSTSQ_METHODS = ("qr", "svd", "gram")
-SOLVERS = ("fast", "reference")
+INTEGRATORS = record.field("integrator").accepted()
+PRECISIONS = record.field("precision").accepted()
+LSTSQ_METHODS = record.field("lstsq").accepted()
+SOLVERS = tuple(registry.GALERKIN)
 #: Most stored times per trajectory when ``save_every`` is left to its default.
 MAX_SAVED = 1000
 
 
-class ConfigError(ValueError):
+def __getattr__(name: str) -> Any:
+    if name == "SAMPLERS":  # the registry's names now (a sampler may be registered later)
+        return registry.sampler_names()
+    raise AttributeError(name)
+
+
+class ConfigError(record.RecordError):
     """Invalid configuration value. ``field`` names the offending option."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
+
+def _steps(self) -> int:
+    return round(self.t_end / self.dt)
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """One RSNG trajectory.
-
-    Attributes:
-      problem: registered problem name (``rsng.core.problems.problem_names()``).
-      sampler: how the s parameters of a step are chosen (:data:`SAMPLERS`); ``dense`` uses all p.
-      s: parameters updated per step, 1 ≤ s ≤ p; ``None`` means dense (s = p).
-      n: collocation points (fixed equispaced grid; a perfect square in 2-D).
-      depth, width: network depth (embedding and output layer included, ≥ 2) and width.
-      dt: time step δt > 0; t_end: final time T ≥ 0 (an integer number of steps of δt).
-      seed: seed of the sketch stream (the index sets); init_seed: seed of the network
-        initialisation that the θ(0) fit starts from.
-      precision: ``f32`` (default, as the paper) or ``f64``.
-      rcond: singular values below ``rcond·σ_max`` are dropped in the least squares.
-      integrator: ``rk4`` (default) or ``euler``; lstsq: ``gram`` (eigen-decomposition of the normal
-        equations in float64, cut-off on σ = √λ; the default for f32 runs), ``qr`` (QR, then SVD of
-        R; the default for f64 runs, where squaring κ would cost accuracy) or ``svd`` (thin SVD of the
-        sketched matrix, as the authors' code) — all drop σ < rcond·σ_max.
-      save_every: record u on the grid every k-th step (default: every step up to
-        :data:`MAX_SAVED` stored times).
-      solver: ``fast`` (default: only the sampled Jacobian columns are formed, from per-layer
-        factors) or ``reference`` (the full n × p Jacobian per stage, as the authors' code) — the
-        same method and index sets; θ agrees to rounding.
-    """
-
-    problem: str
-    sampler: str = "uniform"
-    s: int | None = None
-    n: int | None = None
-    depth: int = 7
-    width: int = 25
-    dt: float | None = None
-    t_end: float | None = None
-    seed: int = 0
-    init_seed: int = 0
-    precision: str = "f32"
-    rcond: float | None = None
-    integrator: str = "rk4"
-    lstsq: str = "gram"
-    save_every: int | None = None
-    solver: str = "fast"
-
-    # derived, filled by resolve()
-    p: int = field(default=0, compare=False)
-
-    @property
-    def steps(self) -> int:
-        return round(self.t_end / self.dt)
-
-    @property
-    def dense(self) -> bool:
-        return self.sampler == "dense" or self.s == self.p
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+def _dense(self) -> bool:
+    return self.sampler == "dense" or self.s == self.p
 
 
-def _check_number(name: str, value: Any, *, integer: bool = False, lo: float | None = None,
-                  lo_open: bool = False, allow_none: bool = False) -> None:
-    if value is None:
-        if allow_none:
-            return
-        raise ConfigError(name, "is required")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(name, f"must be {kind}, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(name, f"must be finite, got {value!r}")
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        raise ConfigError(name, f"must be {'>' if lo_open else '≥'} {lo:g}, got {value!r}")
+def _to_dict(self) -> dict[str, Any]:
+    """Every field by name (registered fields included), JSON-able."""
+    d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+    d.update(dict(self.extra))
+    return d
+
+
+def _getattr(self, name: str) -> Any:
+    if name != "extra":
+        for k, v in object.__getattribute__(self, "extra"):
+            if k == name:
+                return v
+    raise AttributeError(f"RunConfig has no field {name!r}")
+
+
+def _from_dict(cls, d: dict[str, Any]) -> RunConfig:
+    """The record of :meth:`to_dict` (registered fields go to ``extra``, in registration order)."""
+    names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+    order = [f.name for f in record.extra_fields()]
+    rest = sorted((k for k in d if k not in names), key=lambda k: (order.index(k) if k in order else len(order), k))
+    return cls(**{k: v for k, v in d.items() if k in names}, extra=tuple((k, d[k]) for k in rest))
+
+
+_DOC = """One RSNG trajectory: a validated record with one attribute per field of :mod:`rsng.core.record`
+(``problem``, ``sampler``, ``s``, ``p``, ``n``, ``depth``, ``width``, ``dt``, ``t_end``, ``seed`` (the sketch
+seed), ``init_seed``, ``precision``, ``rcond``, ``integrator``, ``lstsq``, ``save_every``, ``solver``); fields
+registered later with :func:`rsng.core.record.register_field` are attributes too (held in ``extra``).
+Build it with :func:`resolve`; ``steps`` is ``t_end / dt``; ``dense`` says whether all p parameters move."""
+
+#: The validated record of one trajectory, derived from :data:`rsng.core.record.FIELDS`.
+RunConfig = dataclasses.make_dataclass(
+    "RunConfig",
+    [(f.name, f.pytype | None, dataclasses.field(default=None if f.default is record.FROM_PROBLEM else f.default,
+                                                 compare=f.input))
+     for f in record.FIELDS if f.input]
+    + [("p", int, dataclasses.field(default=0, compare=False)), ("extra", tuple, dataclasses.field(default=()))],
+    namespace={"steps": property(_steps), "dense": property(_dense), "to_dict": _to_dict,
+               "__getattr__": _getattr, "from_dict": classmethod(_from_dict), "__doc__": _DOC,
+               "__module__": __name__},
+    frozen=True,
+)
 
 
 def _choice(name: str, value: Any, accepted: tuple[str, ...]) -> None:
@@ -113,13 +93,13 @@ def _choice(name: str, value: Any, accepted: tuple[str, ...]) -> None:
 def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     """Build a complete, validated :class:`RunConfig`.
 
-    Defaults come from the problem (SPEC §3), then the preset (``smoke``, ``fast``, ``accurate``),
+    Defaults come from the problem (docs/method.md, "Problems"), then the preset (``smoke``, ``fast``, ``accurate``),
     then ``overrides`` (``None`` values are ignored). ``s`` may be the string ``"dense"``.
     """
     from rsng.core.network import Network
 
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    accepted = [f.name for f in dataclasses.fields(RunConfig) if f.name != "p"]
+    accepted = [f.name for f in record.input_fields()]
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
         raise ConfigError(unknown[0], f"unknown option; accepted: {', '.join(accepted)}")
@@ -136,34 +116,20 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     if values.get("s") == "dense":
         values["s"] = None
         values["sampler"] = "dense"
-
-    _choice("sampler", values.get("sampler", "uniform"), SAMPLERS)
-    _choice("precision", values.get("precision", "f32"), PRECISIONS)
-    _choice("integrator", values.get("integrator", "rk4"), INTEGRATORS)
+    if values.get("solver") in registry.SOLVER_ALIASES:
+        new = registry.SOLVER_ALIASES[values["solver"]]
+        warnings.warn(f"solver {values['solver']!r} is deprecated; use {new!r} (the same method)",
+                      DeprecationWarning, stacklevel=2)
+        values["solver"] = new
     if values.get("lstsq") is None:  # float32 runs: f64 Gram (faster, as accurate); float64 runs: QR
         values["lstsq"] = "gram" if values.get("precision", "f32") == "f32" else "qr"
-    _choice("lstsq", values["lstsq"], LSTSQ_METHODS)
-    _choice("solver", values.get("solver", "fast"), SOLVERS)
-    _check_number("n", values["n"], integer=True, lo=1)
-    _check_number("depth", values.get("depth", 7), integer=True, lo=2)
-    _check_number("width", values.get("width", 25), integer=True, lo=1)
-    _check_number("dt", values["dt"], lo=0, lo_open=True)
-    _check_number("t_end", values["t_end"], lo=0)
-    _check_number("rcond", values["rcond"], lo=0)
-    if values["rcond"] >= 1:
-        raise ConfigError("rcond", f"must be < 1, got {values['rcond']!r}")
-    for name in ("seed", "init_seed"):
-        _check_number(name, values.get(name, 0), integer=True, lo=0)
-        if values.get(name, 0) >= 2**32:
-            raise ConfigError(name, f"must be < 2**32, got {values[name]!r}")
-    _check_number("save_every", values.get("save_every"), integer=True, lo=1, allow_none=True)
-    _check_number("s", values.get("s"), integer=True, lo=1, allow_none=True)
-
-    for key in ("n", "depth", "width", "seed", "init_seed", "s", "save_every"):
-        if values.get(key) is not None:
-            values[key] = int(values[key])
-    for key in ("dt", "t_end", "rcond"):
-        values[key] = float(values[key])
+    for f in record.input_fields():  # type, accepted values and bounds of every field, in record order
+        if f.name not in values and f.default is not record.FROM_PROBLEM:
+            values[f.name] = f.default
+        try:
+            values[f.name] = f.check(values[f.name])
+        except record.RecordError as e:
+            raise ConfigError(e.field, str(e).split(": ", 1)[1]) from None
 
     steps = values["t_end"] / values["dt"]
     if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
@@ -188,4 +154,5 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     values["s"] = s
     if values.get("save_every") is None:
         values["save_every"] = max(1, math.ceil(round(steps) / MAX_SAVED))
-    return RunConfig(**values, p=p)
+    extra = tuple((f.name, values.pop(f.name)) for f in record.extra_fields())
+    return RunConfig(**values, p=p, extra=extra)

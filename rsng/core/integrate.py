@@ -6,7 +6,7 @@ checkpoint or stop between chunks without a Python loop per step on the hot path
 step k depends only on ``(θ_k, seed, k)``; stopping at any k and resuming from the saved state gives
 bit-identical results (tested).
 
-Error metric (SPEC §3): relative L2 over the whole space-time array, t = 0 included,
+Error metric (docs/method.md, "Error metric"): relative L2 over the whole space-time array, t = 0 included,
 ``‖U_pred − U_ref‖_F / ‖U_ref‖_F`` with U evaluated on the collocation grid at every
 ``save_every``-th step; also the per-time curve ``rel_l2_t``.
 """
@@ -25,6 +25,7 @@ import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 import numpy as np
 
+from rsng.core import record
 from rsng.core.config import RunConfig
 from rsng.core.network import Network
 from rsng.core.problems import get_problem
@@ -93,20 +94,29 @@ class Result:
     theta: np.ndarray | None = field(default=None, repr=False)
     batch_size: int = 1  # trajectories marched together in one compiled call (wall_s is this one's share)
 
+    @property
+    def row(self) -> dict[str, Any]:
+        """The summary row (:meth:`summary`)."""
+        return self.summary()
+
+    @property
+    def series(self) -> dict[str, np.ndarray]:
+        """Per stored step: ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, ``wall_s_cumulative``."""
+        return {"step": self.step, "t": self.t, "rel_l2_t": self.rel_l2_t, "ls_residual": self.ls_residual,
+                "wall_s_cumulative": self.wall_s_cumulative}
+
     def summary(self) -> dict[str, Any]:
         """Flat JSON-able summary (the CLI's ``--json`` object)."""
-        c = self.config
+        c = self.config.to_dict()
         return {
-            "problem": c.problem, "sampler": c.sampler, "s": c.s, "p": c.p, "n": c.n, "depth": c.depth,
-            "width": c.width, "dt": c.dt, "t_end": c.t_end, "seed": c.seed, "init_seed": c.init_seed,
-            "precision": c.precision, "rcond": c.rcond, "integrator": c.integrator, "lstsq": c.lstsq,
+            **{k: c[k] for k in record.record_columns()},
             "rel_l2": _jsonable(self.rel_l2), "rel_l2_t0": _jsonable(self.rel_l2_t0),
             "rel_l2_final": _jsonable(float(self.rel_l2_t[-1])) if len(self.rel_l2_t) else None,
             "wall_s": self.wall_s, "compile_s": self.compile_s, "steps": self.steps,
             "steps_per_s": self.steps / self.wall_s if self.wall_s > 0 else None,
             "status": self.status, "diverged_step": self.diverged_step, "error_message": self.error_message,
             "reference": self.reference, "fit_rel_l2": self.fit.get("rel_l2_u"),
-            "solver": c.solver, "batch_size": self.batch_size,
+            "batch_size": self.batch_size,
         }
 
 

@@ -1,6 +1,6 @@
 """The network ``u(x; θ)``: periodic embedding → rational activations → dense layers → scalar.
 
-Layout (SPEC §2), ``m`` = width, ``d`` = spatial dimension, ``L`` = depth::
+Layout (docs/method.md, "The network"), ``m`` = width, ``d`` = spatial dimension, ``L`` = depth::
 
     h_0 = Σ_d (a_{:,d} cos(2π x_d / P_d + φ_{:,d}) + c_{:,d})        a, φ, c ∈ R^{m×d}
     h_0 = R_0(h_0)

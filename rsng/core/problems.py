@@ -89,7 +89,7 @@ class Problem:
         ``{"u_xx": (2,)}``; ``u`` itself is always provided.
       rhs: ``(x (n, d), fields) -> (n,)`` where ``fields["u"]``, ``fields[name]`` are ``(n,)``.
       u0: ``(xp, x (n, d)) -> (n,)`` initial condition.
-      t_end, dt, n, rcond: defaults (SPEC §3).
+      t_end, dt, n, rcond: defaults (docs/method.md, "Problems").
       presets: preset name → overrides of ``n``, ``s``, ``t_end``, ``depth``, ``width``.
       reference: how the product computes the reference solution.
     """
@@ -177,7 +177,7 @@ def get_problem(name: str) -> Problem:
 
 
 # --------------------------------------------------------------------------------------------
-# The paper's benchmark problems (SPEC §3)
+# The paper's benchmark problems (docs/method.md, "Problems")
 # --------------------------------------------------------------------------------------------
 
 _PI = math.pi
@@ -296,7 +296,7 @@ register(
         reference=CharacteristicsReference(velocity=_vlasov_velocity, substeps=4),
         presets={
             "smoke": {"n": 24**2, "s": 50, "depth": 3, "t_end": 0.1},
-            # Reduced size that fits a 2-core CPU (issue 2); full size is the "accurate" preset.
+            # Reduced size that fits a 2-core CPU; full size is the "accurate" preset.
             "fast": {"n": 100**2, "s": 800, "t_end": 1.0},
             "accurate": {"n": 447**2, "s": 800},
         },

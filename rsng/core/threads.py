@@ -2,7 +2,7 @@
 JAX load.
 
 Two full-size thread pools on a 2-core machine turned a 1000×150 least squares from 5 ms into
-1.2 s (SPEC §5). Call :func:`configure_threads` first thing in every entry point (CLI, trial,
+1.2 s (measured on a 2-core VM). Call :func:`configure_threads` first thing in every entry point (CLI, trial,
 benchmark); it only sets environment variables, so it is a no-op once JAX has initialised. Sweep
 trials also pin themselves to cores of their own (:func:`claim_cpus`).
 """

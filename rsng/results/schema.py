@@ -27,17 +27,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from rsng.core import record
+
 __all__ = [
     "SCHEMA_VERSION", "Column", "TRAJECTORY_COLUMNS", "STEPS_COLUMNS", "STATUSES", "CATEGORICAL_COLUMNS",
     "trajectory_schema", "steps_schema", "validate_row", "safe_name", "ResultsError", "FutureSchemaError",
-    "ResultsWarning",
+    "ResultsWarning", "trajectory_columns", "trajectory_names",
 ]
 
 #: Version of the on-disk format. Bump on incompatible changes; readers refuse newer versions.
 SCHEMA_VERSION = 2
 #: Version 1 files lack ``solver`` and ``batch_size`` (added in 2); the loader fills them with
-#: ``reference`` (the full-Jacobian formulation that wrote them) and 1.
-V1_SOLVER = "reference"
+#: ``full-jacobian`` (the formulation that wrote them) and 1.
+V1_SOLVER = "full-jacobian"
 
 #: Accepted values of the ``status`` column.
 STATUSES = ("ok", "diverged", "failed")
@@ -70,28 +72,23 @@ class Column:
     doc: str
 
 
+def _record_columns(fields) -> tuple[Column, ...]:
+    """The configuration columns: the stored fields of the run record (:mod:`rsng.core.record`).
+    Built-in ones are never null; a registered field's column is nullable when the field is."""
+    builtin = {f.name for f in record.FIELDS}
+    return tuple(Column(f.name, f.column, f.name not in builtin and f.nullable, f.doc + (f" [{f.unit}]" if f.unit else ""))
+                 for f in fields if f.column is not None)
+
+
 _C = Column
-#: Columns of ``trajectories/<trial_id>.parquet``, in file order.
+#: Columns of ``trajectories/<trial_id>.parquet``, in file order: the run record's stored fields
+#: (:func:`rsng.core.record.stored_fields`) follow ``trial_id``; registered fields come after the
+#: built-in ones (:func:`trajectory_columns`).
 TRAJECTORY_COLUMNS: tuple[Column, ...] = (
     _C("schema_version", "int32", False, "format version of the row (SCHEMA_VERSION when written)"),
     _C("sweep", "string", False, "sweep name (the folder name under the storage root)"),
     _C("trial_id", "string", False, "trial id, unique within the sweep; also the file name"),
-    _C("problem", "string", False, "registered problem name"),
-    _C("sampler", "string", False, "sampler of the s updated parameters (uniform, ..., dense)"),
-    _C("s", "int64", False, "parameters updated per step (= p when dense)"),
-    _C("p", "int64", False, "total number of network parameters"),
-    _C("n", "int64", False, "collocation points"),
-    _C("depth", "int32", False, "network depth (embedding and output layer included)"),
-    _C("width", "int32", False, "network width"),
-    _C("dt", "float64", False, "time step δt"),
-    _C("t_end", "float64", False, "final time T"),
-    _C("seed", "int64", False, "seed of the sketch stream (index sets)"),
-    _C("init_seed", "int64", False, "seed of the network initialisation of the θ(0) fit"),
-    _C("precision", "string", False, "f32 or f64"),
-    _C("rcond", "float64", False, "relative singular-value cut-off of the least squares (resolved value)"),
-    _C("integrator", "string", False, "rk4 or euler"),
-    _C("lstsq", "string", False, "least-squares method: qr, svd or gram"),
-    _C("solver", "string", False, "fast (sampled Jacobian columns from per-layer factors) or reference (full Jacobian)"),
+    *_record_columns(record.FIELDS),
     _C("rel_l2", "float64", True,
        "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok"),
     _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
@@ -126,10 +123,24 @@ STEPS_COLUMNS: tuple[Column, ...] = (
 )
 del _C
 
-#: Columns given a pandas ``category`` dtype by the loader.
-CATEGORICAL_COLUMNS = ("sweep", "problem", "sampler", "precision", "integrator", "lstsq", "solver", "status")
+#: Columns given a pandas ``category`` dtype by the loader (the run record's string fields among them).
+CATEGORICAL_COLUMNS = ("sweep", *(f.name for f in record.FIELDS if f.column == "string"), "status")
 
 TRAJECTORY_NAMES = tuple(c.name for c in TRAJECTORY_COLUMNS)
+
+
+def trajectory_columns() -> tuple[Column, ...]:
+    """:data:`TRAJECTORY_COLUMNS` plus the columns of fields registered with
+    :func:`rsng.core.record.register_field` (after the built-in configuration columns)."""
+    extra = _record_columns(record.extra_fields())
+    if not extra:
+        return TRAJECTORY_COLUMNS
+    i = TRAJECTORY_NAMES.index("rel_l2")
+    return TRAJECTORY_COLUMNS[:i] + extra + TRAJECTORY_COLUMNS[i:]
+
+
+def trajectory_names() -> tuple[str, ...]:
+    return tuple(c.name for c in trajectory_columns())
 STEPS_NAMES = tuple(c.name for c in STEPS_COLUMNS)
 
 _INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
@@ -151,10 +162,14 @@ def _schema(columns: tuple[Column, ...], kind: str):
     return pa.schema(fields, metadata={META_VERSION_KEY: str(SCHEMA_VERSION), META_KIND_KEY: kind})
 
 
-@functools.cache
 def trajectory_schema():
     """The ``pyarrow.Schema`` of a trajectories file (with the footer metadata)."""
-    return _schema(TRAJECTORY_COLUMNS, "trajectory")
+    return _trajectory_schema(trajectory_columns())
+
+
+@functools.cache
+def _trajectory_schema(columns: tuple[Column, ...]):
+    return _schema(columns, "trajectory")
 
 
 @functools.cache
@@ -227,8 +242,9 @@ def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError(f"a trajectory row must be a mapping, got {type(row).__name__}")
     row = dict(row)
     row.setdefault("schema_version", SCHEMA_VERSION)
-    check_names(row, TRAJECTORY_NAMES, "invalid trajectory row", "keys")
-    out = {c.name: _coerce(c, row[c.name]) for c in TRAJECTORY_COLUMNS}
+    columns = trajectory_columns()
+    check_names(row, [c.name for c in columns], "invalid trajectory row", "keys")
+    out = {c.name: _coerce(c, row[c.name]) for c in columns}
     if out["schema_version"] != SCHEMA_VERSION:
         raise ValueError(f"column 'schema_version' must be {SCHEMA_VERSION}, got {out['schema_version']}")
     if out["status"] not in STATUSES:

@@ -49,6 +49,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rsng.core import record
+from rsng.core.registry import SOLVER_ALIASES
 from rsng.results.schema import (
     CATEGORICAL_COLUMNS,
     META_KIND_KEY,
@@ -58,7 +60,6 @@ from rsng.results.schema import (
     V1_SOLVER,
     STEPS_COLUMNS,
     STEPS_NAMES,
-    TRAJECTORY_COLUMNS,
     Column,
     FutureSchemaError,
     check_names,
@@ -66,6 +67,7 @@ from rsng.results.schema import (
     ResultsWarning,
     safe_name,
     steps_schema,
+    trajectory_columns,
     trajectory_schema,
     validate_row,
 )
@@ -427,6 +429,10 @@ def _read_checked(path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _
             upgrade_v1 = kind == "trajectory" and version == b"1" and "solver" not in names
             if upgrade_v1:
                 names += ["solver", "batch_size"]
+            # run fields added after the file was written: filled with the field's declared ``absent`` value
+            fill = {f.name: f.absent for f in record.stored_fields()
+                    if kind == "trajectory" and f.name not in names and f.absent is not None}
+            names += list(fill)
             if sorted(names) != sorted(expected):
                 missing = [n for n in expected if n not in names]
                 extra = [n for n in names if n not in expected]
@@ -440,6 +446,8 @@ def _read_checked(path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _
                 if upgrade_v1:  # version 1 → 2: solver and batch_size were added
                     table = table.append_column("solver", pa.array([V1_SOLVER] * table.num_rows, pa.string()))
                     table = table.append_column("batch_size", pa.array([1] * table.num_rows, pa.int32()))
+                for name, value in fill.items():
+                    table = table.append_column(name, pa.array([value] * table.num_rows, schema.field(name).type))
     except FutureSchemaError:
         raise
     except Exception as e:  # noqa: BLE001 - anything pyarrow raises on a bad file
@@ -449,6 +457,13 @@ def _read_checked(path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _
         return None
     try:
         table = table.select(schema.names).cast(schema.remove_metadata())
+        if kind == "trajectory":  # deprecated solver names, as stored by older versions → current names
+            import pyarrow.compute as pc
+
+            solver = table.column("solver")
+            for old, new in SOLVER_ALIASES.items():
+                solver = pc.if_else(pc.equal(solver, old), new, solver)
+            table = table.set_column(table.schema.get_field_index("solver"), "solver", solver)
     except Exception as e:  # noqa: BLE001 - any failed conversion means a foreign file
         skip(path, f"column types do not match the {kind} schema ({e})")
         return None
@@ -621,7 +636,7 @@ def load(path: str | os.PathLike | ObjectPath, *, strict: bool = False, with_ste
             if t is not None:
                 tables.append(t)
     table = pa.concat_tables(tables) if tables else _empty_trajectories()
-    traj = _to_pandas(table, TRAJECTORY_COLUMNS)
+    traj = _to_pandas(table, trajectory_columns())
     dup = traj.duplicated(["sweep", "trial_id"], keep="last")
     if dup.any():
         warnings.warn(f"trajectories: {int(dup.sum())} duplicate (sweep, trial_id) rows; kept the last file's",

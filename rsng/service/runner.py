@@ -648,20 +648,13 @@ def _record_lost_trial(payload: dict, message: str) -> None:
 
 def _write_failed_row(payload: dict, trial_id: str, c: dict, message: str, batch_size: int) -> None:
     from rsng.results import write_trajectory
-    from rsng.service.trial import CONFIG_COLUMNS
+    from rsng.results.rows import base_row, finish_row, now
 
-    sweep_dir = payload["sweep_dir"]
-    now = _dt.datetime.now(_dt.timezone.utc)
-    write_trajectory(sweep_dir, {
-        "sweep": payload["sweep"], "trial_id": trial_id,
-        **{k: c[k] for k in CONFIG_COLUMNS},
-        "rel_l2": None, "rel_l2_t0": None, "rel_l2_final": None, "wall_s": 0.0, "batch_size": batch_size,
-        "compile_s": None, "steps": 0,
-        "status": "failed", "diverged_step": None, "error_message": message[-2000:], "reference": None,
-        "rsng_version": payload["versions"].get("rsng_version", ""), "git_sha": payload["versions"].get("git_sha"),
-        "jax_version": payload["versions"].get("jax_version") or "", "device": "unknown",
-        "started_at": now, "finished_at": now,
-    })
+    versions = payload["versions"]
+    row = base_row(payload["sweep"], trial_id, c, batch_size=batch_size,
+                   rsng_version=versions.get("rsng_version", ""), git_sha=versions.get("git_sha"),
+                   jax_version=versions.get("jax_version") or "", device="unknown", started_at=now())
+    write_trajectory(payload["sweep_dir"], finish_row(row, error=message, finished_at=row["started_at"]))
 
 
 def summary_table(sweep_dir) -> str:

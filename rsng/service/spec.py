@@ -8,7 +8,6 @@ the grid key and the value, and nothing is scheduled. No JAX is started by expan
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -17,14 +16,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsng.core import record
 from rsng.core.config import ConfigError, RunConfig, resolve
 
-__all__ = ["SweepSpec", "SweepSpecError", "TrialSpec", "MAX_TRIALS_WITHOUT_CONFIRMATION", "GRID_KEYS"]
+__all__ = ["SweepSpec", "SweepSpecError", "TrialSpec", "MAX_TRIALS_WITHOUT_CONFIRMATION", "GRID_KEYS", "grid_keys"]
 
 #: Grids larger than this need an explicit confirmation (``--yes``).
 MAX_TRIALS_WITHOUT_CONFIRMATION = 5000
-#: Keys a grid or the fixed options may use: the RunConfig fields plus ``preset``.
-GRID_KEYS = ("preset",) + tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "p")
+#: Keys a grid or the fixed options may use: ``preset`` and the run record's input fields
+#: (:func:`grid_keys` includes fields registered later).
+GRID_KEYS = ("preset",) + tuple(f.name for f in record.FIELDS if f.input)
+
+
+def grid_keys() -> tuple[str, ...]:
+    return ("preset",) + tuple(f.name for f in record.input_fields())
 
 
 class SweepSpecError(ValueError):
@@ -68,8 +73,8 @@ class SweepSpec:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name) or self.name[0] in "._":
             raise SweepSpecError("name", f"must be letters, digits, '-', '_' or '.', not starting with '.' or '_'; got {self.name!r}")
         for key in list(self.grid) + list(self.fixed):
-            if key not in GRID_KEYS:
-                raise SweepSpecError(key, f"unknown grid key; accepted: {', '.join(GRID_KEYS)}")
+            if key not in grid_keys():
+                raise SweepSpecError(key, f"unknown grid key; accepted: {', '.join(grid_keys())}")
         both = set(self.grid) & set(self.fixed)
         if both:
             raise SweepSpecError(sorted(both)[0], "is both a grid axis and a fixed option")

@@ -30,15 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path", "CONFIG_COLUMNS", "work_ids",
+__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path", "work_ids",
            "log_record", "decode_records", "RESULT_KEY"]
 
 #: The Tune result key under which a work unit reports its finished trajectories (a JSON list).
 RESULT_KEY = "rsng_finished"
-
-#: RunConfig fields copied into every trajectory row.
-CONFIG_COLUMNS = ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "init_seed",
-                  "precision", "rcond", "integrator", "lstsq", "solver")
 
 
 _PREPARED: tuple | None = None
@@ -161,22 +157,20 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     from rsng.core.config import RunConfig
     from rsng.core.integrate import Trajectory, TrajectoryBatch
     from rsng.results import storage_path, write_steps, write_trajectory
+    from rsng.results.rows import base_row, finish_row
 
     sweep_dir = storage_path(trial["sweep_dir"])
     members = trial.get("members") or [{"trial_id": trial["trial_id"], "config": trial["config"]}]
     ids = [m["trial_id"] for m in members]
     cfg_dicts = [dict(m["config"]) for m in members]
-    cfgs = [RunConfig(**c) for c in cfg_dicts]
+    cfgs = [RunConfig.from_dict(c) for c in cfg_dicts]
     started = _now()
     versions = trial.get("versions", {})
     device = jax.devices()[0]
-    rows = [{
-        "sweep": trial["sweep"], "trial_id": tid,
-        **{k: c[k] for k in CONFIG_COLUMNS},
-        "rsng_version": __version__, "git_sha": versions.get("git_sha"), "jax_version": jax.__version__,
-        "device": f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
-        "started_at": started, "batch_size": len(members),
-    } for tid, c in zip(ids, cfg_dicts)]
+    rows = [base_row(trial["sweep"], tid, c, batch_size=len(members), rsng_version=__version__,
+                     git_sha=versions.get("git_sha"), jax_version=jax.__version__,
+                     device=f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"), started_at=started)
+            for tid, c in zip(ids, cfg_dicts)]
     ckpt = _split_states(checkpoint_state, ids)
     trajs: list = []
     try:
@@ -213,20 +207,12 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
                 report({"step": lead.k, "t": lead.k * lead.cfg.dt, "rel_l2_t": float(res.rel_l2_t[-1]),
                         "ls_residual": float(res.ls_residual[-1]) if lead.k else float("nan"),
                         "wall_s": sum(t.wall_s for t in trajs), "done": False}, _join_states(states))
-        for row, traj in zip(rows, trajs):
-            res = traj.result()
-            row.update(rel_l2=res.rel_l2, rel_l2_t0=res.rel_l2_t0, rel_l2_final=float(res.rel_l2_t[-1]),
-                       wall_s=res.wall_s, compile_s=res.compile_s, steps=res.steps, status=res.status,
-                       diverged_step=res.diverged_step,
-                       error_message="" if res.status == "ok" else f"non-finite or blown-up state at step {res.diverged_step}",
-                       reference=res.reference)
+        results = [traj.result() for traj in trajs]
+        rows = [finish_row(row, result=res) for row, res in zip(rows, results)]
     except Exception as e:  # recorded, not retried: a deterministic error would only repeat
-        for row in rows:
-            row.update(rel_l2=None, rel_l2_t0=None, rel_l2_final=None, wall_s=0.0, compile_s=None, steps=0,
-                       status="failed", diverged_step=None, reference=None,
-                       error_message=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"[-2000:])
+        message = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
+        rows = [finish_row(row, error=message) for row in rows]
     for i, row in enumerate(rows):
-        row["finished_at"] = _now()
         write_trajectory(sweep_dir, row)
         if on_row is not None:
             series = None

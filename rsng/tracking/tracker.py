@@ -55,6 +55,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rsng.core import record
 from rsng.tracking.uri import default_tracking_uri, validate_tracking_uri
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,11 +72,16 @@ HTTP_ENV_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
-#: Trajectory columns logged as params of a child run.
-CONFIG_PARAMS = (
-    "problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "init_seed", "precision",
-    "rcond", "integrator", "lstsq", "solver", "batch_size", "reference", "rsng_version", "jax_version",
-)
+#: Trajectory columns logged as params of a child run besides the run record's fields.
+RUN_PARAMS = ("batch_size", "reference", "rsng_version", "jax_version")
+#: The built-in params of a child run (:func:`config_params` adds registered run fields).
+CONFIG_PARAMS = record.record_columns() + RUN_PARAMS
+
+
+def config_params() -> tuple[str, ...]:
+    """Trajectory columns logged as params of a child run: the run record's stored fields
+    (:mod:`rsng.core.record`, registered ones included) and :data:`RUN_PARAMS`."""
+    return record.record_columns() + RUN_PARAMS
 #: Trajectory columns logged as metrics of a child run (skipped when null/NaN; ±inf is kept).
 SUMMARY_METRICS = ("rel_l2", "rel_l2_t0", "rel_l2_final", "wall_s", "compile_s", "steps")
 #: Steps columns logged as per-step metric series (``step`` = solver step; non-finite points skipped).
@@ -622,7 +628,7 @@ class Tracker:
     def _fill_child(self, client, run_id: str, row: dict, steps, plot: bool = True) -> None:
         from mlflow.entities import Metric, Param
 
-        params = [Param(k, _param_str(row.get(k))) for k in CONFIG_PARAMS if k in row]
+        params = [Param(k, _param_str(row.get(k))) for k in config_params() if k in row]
         t_end = _ms(row.get("finished_at")) or int(time.time() * 1000)
         t0 = _ms(row.get("started_at")) or t_end
         metrics = []

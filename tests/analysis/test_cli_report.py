@@ -30,7 +30,7 @@ def test_pareto_json_front_is_exactly_the_non_dominated_runs(smoke_sweep_dir, sm
     assert out["n_rows"] == len(traj) == smoke_n and out["by"] == ["problem"]
     on = {row["trial_id"] for row in out["front"]}
     assert on
-    for problem, g in traj.groupby("problem", observed=True):
+    for _problem, g in traj.groupby("problem", observed=True):
         ok = g[g.status == "ok"]
         pts = {t: (w, e) for t, w, e in zip(ok.trial_id, ok.wall_s, ok.rel_l2)}
         for t, p in pts.items():

@@ -13,7 +13,7 @@ from rsng.core.problems import get_problem
 
 @pytest.mark.parametrize("depth,expected", [(3, 765), (7, 3393), (2, 108)])
 def test_parameter_count_matches_public_code(depth, expected):
-    # SPEC §2: p = 108 + 657 (depth − 2) for d = 1, width 25
+    # docs/method.md, "The network": p = 108 + 657 (depth − 2) for d = 1, width 25
     assert Network(1, (2 * math.pi,), 25, depth).num_params == expected
 
 

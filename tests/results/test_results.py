@@ -260,7 +260,7 @@ def test_version_1_files_load_with_solver_reference(tmp_path):
     pq.write_table(v1, sweep / "trajectories" / "old.parquet")
     res = R.load(sweep, strict=True)
     rows = res.trajectories.set_index("trial_id")
-    assert rows.loc["old", "solver"] == "reference" and rows.loc["t1", "solver"] == "fast"
+    assert rows.loc["old", "solver"] == "full-jacobian" and rows.loc["t1", "solver"] == "fast"
     assert rows.loc["old", "batch_size"] == 1
     # the migrated columns take their schema places (not appended at the end), like a current file's
     assert list(res.trajectories.columns) == [c.name for c in TRAJECTORY_COLUMNS]

@@ -140,10 +140,10 @@ def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, spar
     # and beyond (tests/core/test_fast_path.py), so compare with the same batch run in this process:
     from rsng.core.config import resolve
     from rsng.core.integrate import TrajectoryBatch
-    from rsng.service.trial import CONFIG_COLUMNS
+    from rsng.core.record import record_columns
 
     group = df[(df["problem"] == "allen_cahn") & (df["sampler"] == "uniform") & (df["s"] == 50)].sort_values("seed")
-    cfgs = [resolve(None, **{k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in CONFIG_COLUMNS
+    cfgs = [resolve(None, **{k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in record_columns()
                              if k != "p"}) for _, row in group.iterrows()]
     assert len(cfgs) == 2
     here = TrajectoryBatch(cfgs, cache_dir=str(smoke_sweep[0].parent.parent / "cache")).run()

@@ -1,4 +1,4 @@
-"""The paper's fast results (SPEC §4), reproduced against the product's own references.
+"""The paper's fast results (its Table 1), reproduced against the product's own references.
 
 Slow: ``.venv/bin/python -m pytest -m slow``. Measured on this 2-core CPU (one thread per run,
 float32, shipped θ(0), the fast solver with its float64-Gram least squares): allen_cahn fast seeds
@@ -36,7 +36,7 @@ def test_vlasov_reduced_size_end_to_end():
 
 
 def test_reference_agrees_with_an_independent_high_resolution_solution():
-    # ETDRK4 at the product's resolution vs a 2× finer grid and 4× smaller step (SPEC: ≤ 1e-7)
+    # ETDRK4 at the product's resolution vs a 2× finer grid and 4× smaller step (required: ≤ 1e-7)
     from dataclasses import replace
 
     from rsng.core.problems import get_problem
