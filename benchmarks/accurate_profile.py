@@ -57,16 +57,25 @@ def main() -> int:
     args = ap.parse_args()
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}"
     print(f"# {machine}")
-    print(f"{'solver':<10} {'n':>6} {'s':>5} {'compile_s':>9} {'ms/step':>9} {'run_s (proj.)':>14} "
-          f"{'peak RSS MiB':>12} {'J if dense MiB':>14}")
+    print(
+        f"{'solver':<10} {'n':>6} {'s':>5} {'compile_s':>9} {'ms/step':>9} {'run_s (proj.)':>14} "
+        f"{'peak RSS MiB':>12} {'J if dense MiB':>14}"
+    )
     rows = []
     for solver in args.solvers:
-        out = subprocess.run([sys.executable, "-c", CHILD, args.problem, solver, str(args.threads), str(args.steps)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, args.problem, solver, str(args.threads), str(args.steps)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(r)
-        print(f"{solver:<10} {r['n']:>6} {r['s']:>5} {r['compile_s']:>9.1f} {r['ms_per_step']:>9.1f} "
-              f"{r['projected_run_s']:>14.0f} {r['peak_rss_mib']:>12.0f} {r['dense_jacobian_mib']:>14.0f}", flush=True)
+        print(
+            f"{solver:<10} {r['n']:>6} {r['s']:>5} {r['compile_s']:>9.1f} {r['ms_per_step']:>9.1f} "
+            f"{r['projected_run_s']:>14.0f} {r['peak_rss_mib']:>12.0f} {r['dense_jacobian_mib']:>14.0f}",
+            flush=True,
+        )
     import pandas as pd
 
     path = Path(args.out) / f"accurate-profile-{dt.date.today().isoformat()}.csv"

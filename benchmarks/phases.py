@@ -82,14 +82,22 @@ def gemm_rate(threads: int) -> float:
         for _ in range(10):
             a @ a
         best = min(best, (time.perf_counter() - t0) / 10)
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-            f"from rsng.core.threads import configure_threads; configure_threads({threads}, override=True)\n"
-            "import jax, jax.numpy as jnp\nfrom phases import best_time\n"
-            "a = jax.random.normal(jax.random.PRNGKey(0), (1024, 1024), jnp.float32)\n"
-            "print(best_time(jax.jit(lambda a: a @ a), a, reps=5, inner=10))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "XLA_FLAGS": " ".join(
-                             f for f in os.environ.get("XLA_FLAGS", "").split() if "ynn_fusion_type" not in f)})
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        f"from rsng.core.threads import configure_threads; configure_threads({threads}, override=True)\n"
+        "import jax, jax.numpy as jnp\nfrom phases import best_time\n"
+        "a = jax.random.normal(jax.random.PRNGKey(0), (1024, 1024), jnp.float32)\n"
+        "print(best_time(jax.jit(lambda a: a @ a), a, reps=5, inner=10))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "XLA_FLAGS": " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "ynn_fusion_type" not in f),
+        },
+    )
     if out.returncode == 0:
         best = min(best, float(out.stdout.split()[-1]))
     return 2 * 1024**3 / best
@@ -104,18 +112,21 @@ def main() -> int:
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--tag", default="", help="appended to the results file name")
-    ap.add_argument("--no-ynn", action="store_true",
-                    help="XLA's YNNPACK dot kernels off for both solvers (jaxlib 0.10): the baseline "
-                         "is faster without them, rsng with them")
+    ap.add_argument(
+        "--no-ynn",
+        action="store_true",
+        help="XLA's YNNPACK dot kernels off for both solvers (jaxlib 0.10): the baseline "
+        "is faster without them, rsng with them",
+    )
     args = ap.parse_args()
     if args.no_ynn:  # before JAX loads
         os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_experimental_ynn_fusion_type="
     configure_threads(args.threads, override=True)
 
+    import baseline
     import jax
     import jax.numpy as jnp
 
-    import baseline
     from rsng.core import galerkin, stepping
     from rsng.core.config import resolve
     from rsng.core.fit import initial_theta
@@ -130,11 +141,15 @@ def main() -> int:
     theta0, _ = initial_theta(problem, net, 1000, 0)  # the fast preset's θ(0); any θ costs the same
     theta = jnp.asarray(theta0, jnp.float32)
     rate = gemm_rate(args.threads)
-    machine = (f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPUs, "
-               f"threads={args.threads}, jax {jax.__version__}, float32 GEMM {rate / 1e9:.0f} GFLOP/s")
+    machine = (
+        f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPUs, "
+        f"threads={args.threads}, jax {jax.__version__}, float32 GEMM {rate / 1e9:.0f} GFLOP/s"
+    )
     print(f"# {machine}")
-    hdr = (f"{'n':>6} {'s':>5} | {'J+F ms':>7} {'F ms':>6} {'sk ms':>6} {'LS ms':>7} {'upd':>5} | {'step ms':>8} "
-           f"{'sum':>7} | {'JF/flr':>6} {'F/flr':>6} {'LS/flr':>6} | {'ref ms':>8} {'ref/rsng':>8} {'dJv':>8} {'dv':>8}")
+    hdr = (
+        f"{'n':>6} {'s':>5} | {'J+F ms':>7} {'F ms':>6} {'sk ms':>6} {'LS ms':>7} {'upd':>5} | {'step ms':>8} "
+        f"{'sum':>7} | {'JF/flr':>6} {'F/flr':>6} {'LS/flr':>6} | {'ref ms':>8} {'ref/rsng':>8} {'dJv':>8} {'dv':>8}"
+    )
     print(hdr)
     rows = []
     for n in args.n:
@@ -147,6 +162,7 @@ def main() -> int:
             cfg = resolve("fast", problem="allen_cahn", n=n, s="dense" if dense else s)
             key = jax.random.PRNGKey(0)
             idx = sample_columns(cfg.sampler, key, s, p)
+
             # what rsng runs: the hand-written pass for (Aᵀ, Bᵀ, F), then the sampled columns as rows
             def JF(th, idx):
                 At, Bt, F_ = galerkin.stage_quantities(net, problem, th, x)
@@ -155,8 +171,11 @@ def main() -> int:
             JF_fn = jax.jit(JF)
             F_only = jax.jit(lambda th: galerkin.stage_quantities(net, problem, th, x)[2])  # backward pass dropped
             # the autodiff pieces it replaced (vmapped reverse pass for the factors, nested JVPs for F)
-            J_fn = jax.jit(lambda th, idx: galerkin.columns_from_factors(net, *galerkin.jacobian_factors(net, th, x),
-                                                                         None if dense else idx))
+            J_fn = jax.jit(
+                lambda th, idx: galerkin.columns_from_factors(
+                    net, *galerkin.jacobian_factors(net, th, x), None if dense else idx
+                )
+            )
             Js = J_fn(theta, idx)
             Jr = jnp.asarray(Js.T)  # the layout the solver hands to the least squares: J_sᵀ (s, n)
             LS_fn = jax.jit(lambda Jr, b: lstsq(Jr.T, b, cfg.rcond, cfg.lstsq))
@@ -177,10 +196,12 @@ def main() -> int:
             fused = jax.jit(lambda th, idx: galerkin.jacobian(net, th, x)[:, idx])  # XLA drops unused columns
             alt["jacobian_full_slice_ms"] = 1e3 * best_time(fused, theta, idx, reps=reps)
             if s <= 400:  # forward mode: one JVP per sampled column and point
+
                 def jvp_cols(th, idx):
                     tangents = jax.nn.one_hot(idx, p, dtype=th.dtype)  # (s, p)
                     col = lambda e: jax.vmap(lambda xi: jax.jvp(lambda t: net.apply(t, xi), (th,), (e,))[1])(x)
                     return jax.vmap(col, out_axes=1)(tangents)
+
                 alt["jacobian_jvp_ms"] = 1e3 * best_time(jax.jit(jvp_cols), theta, idx, reps=reps)
             else:
                 alt["jacobian_jvp_ms"] = float("nan")
@@ -198,18 +219,33 @@ def main() -> int:
             # about two seconds of stepping per timing (at least one step), fewer repetitions when slow
             k_steps = max(1, min(args.steps, int(2.0 / max(t_sum, 1e-6))))
             step_reps = 1 if t_sum * k_steps > 5 else 3
-            scan = jax.jit(lambda th, key: jax.lax.scan(lambda t, k: (step(t, k, key).theta, None), th,
-                                                        jnp.arange(k_steps, dtype=jnp.int32))[0])
+            scan = jax.jit(
+                lambda th, key: jax.lax.scan(
+                    lambda t, k: (step(t, k, key).theta, None), th, jnp.arange(k_steps, dtype=jnp.int32)
+                )[0]
+            )
             t_step = best_time(scan, theta, key, reps=step_reps, inner=1) / k_steps
 
             lo, hi = min(n, s), max(n, s)
             fl_J, fl_F, fl_LS = 6 * n * p, 2 * n * p * 4, 2 * hi * lo**2 + 21 * lo**3
-            row = {"n": n, "s": s, "p": p, "dense": dense, "threads": args.threads,
-                   "jacobian_rhs_ms": 1e3 * t_JF, "rhs_ms": 1e3 * t_Fonly, "sketch_ms": 1e3 * t_sk,
-                   "lstsq_ms": 1e3 * t_LS,
-                   "update_ms": 1e3 * t_up, "step_ms": 1e3 * t_step, "phase_sum_ms": 1e3 * t_sum,
-                   "jacobian_rhs_floor_ms": 1e3 * (fl_J + fl_F) / rate, "rhs_floor_ms": 1e3 * fl_F / rate,
-                   "lstsq_floor_ms": 1e3 * fl_LS / rate, "gemm_gflops": rate / 1e9}
+            row = {
+                "n": n,
+                "s": s,
+                "p": p,
+                "dense": dense,
+                "threads": args.threads,
+                "jacobian_rhs_ms": 1e3 * t_JF,
+                "rhs_ms": 1e3 * t_Fonly,
+                "sketch_ms": 1e3 * t_sk,
+                "lstsq_ms": 1e3 * t_LS,
+                "update_ms": 1e3 * t_up,
+                "step_ms": 1e3 * t_step,
+                "phase_sum_ms": 1e3 * t_sum,
+                "jacobian_rhs_floor_ms": 1e3 * (fl_J + fl_F) / rate,
+                "rhs_floor_ms": 1e3 * fl_F / rate,
+                "lstsq_floor_ms": 1e3 * fl_LS / rate,
+                "gemm_gflops": rate / 1e9,
+            }
             row["jacobian_rhs_vs_floor"] = row["jacobian_rhs_ms"] / row["jacobian_rhs_floor_ms"]
             row["rhs_vs_floor"] = row["rhs_ms"] / row["rhs_floor_ms"]
             row["lstsq_vs_floor"] = row["lstsq_ms"] / row["lstsq_floor_ms"]
@@ -217,25 +253,34 @@ def main() -> int:
             ref_ms = ratio = dJv = dv = float("nan")
             if not args.no_baseline and not (n >= 10000 and (dense or s >= 1600)):  # minutes per step there
                 bstep = baseline.make_step(net, problem, x, cfg.dt, s, cfg.rcond)
-                bscan = jax.jit(lambda th, key: jax.lax.scan(lambda t, k: (bstep(t, k, key), None), th,
-                                                             jnp.arange(k_steps, dtype=jnp.int32))[0])
+                bscan = jax.jit(
+                    lambda th, key: jax.lax.scan(
+                        lambda t, k: (bstep(t, k, key), None), th, jnp.arange(k_steps, dtype=jnp.int32)
+                    )[0]
+                )
                 ref_ms = 1e3 * best_time(bscan, theta, key, reps=step_reps, inner=1) / k_steps
                 ratio = ref_ms / row["step_ms"]
                 v_ref = jax.jit(baseline.velocity(net, problem, x, cfg.rcond))(theta, idx)[idx]
                 dJv = float(jnp.linalg.norm(Js @ (v_ref - v)) / jnp.linalg.norm(Js @ v_ref))
                 dv = float(jnp.linalg.norm(v_ref - v) / jnp.linalg.norm(v_ref))
-            row.update(reference_step_ms=ref_ms, reference_over_rsng=ratio, velocity_rel_diff_Jv=dJv,
-                       velocity_rel_diff_v=dv)
+            row.update(
+                reference_step_ms=ref_ms, reference_over_rsng=ratio, velocity_rel_diff_Jv=dJv, velocity_rel_diff_v=dv
+            )
             rows.append(row)
-            print(f"{n:>6} {('dense' if dense else s):>5} | {row['jacobian_rhs_ms']:7.2f} {row['rhs_ms']:6.2f} "
-                  f"{row['sketch_ms']:6.3f} {row['lstsq_ms']:7.2f} {row['update_ms']:5.2f} | {row['step_ms']:8.1f} "
-                  f"{row['phase_sum_ms']:7.1f} | {row['jacobian_rhs_vs_floor']:6.1f} {row['rhs_vs_floor']:6.1f} "
-                  f"{row['lstsq_vs_floor']:6.1f} | {ref_ms:8.1f} {ratio:8.2f} {dJv:8.1e} {dv:8.1e}", flush=True)
-            print(f"{'':>14}least squares: gram {alt['lstsq_gram_ms']:.2f} ms, qr {alt['lstsq_qr_ms']:.2f} ms, "
-                  f"svd {alt['lstsq_svd_ms']:.2f} ms; "
-                  f"J full+slice {alt['jacobian_full_slice_ms']:.2f} ms, jvp {alt['jacobian_jvp_ms']:.2f} ms; "
-                  f"autodiff pieces: J {alt['jacobian_autodiff_ms']:.2f} ms, F {alt['rhs_autodiff_ms']:.2f} ms",
-                  flush=True)
+            print(
+                f"{n:>6} {('dense' if dense else s):>5} | {row['jacobian_rhs_ms']:7.2f} {row['rhs_ms']:6.2f} "
+                f"{row['sketch_ms']:6.3f} {row['lstsq_ms']:7.2f} {row['update_ms']:5.2f} | {row['step_ms']:8.1f} "
+                f"{row['phase_sum_ms']:7.1f} | {row['jacobian_rhs_vs_floor']:6.1f} {row['rhs_vs_floor']:6.1f} "
+                f"{row['lstsq_vs_floor']:6.1f} | {ref_ms:8.1f} {ratio:8.2f} {dJv:8.1e} {dv:8.1e}",
+                flush=True,
+            )
+            print(
+                f"{'':>14}least squares: gram {alt['lstsq_gram_ms']:.2f} ms, qr {alt['lstsq_qr_ms']:.2f} ms, "
+                f"svd {alt['lstsq_svd_ms']:.2f} ms; "
+                f"J full+slice {alt['jacobian_full_slice_ms']:.2f} ms, jvp {alt['jacobian_jvp_ms']:.2f} ms; "
+                f"autodiff pieces: J {alt['jacobian_autodiff_ms']:.2f} ms, F {alt['rhs_autodiff_ms']:.2f} ms",
+                flush=True,
+            )
     import pandas as pd
 
     out = Path(args.out)

@@ -66,12 +66,36 @@ class LocalCluster:
         self.cpus = workers * cpus
         common = ["--block", "--disable-usage-stats", "--include-log-monitor=false"]
         try:
-            self._start("head", ["--head", "--port", str(self.port), "--num-cpus", "0", "--include-dashboard=false",
-                                 *self._ports(), "--temp-dir", str(self.tmp / "head")], common)
+            self._start(
+                "head",
+                [
+                    "--head",
+                    "--port",
+                    str(self.port),
+                    "--num-cpus",
+                    "0",
+                    "--include-dashboard=false",
+                    *self._ports(),
+                    "--temp-dir",
+                    str(self.tmp / "head"),
+                ],
+                common,
+            )
             self._wait(1)
             for i in range(workers):
-                self._start(f"worker{i}", ["--address", self.address, "--num-cpus", str(cpus), *self._ports(),
-                                           "--temp-dir", str(self.tmp / f"w{i}")], common)
+                self._start(
+                    f"worker{i}",
+                    [
+                        "--address",
+                        self.address,
+                        "--num-cpus",
+                        str(cpus),
+                        *self._ports(),
+                        "--temp-dir",
+                        str(self.tmp / f"w{i}"),
+                    ],
+                    common,
+                )
                 self._wait(2 + i)
         except BaseException:
             self.stop()
@@ -80,23 +104,44 @@ class LocalCluster:
     @staticmethod
     def _ports() -> list[str]:
         out = []
-        for opt in ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-                    "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"):
+        for opt in (
+            "--node-manager-port",
+            "--object-manager-port",
+            "--dashboard-agent-listen-port",
+            "--dashboard-agent-grpc-port",
+            "--runtime-env-agent-port",
+            "--metrics-export-port",
+        ):
             out += [opt, str(_free_port())]
         return out
 
     def _start(self, name: str, args: list[str], common: list[str]) -> None:
         with open(self.logs / f"ray-{name}.log", "w") as log:
-            self.procs.append(subprocess.Popen([str(BIN / "ray"), "start", *args, *common], env=self.env, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True))
+            self.procs.append(
+                subprocess.Popen(
+                    [str(BIN / "ray"), "start", *args, *common],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
 
     def _wait(self, nodes: int, timeout: float = 180) -> None:
-        code = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
-                "print(sum(n['Alive'] for n in ray.nodes()))")
+        code = (
+            "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+            "print(sum(n['Alive'] for n in ray.nodes()))"
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            r = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
-                               text=True, timeout=120, check=False)
+            r = subprocess.run(
+                [sys.executable, "-c", code, self.address],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
             if r.returncode == 0 and r.stdout.strip().splitlines()[-1:] == [str(nodes)]:
                 return
             if any(p.poll() is not None for p in self.procs):
@@ -144,8 +189,9 @@ def _size_mib(*paths: Path) -> float:
     return total / 2**20
 
 
-def run_one(n: int, ray_mode: str, mlflow: str, work: Path, env: dict, cluster: LocalCluster | None,
-            t_end: float, cpus: int) -> dict:
+def run_one(
+    n: int, ray_mode: str, mlflow: str, work: Path, env: dict, cluster: LocalCluster | None, t_end: float, cpus: int
+) -> dict:
     import psutil
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
@@ -159,11 +205,23 @@ def run_one(n: int, ray_mode: str, mlflow: str, work: Path, env: dict, cluster: 
         from rsng.tracking import start_server
 
         (work / f"{tag}-server").mkdir()
-        server = start_server(f"sqlite:///{work / f'{tag}-server' / 'mlflow.db'}", work / f"{tag}-server" / "artifacts",
-                              timeout=300)
+        server = start_server(
+            f"sqlite:///{work / f'{tag}-server' / 'mlflow.db'}", work / f"{tag}-server" / "artifacts", timeout=300
+        )
     try:
-        cmd = [sys.executable, str(LOAD), "--trajectories", str(n), "--t-end", str(t_end), "--storage", str(storage),
-               "--ray-address", cluster.address if cluster else "local", "--yes"]
+        cmd = [
+            sys.executable,
+            str(LOAD),
+            "--trajectories",
+            str(n),
+            "--t-end",
+            str(t_end),
+            "--storage",
+            str(storage),
+            "--ray-address",
+            cluster.address if cluster else "local",
+            "--yes",
+        ]
         if server is not None:
             cmd += ["--mlflow-uri", server.uri]
         log = work / f"{tag}.log"
@@ -196,8 +254,14 @@ def run_one(n: int, ray_mode: str, mlflow: str, work: Path, env: dict, cluster: 
         solver = float(df["wall_s"].sum())
 
         t1 = time.perf_counter()
-        r = subprocess.run([str(BIN / "rsng"), "pareto", str(sweep_dir)], env=env, capture_output=True, text=True,
-                           timeout=600, check=False)
+        r = subprocess.run(
+            [str(BIN / "rsng"), "pareto", str(sweep_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         pareto_s = time.perf_counter() - t1
         assert r.returncode == 0, r.stdout + r.stderr
 
@@ -208,8 +272,13 @@ def run_one(n: int, ray_mode: str, mlflow: str, work: Path, env: dict, cluster: 
         t1 = time.perf_counter()
         children, token = [], None
         while True:
-            page = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
-                                      run_view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+            page = client.search_runs(
+                [exp.experiment_id],
+                f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                page_token=token,
+            )
             children += page
             token = page.token
             if not token:
@@ -217,31 +286,46 @@ def run_one(n: int, ray_mode: str, mlflow: str, work: Path, env: dict, cluster: 
         search_s = time.perf_counter() - t1
         ids = [c.data.tags["rsng.trial_id"] for c in children]
         assert len(ids) == n and set(ids) == set(df["trial_id"]), f"{tag}: {len(ids)} children for {n} rows"
-        store = (_size_mib(work / f"{tag}-server") if server is not None
-                 else _size_mib(sweep_dir / "mlflow.db", sweep_dir / "mlflow-artifacts"))
+        store = (
+            _size_mib(work / f"{tag}-server")
+            if server is not None
+            else _size_mib(sweep_dir / "mlflow.db", sweep_dir / "mlflow-artifacts")
+        )
     finally:
         if server is not None:
             server.stop()
     return {
-        "ray": ray_mode, "mlflow": mlflow, "n": n, "cpus": cpus, "wall_s": round(wall, 1),
-        "solver_s": round(solver, 1), "efficiency": round(solver / (wall * cpus), 3),
-        "driver_peak_rss_mib": round(peak / 2**20), "driver_cpu_ms_per_traj": round(1000 * cpu_s / n, 1),
-        "mlflow_ms_per_traj": round(mlflow_ms, 1), "load_s": round(load_s, 2), "pareto_s": round(pareto_s, 2),
-        "store_mib": round(store, 1), "search_s": round(search_s, 2), "tune_warnings": len(warnings),
+        "ray": ray_mode,
+        "mlflow": mlflow,
+        "n": n,
+        "cpus": cpus,
+        "wall_s": round(wall, 1),
+        "solver_s": round(solver, 1),
+        "efficiency": round(solver / (wall * cpus), 3),
+        "driver_peak_rss_mib": round(peak / 2**20),
+        "driver_cpu_ms_per_traj": round(1000 * cpu_s / n, 1),
+        "mlflow_ms_per_traj": round(mlflow_ms, 1),
+        "load_s": round(load_s, 2),
+        "pareto_s": round(pareto_s, 2),
+        "store_mib": round(store, 1),
+        "search_s": round(search_s, 2),
+        "tune_warnings": len(warnings),
         "load_avg_1min": round(os.getloadavg()[0], 1),
     }
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     ap.add_argument("--quick", action="store_true", help="N ∈ {100, 1000} (default: also 10000)")
     ap.add_argument("--n", type=int, nargs="+", help="the N values to run (overrides --quick)")
     ap.add_argument("--ray", nargs="+", choices=["embedded", "cluster"], default=["embedded", "cluster"])
     ap.add_argument("--mlflow", nargs="+", choices=["sqlite", "server"], default=["sqlite", "server"])
     ap.add_argument("--t-end", type=float, default=2.0, help="heat smoke final time (default 2.0: 200 steps)")
-    ap.add_argument("--cluster-cpus", type=int, default=1,
-                    help="logical CPUs of each of the 3 worker nodes (default 1)")
+    ap.add_argument(
+        "--cluster-cpus", type=int, default=1, help="logical CPUs of each of the 3 worker nodes (default 1)"
+    )
     ap.add_argument("--workdir", help="keep the sweeps here (default: a temporary folder, removed)")
     args = ap.parse_args()
     ns = args.n or ([100, 1000] if args.quick else [100, 1000, 10000])
@@ -250,17 +334,37 @@ def main() -> int:
     from rsng.core.threads import available_cpus
 
     machine_cpus = available_cpus()
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", MLFLOW_DISABLE_TELEMETRY="true", RAY_USAGE_STATS_ENABLED="0",
-               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        RAY_AUTH_MODE="disabled",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        RAY_USAGE_STATS_ENABLED="0",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     env.pop("RAY_ADDRESS", None)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rsng-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     out = ROOT / "benchmarks" / "results" / f"scale-{dt.date.today().isoformat()}-n{'-'.join(map(str, ns))}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["ray", "mlflow", "n", "cpus", "wall_s", "solver_s", "efficiency", "driver_peak_rss_mib",
-              "driver_cpu_ms_per_traj", "mlflow_ms_per_traj", "load_s", "pareto_s", "store_mib", "search_s",
-              "tune_warnings", "load_avg_1min"]
+    fields = [
+        "ray",
+        "mlflow",
+        "n",
+        "cpus",
+        "wall_s",
+        "solver_s",
+        "efficiency",
+        "driver_peak_rss_mib",
+        "driver_cpu_ms_per_traj",
+        "mlflow_ms_per_traj",
+        "load_s",
+        "pareto_s",
+        "store_mib",
+        "search_s",
+        "tune_warnings",
+        "load_avg_1min",
+    ]
     print(f"# {machine_cpus} CPUs, heat smoke t_end={args.t_end}; work folder {work}", flush=True)
     print(" ".join(f"{f:>10}" for f in fields), flush=True)
     try:

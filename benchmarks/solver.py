@@ -31,8 +31,12 @@ from rsng.core.threads import configure_threads
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", nargs="+", default=["allen_cahn", "burgers"])
-    ap.add_argument("--sizes", nargs="*", default=["50", "150", "400", "800", "dense"],
-                    help="s values or 'dense' (none: only the --full runs)")
+    ap.add_argument(
+        "--sizes",
+        nargs="*",
+        default=["50", "150", "400", "800", "dense"],
+        help="s values or 'dense' (none: only the --full runs)",
+    )
     ap.add_argument("--solver", default="fast", choices=["fast", "full-jacobian"])
     ap.add_argument("--cache-dir", help="JAX compilation cache for the runs (default: none, every run compiles)")
     ap.add_argument("--steps", type=int, default=40, help="steps timed per configuration (after compile)")
@@ -55,11 +59,15 @@ def main() -> int:
     from rsng.core.integrate import Trajectory
 
     rows = []
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}, "
-          f"jax {jax.__version__}, lstsq={args.lstsq or 'default'}, solver={args.solver}, "
-          f"compilation cache={'on' if args.cache_dir else 'off'}")
-    print(f"{'problem':<11} {'s':>6} {'p':>5} {'steps':>6} {'ms/step':>9} {'compile_s':>9} {'run_s':>8} {'total_s':>8} "
-          f"{'rel_l2':>9}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}, "
+        f"jax {jax.__version__}, lstsq={args.lstsq or 'default'}, solver={args.solver}, "
+        f"compilation cache={'on' if args.cache_dir else 'off'}"
+    )
+    print(
+        f"{'problem':<11} {'s':>6} {'p':>5} {'steps':>6} {'ms/step':>9} {'compile_s':>9} {'run_s':>8} {'total_s':>8} "
+        f"{'rel_l2':>9}"
+    )
     for problem in args.problems:
         jobs = [(size, False) for size in args.sizes]
         if args.full:
@@ -68,20 +76,42 @@ def main() -> int:
             s = None if size == "preset" else ("dense" if size == "dense" else int(size))
             base = resolve("fast", problem=problem, s=s)
             k = base.steps if full else (args.dense_steps if base.dense else args.steps)
-            cfg = resolve("fast", problem=problem, s=s, t_end=k * base.dt, lstsq=args.lstsq,
-                          save_every=1 if full else None, solver=args.solver)
+            cfg = resolve(
+                "fast",
+                problem=problem,
+                s=s,
+                t_end=k * base.dt,
+                lstsq=args.lstsq,
+                save_every=1 if full else None,
+                solver=args.solver,
+            )
             t0 = time.perf_counter()
             traj = Trajectory(cfg, chunk=min(50, k))
             res = traj.run()
             total = time.perf_counter() - t0
-            row = {"problem": problem, "s": cfg.s, "p": cfg.p, "n": cfg.n, "steps": res.steps,
-                   "ms_per_step": 1e3 * res.wall_s / max(1, res.steps), "compile_s": res.compile_s,
-                   "run_s": res.wall_s, "rel_l2": res.rel_l2 if full else float("nan"), "full_run": full,
-                   "lstsq": cfg.lstsq, "threads": args.threads, "solver": args.solver,
-                   "compile_cache": bool(args.cache_dir), "end_to_end_s": total}
+            row = {
+                "problem": problem,
+                "s": cfg.s,
+                "p": cfg.p,
+                "n": cfg.n,
+                "steps": res.steps,
+                "ms_per_step": 1e3 * res.wall_s / max(1, res.steps),
+                "compile_s": res.compile_s,
+                "run_s": res.wall_s,
+                "rel_l2": res.rel_l2 if full else float("nan"),
+                "full_run": full,
+                "lstsq": cfg.lstsq,
+                "threads": args.threads,
+                "solver": args.solver,
+                "compile_cache": bool(args.cache_dir),
+                "end_to_end_s": total,
+            }
             rows.append(row)
-            print(f"{problem:<11} {cfg.s:>6} {cfg.p:>5} {res.steps:>6} {row['ms_per_step']:>9.1f} "
-                  f"{res.compile_s:>9.2f} {res.wall_s:>8.2f} {total:>8.2f} {row['rel_l2']:>9.2e}", flush=True)
+            print(
+                f"{problem:<11} {cfg.s:>6} {cfg.p:>5} {res.steps:>6} {row['ms_per_step']:>9.1f} "
+                f"{res.compile_s:>9.2f} {res.wall_s:>8.2f} {total:>8.2f} {row['rel_l2']:>9.2e}",
+                flush=True,
+            )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = f"-{args.tag}" if args.tag else ""

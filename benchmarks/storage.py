@@ -83,9 +83,7 @@ def sweep(storage: str, cache: Path, cwd: Path, env: dict) -> float:
     )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
-        raise RuntimeError(
-            f"sweep to {storage} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
-        )
+        raise RuntimeError(f"sweep to {storage} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
     return wall
 
 
@@ -174,9 +172,7 @@ def time_load(sweep_dir: str, n: int, with_steps: bool, repeats: int) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--repeats", type=int, default=2, help="timed runs per storage (default 2)"
-    )
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs per storage (default 2)")
     ap.add_argument(
         "--trajectories",
         type=int,
@@ -224,11 +220,7 @@ def main() -> int:
                 walls: dict[str, list[float]] = {"local": [], "s3": []}
                 for i in range(args.repeats):
                     for kind in ("local", "s3"):
-                        storage = (
-                            str(tmp / f"local{i}")
-                            if kind == "local"
-                            else f"s3://{BUCKET}/sweep{i}"
-                        )
+                        storage = str(tmp / f"local{i}") if kind == "local" else f"s3://{BUCKET}/sweep{i}"
                         walls[kind].append(sweep(storage, cache, tmp, env))
                         print(
                             f"smoke sweep #{i + 1} on {kind}: {walls[kind][-1]:.1f} s",
@@ -280,9 +272,7 @@ def main() -> int:
     parts = dict.fromkeys(r["part"] for r in results)
     for part in parts:
         by = {r["storage"]: r["seconds"] for r in results if r["part"] == part}
-        print(
-            f"{part:52s} {by['local']:9.2f} {by['s3']:9.2f} {by['s3'] / by['local']:9.2f}"
-        )
+        print(f"{part:52s} {by['local']:9.2f} {by['s3']:9.2f} {by['s3'] / by['local']:9.2f}")
     out = ROOT / "benchmarks" / "results" / f"storage-{dt.date.today().isoformat()}.csv"
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(results[0]))

@@ -40,19 +40,35 @@ def main() -> int:
         else:
             from rsng.service.spec import SweepSpec
 
-            spec = SweepSpec("overhead-fast", grid={"seed": list(range(8))},
-                             fixed={"preset": "fast", "problem": "allen_cahn"})
+            spec = SweepSpec(
+                "overhead-fast", grid={"seed": list(range(8))}, fixed={"preset": "fast", "problem": "allen_cahn"}
+            )
         for mode in ("serial", "ray", "ray-warm"):
             cache = f"{tmp}/cache-{mode.split('-')[0]}"
-            opts = SweepOptions(storage=f"{tmp}/{mode}", serial=mode == "serial", cache_dir=cache,
-                                log=lambda m: None, ray_address="local")
+            opts = SweepOptions(
+                storage=f"{tmp}/{mode}",
+                serial=mode == "serial",
+                cache_dir=cache,
+                log=lambda m: None,
+                ray_address="local",
+            )
             t0 = time.perf_counter()
             prep = run_sweep(spec, opts)
             wall = time.perf_counter() - t0
-            rows.append({"grid": args.grid, "mode": mode, "trajectories": len(prep.trials), "wall_s": wall,
-                         "trajectories_per_hour": 3600 * len(prep.trials) / wall})
-            print(f"{mode:>8}: {len(prep.trials)} trajectories in {wall:6.1f} s "
-                  f"({rows[-1]['trajectories_per_hour']:.0f} per hour)", flush=True)
+            rows.append(
+                {
+                    "grid": args.grid,
+                    "mode": mode,
+                    "trajectories": len(prep.trials),
+                    "wall_s": wall,
+                    "trajectories_per_hour": 3600 * len(prep.trials) / wall,
+                }
+            )
+            print(
+                f"{mode:>8}: {len(prep.trials)} trajectories in {wall:6.1f} s "
+                f"({rows[-1]['trajectories_per_hour']:.0f} per hour)",
+                flush=True,
+            )
             if mode == "ray":
                 import ray
 

@@ -38,8 +38,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'rsng' has no attribute {name!r}")
 
 
-def solve(problem: str, preset: str | None = None, *, cache_dir: str | None = None, chunk: int = 50,
-          progress: Callable[[int, int], None] | None = None, **fields: Any) -> Result:
+def solve(
+    problem: str,
+    preset: str | None = None,
+    *,
+    cache_dir: str | None = None,
+    chunk: int = 50,
+    progress: Callable[[int, int], None] | None = None,
+    **fields: Any,
+) -> Result:
     """Run one trajectory and return its :class:`rsng.core.integrate.Result`.
 
     ``problem`` and ``preset`` (``smoke``, ``fast``, ``accurate`` or ``None``) pick the defaults; every

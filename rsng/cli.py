@@ -61,38 +61,53 @@ def _run_options(p: argparse.ArgumentParser, *, solver: bool = True) -> None:
     for f in record.input_fields():
         if f.cli == "run" or (solver and f.cli == "solve"):
             kind = _sparsity if f.name == "s" else {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(f.option, *f.aliases, dest=f.name, type=kind, required=f.name == "problem",
-                           help=_field_help(f))
+            p.add_argument(
+                f.option, *f.aliases, dest=f.name, type=kind, required=f.name == "problem", help=_field_help(f)
+            )
         if f.name == "problem":
-            p.add_argument("--preset", choices=("smoke", "fast", "accurate"),
-                           help="smoke: a few seconds; fast: n=1000 (the paper's 'fast' rows); "
-                                "accurate: n=10 000, s=800")
-    p.add_argument("--threads", type=int, help="XLA threads (default: the CPUs this process may use; "
-                                                "BLAS/LAPACK gets one)")
-    p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
+            p.add_argument(
+                "--preset",
+                choices=("smoke", "fast", "accurate"),
+                help="smoke: a few seconds; fast: n=1000 (the paper's 'fast' rows); accurate: n=10 000, s=800",
+            )
+    p.add_argument(
+        "--threads", type=int, help="XLA threads (default: the CPUs this process may use; BLAS/LAPACK gets one)"
+    )
+    p.add_argument(
+        "--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsng", description="Randomized Sparse Neural Galerkin schemes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("solve", help="run one trajectory and report its error and cost",
-                       description="Run one RSNG trajectory; prints a summary (or one JSON object with --json). "
-                                   "Exit code 0: ok, 1: diverged, 2: bad input.")
+    p = sub.add_parser(
+        "solve",
+        help="run one trajectory and report its error and cost",
+        description="Run one RSNG trajectory; prints a summary (or one JSON object with --json). "
+        "Exit code 0: ok, 1: diverged, 2: bad input.",
+    )
     _run_options(p)
     p.add_argument("--out", help="folder for summary.json, series.csv, theta_final.npy and error.png")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("reference", help="compute (or load from cache) a reference solution",
-                       description="Compute the reference solution on the run's grid and stored times, cached on disk.")
+    p = sub.add_parser(
+        "reference",
+        help="compute (or load from cache) a reference solution",
+        description="Compute the reference solution on the run's grid and stored times, cached on disk.",
+    )
     _run_options(p, solver=False)
     p.add_argument("--save-every", type=int, help="stored times every k-th step")
     p.add_argument("--out", help="also write the reference as an .npz file here")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("fit", help="fit θ(0) to u0 (cached; --ship writes the package's data file)",
-                       description="Fit the network to u0 on the collocation grid (L-BFGS then Adam) and cache θ(0).")
+    p = sub.add_parser(
+        "fit",
+        help="fit θ(0) to u0 (cached; --ship writes the package's data file)",
+        description="Fit the network to u0 on the collocation grid (L-BFGS then Adam) and cache θ(0).",
+    )
     _run_options(p, solver=False)
     p.add_argument("--refit", action="store_true", help="ignore cached and shipped files")
     p.add_argument("--ship", action="store_true", help="also write the result into rsng/core/data (for releases)")
@@ -101,37 +116,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adam-steps", type=int, help="Adam iterations")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("mlflow-sync", help="upload to MLflow what a sweep's Parquet results hold and MLflow lacks",
-                       description="Log every trajectory of <storage>/<sweep> that MLflow does not have yet "
-                                   "(one child run per trajectory under the sweep's parent run); never duplicates.")
+    p = sub.add_parser(
+        "mlflow-sync",
+        help="upload to MLflow what a sweep's Parquet results hold and MLflow lacks",
+        description="Log every trajectory of <storage>/<sweep> that MLflow does not have yet "
+        "(one child run per trajectory under the sweep's parent run); never duplicates.",
+    )
     p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name> (a local path, or s3://… / gs://…)")
-    p.add_argument("--mlflow-uri", help="tracking URI (default: sqlite:///<sweep_dir>/mlflow.db; for an s3:// or "
-                                        "gs:// sweep, the local $RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/mlflow.db)")
+    p.add_argument(
+        "--mlflow-uri",
+        help="tracking URI (default: sqlite:///<sweep_dir>/mlflow.db; for an s3:// or "
+        "gs:// sweep, the local $RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/mlflow.db)",
+    )
 
-    p = sub.add_parser("pareto", help="the Pareto front (error vs cost) of a sweep's trajectories",
-                       description="Print the trajectories of <storage>/<sweep> that are on the Pareto front of "
-                                   "(--x, --y), both minimised, one front per --by group. Diverged/failed runs are "
-                                   "never on a front and are counted below it. Exit code 2: bad input.")
+    p = sub.add_parser(
+        "pareto",
+        help="the Pareto front (error vs cost) of a sweep's trajectories",
+        description="Print the trajectories of <storage>/<sweep> that are on the Pareto front of "
+        "(--x, --y), both minimised, one front per --by group. Diverged/failed runs are "
+        "never on a front and are counted below it. Exit code 2: bad input.",
+    )
     p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name> (a local path, or s3://… / gs://…)")
-    p.add_argument("--x", default="wall_s", help="cost: a column or an expression over columns, e.g. 'steps * s**2' "
-                                                 "(numbers, + - * / **, parentheses, log log10 log2 sqrt exp abs; "
-                                                 "default wall_s)")
+    p.add_argument(
+        "--x",
+        default="wall_s",
+        help="cost: a column or an expression over columns, e.g. 'steps * s**2' "
+        "(numbers, + - * / **, parentheses, log log10 log2 sqrt exp abs; "
+        "default wall_s)",
+    )
     p.add_argument("--y", default="rel_l2", help="error: a column or an expression (default rel_l2)")
-    p.add_argument("--by", default="problem", help="comma-separated columns, one front per group; 'none' for a single "
-                                                   "front (default problem)")
-    p.add_argument("--aggregate", action="store_true",
-                   help="front of the configurations (means over seeds) instead of the single runs")
-    p.add_argument("--plot", help="also draw the runs, their front and the paper's points into this .png/.svg/.pdf file")
+    p.add_argument(
+        "--by",
+        default="problem",
+        help="comma-separated columns, one front per group; 'none' for a single front (default problem)",
+    )
+    p.add_argument(
+        "--aggregate",
+        action="store_true",
+        help="front of the configurations (means over seeds) instead of the single runs",
+    )
+    p.add_argument(
+        "--plot", help="also draw the runs, their front and the paper's points into this .png/.svg/.pdf file"
+    )
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
-    p = sub.add_parser("report", help="write a static HTML report of a sweep",
-                       description="Write <out>/index.html with the Pareto plots, error-vs-s and error-over-time "
-                                   "curves, the failure table and the sweep's configuration and versions; it "
-                                   "references only the files it writes next to it.")
+    p = sub.add_parser(
+        "report",
+        help="write a static HTML report of a sweep",
+        description="Write <out>/index.html with the Pareto plots, error-vs-s and error-over-time "
+        "curves, the failure table and the sweep's configuration and versions; it "
+        "references only the files it writes next to it.",
+    )
     p.add_argument("sweep_dir", help="the sweep folder, <storage>/<sweep name> (a local path, or s3://… / gs://…)")
     p.add_argument("--out", required=True, help="folder for index.html and its images (created if needed)")
-    p.add_argument("--no-reference", action="store_true",
-                   help="skip the spectral reference's work-precision curve (which runs the numerical core, seconds)")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the spectral reference's work-precision curve (which runs the numerical core, seconds)",
+    )
     p.add_argument("--cache-dir", help="reference cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
 
     sub.add_parser("problems", help="list the registered problems and their presets")
@@ -143,12 +185,12 @@ class UsageError(Exception):
 
 
 def _resolve(args: argparse.Namespace, solver: bool = True):
+    from rsng.core import record
     from rsng.core.config import ConfigError, resolve
 
-    from rsng.core import record
-
-    kw = {f.name: getattr(args, f.name) for f in record.input_fields()
-          if f.cli == "run" or (solver and f.cli == "solve")}
+    kw = {
+        f.name: getattr(args, f.name) for f in record.input_fields() if f.cli == "run" or (solver and f.cli == "solve")
+    }
     if not solver and getattr(args, "save_every", None) is not None:
         kw["save_every"] = args.save_every
     try:
@@ -192,11 +234,15 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from rsng.core.integrate import Trajectory
 
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
-    log(f"rsng solve: {cfg.problem} sampler={cfg.sampler} s={cfg.s}/p={cfg.p} n={cfg.n} depth={cfg.depth} "
-        f"dt={cfg.dt:g} T={cfg.t_end:g} ({cfg.steps} steps) seed={cfg.seed} {cfg.precision}")
+    log(
+        f"rsng solve: {cfg.problem} sampler={cfg.sampler} s={cfg.s}/p={cfg.p} n={cfg.n} depth={cfg.depth} "
+        f"dt={cfg.dt:g} T={cfg.t_end:g} ({cfg.steps} steps) seed={cfg.seed} {cfg.precision}"
+    )
     traj = Trajectory(cfg, cache_dir=args.cache_dir)
-    log(f"θ(0): {traj.fit_info.get('source')} (t=0 fit error {traj.fit_info.get('rel_l2_u', float('nan')):.2e}); "
-        f"reference: {traj.reference_method}")
+    log(
+        f"θ(0): {traj.fit_info.get('source')} (t=0 fit error {traj.fit_info.get('rel_l2_u', float('nan')):.2e}); "
+        f"reference: {traj.reference_method}"
+    )
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -248,8 +294,14 @@ def _write_out(out: Path, res, summary: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     series = np.column_stack([res.step, res.t, res.rel_l2_t, res.ls_residual, res.wall_s_cumulative])
-    np.savetxt(out / "series.csv", series, delimiter=",", header="step,t,rel_l2_t,ls_residual,wall_s_cumulative",
-               comments="", fmt=["%d", "%.6g", "%.6e", "%.6e", "%.6g"])
+    np.savetxt(
+        out / "series.csv",
+        series,
+        delimiter=",",
+        header="step,t,rel_l2_t,ls_residual,wall_s_cumulative",
+        comments="",
+        fmt=["%d", "%.6g", "%.6e", "%.6e", "%.6g"],
+    )
     np.save(out / "theta_final.npy", res.theta)
     try:
         import matplotlib
@@ -288,8 +340,16 @@ def _cmd_reference(args: argparse.Namespace) -> int:
     ref = reference_solution(problem, x, t, cache_dir=cache)
     if args.out:
         np.savez(args.out, u=ref.u, x=x, t=t)
-    info = {"problem": cfg.problem, "method": ref.method, "n": cfg.n, "times": len(t), "t_end": cfg.t_end,
-            "wall_s": ref.wall_s, "cached": ref.cached, "max_abs_u": float(np.max(np.abs(ref.u)))}
+    info = {
+        "problem": cfg.problem,
+        "method": ref.method,
+        "n": cfg.n,
+        "times": len(t),
+        "t_end": cfg.t_end,
+        "wall_s": ref.wall_s,
+        "cached": ref.cached,
+        "max_abs_u": float(np.max(np.abs(ref.u))),
+    }
     print(json.dumps(info) if args.json else "\n".join(f"{k:10s}{v}" for k, v in info.items()))
     return EXIT_OK
 
@@ -307,13 +367,25 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     problem = get_problem(cfg.problem)
     net = Network(problem.dim, problem.lengths, cfg.width, cfg.depth)
-    settings = FitSettings(**{k: getattr(args, k) for k in ("lbfgs_steps", "lm_steps", "adam_steps")
-                              if getattr(args, k) is not None})
+    settings = FitSettings(
+        **{k: getattr(args, k) for k in ("lbfgs_steps", "lm_steps", "adam_steps") if getattr(args, k) is not None}
+    )
     log = None if args.json else (lambda m: print(m, file=sys.stderr))
     if log:
-        log(f"rsng fit: {cfg.problem} depth={cfg.depth} width={cfg.width} p={net.num_params} n={cfg.n} init_seed={cfg.init_seed}")
-    _, info = initial_theta(problem, net, cfg.n, cfg.init_seed, settings, cache_dir=args.cache_dir, log=log,
-                            refit=args.refit, ship=args.ship)
+        log(
+            f"rsng fit: {cfg.problem} depth={cfg.depth} width={cfg.width} p={net.num_params} n={cfg.n} init_seed={cfg.init_seed}"
+        )
+    _, info = initial_theta(
+        problem,
+        net,
+        cfg.n,
+        cfg.init_seed,
+        settings,
+        cache_dir=args.cache_dir,
+        log=log,
+        refit=args.refit,
+        ship=args.ship,
+    )
     keys = ("source", "key", "rel_l2_u", "rel_l2_grad", "loss", "fit_wall_s")
     out = {k: info.get(k) for k in keys}
     print(json.dumps(out) if args.json else "\n".join(f"{k:12s}{v}" for k, v in out.items()))
@@ -386,7 +458,9 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
         front = pareto_front(data, x, y, by=by or None)
     except ColumnError as e:
         raise UsageError(f"{_ANALYSIS_FLAGS.get(e.option, e.option)}: {e.detail}") from None
-    shown = by + [c for c in ("problem", "sampler", "s", "n", "depth", "width", "seed") if c in front.columns and c not in by]
+    shown = by + [
+        c for c in ("problem", "sampler", "s", "n", "depth", "width", "seed") if c in front.columns and c not in by
+    ]
     if args.aggregate:
         m = data.attrs["metric_col"]
         shown += ["count", "n_ok", x, y, f"{m}_lo", f"{m}_hi"]
@@ -411,9 +485,22 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
         print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         rows = json.loads(front[shown].to_json(orient="records", double_precision=15))
-        print(json.dumps({"sweep": sweep_dir.name, "x": x, "y": y, "by": by, "aggregate": args.aggregate,
-                          "n_rows": at["n_rows"], "n_points": at["n_points"], "n_dominated": at["n_dominated"],
-                          "excluded": at["excluded"], "front": rows}))
+        print(
+            json.dumps(
+                {
+                    "sweep": sweep_dir.name,
+                    "x": x,
+                    "y": y,
+                    "by": by,
+                    "aggregate": args.aggregate,
+                    "n_rows": at["n_rows"],
+                    "n_points": at["n_points"],
+                    "n_dominated": at["n_dominated"],
+                    "excluded": at["excluded"],
+                    "front": rows,
+                }
+            )
+        )
         return EXIT_OK
     if front.empty:
         print(f"no point on any front ({at['n_rows']} rows; excluded: {excluded})")
@@ -425,9 +512,11 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
         if pd.api.types.is_float_dtype(table[c].dtype):
             table[c] = table[c].map(lambda v: f"{v:.4g}")
     print(table.to_string(index=False))
-    print(f"{len(front)} on the front{' per ' + ', '.join(by) if by else ''}, {at['n_dominated']} dominated, "
-          f"of {at['n_points']} eligible {'configurations' if args.aggregate else 'runs'}; "
-          f"excluded before the front: {excluded}")
+    print(
+        f"{len(front)} on the front{' per ' + ', '.join(by) if by else ''}, {at['n_dominated']} dominated, "
+        f"of {at['n_points']} eligible {'configurations' if args.aggregate else 'runs'}; "
+        f"excluded before the front: {excluded}"
+    )
     return EXIT_OK
 
 
@@ -467,9 +556,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"solve": _cmd_solve, "reference": _cmd_reference, "fit": _cmd_fit, "problems": _cmd_problems,
-                "mlflow-sync": _cmd_mlflow_sync, "pareto": _cmd_pareto, "report": _cmd_report}[
-            args.command](args)
+        return {
+            "solve": _cmd_solve,
+            "reference": _cmd_reference,
+            "fit": _cmd_fit,
+            "problems": _cmd_problems,
+            "mlflow-sync": _cmd_mlflow_sync,
+            "pareto": _cmd_pareto,
+            "report": _cmd_report,
+        }[args.command](args)
     except UsageError as e:
         print(f"rsng {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

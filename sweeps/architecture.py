@@ -16,11 +16,18 @@ from rsng.service.spec import SweepSpec
 
 def build(args):
     if args.smoke:
-        return SweepSpec("architecture-smoke", grid={"depth": [2, 3], "seed": [0, 1]},
-                         fixed={"preset": "smoke", "problem": "allen_cahn", "s": 40},
-                         description="smoke: depth 2 and 3, allen_cahn smoke")
-    return SweepSpec("architecture", grid={"depth": [3, 4, 5, 6, 7], "width": [15, 25], "seed": [0, 1, 2]},
-                     fixed={"preset": "fast", "problem": "allen_cahn", "s": 150}, description=__doc__.splitlines()[0])
+        return SweepSpec(
+            "architecture-smoke",
+            grid={"depth": [2, 3], "seed": [0, 1]},
+            fixed={"preset": "smoke", "problem": "allen_cahn", "s": 40},
+            description="smoke: depth 2 and 3, allen_cahn smoke",
+        )
+    return SweepSpec(
+        "architecture",
+        grid={"depth": [3, 4, 5, 6, 7], "width": [15, 25], "seed": [0, 1, 2]},
+        fixed={"preset": "fast", "problem": "allen_cahn", "s": 150},
+        description=__doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

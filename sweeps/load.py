@@ -18,8 +18,12 @@ def extra(p):
     p.add_argument("--trajectories", type=int, default=100, help="number of trajectories, seeds 0..N-1 (default 100)")
     p.add_argument("--problem", default="heat", help="the problem (default heat)")
     p.add_argument("--preset", default="smoke", help="the preset: smoke, fast or accurate (default smoke)")
-    p.add_argument("--t-end", type=float, default=2.0,
-                   help="final time (default 2.0: 200 steps of heat smoke, ≈ 0.3–0.5 s each on one CPU)")
+    p.add_argument(
+        "--t-end",
+        type=float,
+        default=2.0,
+        help="final time (default 2.0: 200 steps of heat smoke, ≈ 0.3–0.5 s each on one CPU)",
+    )
 
 
 def build(args):
@@ -28,9 +32,12 @@ def build(args):
     if args.trajectories < 1:
         raise SweepSpecError("--trajectories", f"must be an integer ≥ 1, got {args.trajectories}")
     name = f"load-{args.problem}-{args.preset}-{args.trajectories}"
-    return SweepSpec(name, grid={"seed": list(range(args.trajectories))},
-                     fixed={"problem": args.problem, "preset": args.preset, "t_end": args.t_end},
-                     description=f"load: {args.trajectories} seeds of {args.problem} {args.preset}, t_end={args.t_end}")
+    return SweepSpec(
+        name,
+        grid={"seed": list(range(args.trajectories))},
+        fixed={"problem": args.problem, "preset": args.preset, "t_end": args.t_end},
+        description=f"load: {args.trajectories} seeds of {args.problem} {args.preset}, t_end={args.t_end}",
+    )
 
 
 if __name__ == "__main__":

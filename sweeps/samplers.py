@@ -18,10 +18,18 @@ SAMPLERS = ["uniform", "column_norm", "leverage", "pivoted_qr", "gaussian"]
 
 def build(args):
     if args.smoke:
-        return SweepSpec("samplers-smoke", grid={"problem": ["allen_cahn"], "sampler": SAMPLERS, "seed": [0, 1]},
-                         fixed={"preset": "smoke"}, description="smoke: every sampler, 2 seeds, allen_cahn smoke")
-    return SweepSpec("samplers", grid={"problem": ["allen_cahn", "burgers"], "sampler": SAMPLERS, "seed": [0, 1, 2]},
-                     fixed={"preset": "fast", "s": 150}, description=__doc__.splitlines()[0])
+        return SweepSpec(
+            "samplers-smoke",
+            grid={"problem": ["allen_cahn"], "sampler": SAMPLERS, "seed": [0, 1]},
+            fixed={"preset": "smoke"},
+            description="smoke: every sampler, 2 seeds, allen_cahn smoke",
+        )
+    return SweepSpec(
+        "samplers",
+        grid={"problem": ["allen_cahn", "burgers"], "sampler": SAMPLERS, "seed": [0, 1, 2]},
+        fixed={"preset": "fast", "s": 150},
+        description=__doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

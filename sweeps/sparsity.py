@@ -21,13 +21,28 @@ from rsng.service.spec import SweepSpec
 
 def build(args):
     if args.smoke:
-        return SweepSpec("sparsity-smoke", grid={
-            "problem": ["allen_cahn"], "s": [25, 50, 100], "sampler": ["uniform", "column_norm"], "seed": [0, 1],
-        }, fixed={"preset": "smoke"}, description="smoke: allen_cahn × s ∈ {25, 50, 100} × 2 samplers × 2 seeds")
-    return SweepSpec("sparsity", grid={
-        "problem": ["allen_cahn", "burgers"], "s": [50, 100, 200, 400, 800, 1600, 3200, "dense"],
-        "sampler": ["uniform", "column_norm"], "seed": [0, 1, 2],
-    }, fixed={"preset": "fast"}, description=__doc__.splitlines()[0])
+        return SweepSpec(
+            "sparsity-smoke",
+            grid={
+                "problem": ["allen_cahn"],
+                "s": [25, 50, 100],
+                "sampler": ["uniform", "column_norm"],
+                "seed": [0, 1],
+            },
+            fixed={"preset": "smoke"},
+            description="smoke: allen_cahn × s ∈ {25, 50, 100} × 2 samplers × 2 seeds",
+        )
+    return SweepSpec(
+        "sparsity",
+        grid={
+            "problem": ["allen_cahn", "burgers"],
+            "s": [50, 100, 200, 400, 800, 1600, 3200, "dense"],
+            "sampler": ["uniform", "column_norm"],
+            "seed": [0, 1, 2],
+        },
+        fixed={"preset": "fast"},
+        description=__doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

@@ -16,10 +16,17 @@ from rsng.service.spec import SweepSpec
 
 def build(args):
     if args.smoke:
-        return SweepSpec("table1-smoke", grid={"problem": ["allen_cahn", "burgers"]},
-                         fixed={"preset": "fast", "seed": 0}, description="fast rows, seed 0")
-    return SweepSpec("table1", grid={"problem": ["allen_cahn", "burgers"], "preset": ["fast", "accurate"],
-                                     "seed": [0, 1, 2]}, description=__doc__.splitlines()[0])
+        return SweepSpec(
+            "table1-smoke",
+            grid={"problem": ["allen_cahn", "burgers"]},
+            fixed={"preset": "fast", "seed": 0},
+            description="fast rows, seed 0",
+        )
+    return SweepSpec(
+        "table1",
+        grid={"problem": ["allen_cahn", "burgers"], "preset": ["fast", "accurate"], "seed": [0, 1, 2]},
+        description=__doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ def _modules_after(stmt: str) -> set[str]:
     return set(out.stdout.strip().split(","))
 
 
-@pytest.mark.parametrize("stmt", ["import rsng", "import rsng; rsng.results.load", "import rsng; rsng.analysis.aggregate"])
+@pytest.mark.parametrize(
+    "stmt", ["import rsng", "import rsng; rsng.results.load", "import rsng; rsng.analysis.aggregate"]
+)
 def test_import_stays_light(stmt):
     assert not _modules_after(stmt) & {"jax", "ray", "mlflow"}
 
@@ -50,10 +52,14 @@ def test_sweep_runs_and_returns_its_results(tmp_path, template_db):
 
     db = tmp_path / "mlflow.db"
     shutil.copyfile(template_db, db)
-    out = rsng.sweep({"name": "api", "grid": {"s": [20, 30]}, "fixed": {"problem": "heat", "preset": "smoke",
-                                                                       "t_end": 0.03}},
-                     storage=str(tmp_path / "results"), serial=True, mlflow_uri=f"sqlite:///{db}",
-                     cache_dir=str(tmp_path / "cache"), log=lambda m: None)
+    out = rsng.sweep(
+        {"name": "api", "grid": {"s": [20, 30]}, "fixed": {"problem": "heat", "preset": "smoke", "t_end": 0.03}},
+        storage=str(tmp_path / "results"),
+        serial=True,
+        mlflow_uri=f"sqlite:///{db}",
+        cache_dir=str(tmp_path / "cache"),
+        log=lambda m: None,
+    )
     df = out.trajectories
     assert sorted(df["s"].tolist()) == [20, 30] and (df["status"] == "ok").all()
     again = rsng.results.load(tmp_path / "results" / "api")

@@ -50,19 +50,22 @@ def test_bad_input_is_one_line_and_exit_2(argv, option, fragment, capsys):
     assert len(err) == 1 and option in err[0] and fragment in err[0], err
 
 
-@pytest.mark.parametrize("argv,option", [
-    (["solve", "--problem", "allen_cahn", "--n", "abc"], "--n"),
-    (["solve", "--problem", "allen_cahn", "--sparsity", "most"], "--sparsity"),
-    (["solve", "--problem", "allen_cahn", "--preset", "turbo"], "--preset"),
-    (["solve"], "--problem"),
-    (["solve", "--problem", "heat", "--width", "nan"], "--width"),
-    (["fit", "--problem", "heat", "--lbfgs-steps", "x"], "--lbfgs-steps"),
-    (["problems", "--bogus"], "--bogus"),
-    (["mlflow-sync"], "sweep_dir"),
-    (["pareto"], "sweep_dir"),
-    (["report", "somewhere"], "--out"),
-    (["teleport"], "teleport"),
-])
+@pytest.mark.parametrize(
+    "argv,option",
+    [
+        (["solve", "--problem", "allen_cahn", "--n", "abc"], "--n"),
+        (["solve", "--problem", "allen_cahn", "--sparsity", "most"], "--sparsity"),
+        (["solve", "--problem", "allen_cahn", "--preset", "turbo"], "--preset"),
+        (["solve"], "--problem"),
+        (["solve", "--problem", "heat", "--width", "nan"], "--width"),
+        (["fit", "--problem", "heat", "--lbfgs-steps", "x"], "--lbfgs-steps"),
+        (["problems", "--bogus"], "--bogus"),
+        (["mlflow-sync"], "sweep_dir"),
+        (["pareto"], "sweep_dir"),
+        (["report", "somewhere"], "--out"),
+        (["teleport"], "teleport"),
+    ],
+)
 def test_malformed_values_exit_2(argv, option, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -105,13 +108,47 @@ def test_bad_paths_exit_2_and_write_nothing(argv, option, tmp_path, monkeypatch,
 
 
 def test_solve_json_is_exactly_one_object(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "rsng.cli", "solve", "--problem", "heat", "--preset", "smoke", "--json",
-                          "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rsng.cli",
+            "solve",
+            "--problem",
+            "heat",
+            "--preset",
+            "smoke",
+            "--json",
+            "--out",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)  # the whole stdout is one JSON object
-    for key in ("problem", "sampler", "s", "p", "n", "depth", "width", "dt", "t_end", "seed", "precision", "rel_l2",
-                "rel_l2_t0", "wall_s", "compile_s", "steps", "status"):
+    for key in (
+        "problem",
+        "sampler",
+        "s",
+        "p",
+        "n",
+        "depth",
+        "width",
+        "dt",
+        "t_end",
+        "seed",
+        "precision",
+        "rel_l2",
+        "rel_l2_t0",
+        "wall_s",
+        "compile_s",
+        "steps",
+        "status",
+    ):
         assert key in d
     assert d["status"] == "ok" and d["steps"] == 50 and d["rel_l2"] < 1e-4
     files = {p.name for p in (tmp_path / "run").iterdir()}
@@ -120,9 +157,30 @@ def test_solve_json_is_exactly_one_object(tmp_path):
 
 
 def test_diverged_run_exits_1_with_status(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "rsng.cli", "solve", "--problem", "heat", "--preset", "smoke",
-                          "--dt", "5", "--t-end", "500", "--sparsity", "dense", "--json",
-                          "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rsng.cli",
+            "solve",
+            "--problem",
+            "heat",
+            "--preset",
+            "smoke",
+            "--dt",
+            "5",
+            "--t-end",
+            "500",
+            "--sparsity",
+            "dense",
+            "--json",
+            "--cache-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     d = json.loads(out.stdout)
     assert out.returncode == 1 and d["status"] == "diverged"  # explicit RK4 at δt = 5 on u_t = 0.1 u_xx
     assert d["diverged_step"] >= 1 and d["rel_l2"] is None and d["steps"] == d["diverged_step"] - 1

@@ -24,8 +24,9 @@ class FirstColumns(ColumnSampler):
         return jnp.arange(s, dtype=jnp.int32)
 
 
-LABEL = record.Field("label", "str", "plain", "a free label of the run", choices=("plain", "fancy"), column="string",
-                     absent="plain")
+LABEL = record.Field(
+    "label", "str", "plain", "a free label of the run", choices=("plain", "fancy"), column="string", absent="plain"
+)
 
 
 @pytest.fixture
@@ -74,8 +75,18 @@ def test_a_trajectory_reaches_parquet_and_mlflow(extended, tmp_path, template_db
 
     cfg = resolve("smoke", problem="allen_cahn", sampler="first_columns", label="fancy", t_end=4 * 5e-3)
     sweep_dir = tmp_path / "results" / "ext"
-    rows = run_trajectory({"trial_id": "t1", "config": cfg.to_dict(), "sweep": "ext", "sweep_dir": str(sweep_dir),
-                           "cpus": 1, "gpus": 0, "cache_dir": str(tmp_path / "cache"), "versions": {}})
+    rows = run_trajectory(
+        {
+            "trial_id": "t1",
+            "config": cfg.to_dict(),
+            "sweep": "ext",
+            "sweep_dir": str(sweep_dir),
+            "cpus": 1,
+            "gpus": 0,
+            "cache_dir": str(tmp_path / "cache"),
+            "versions": {},
+        }
+    )
     assert rows[0]["status"] == "ok", rows[0]["error_message"]
     df = load(sweep_dir).trajectories
     assert df.loc[0, "label"] == "fancy" and df.loc[0, "sampler"] == "first_columns" and df.loc[0, "s"] == 50
@@ -92,9 +103,18 @@ def test_a_trajectory_reaches_parquet_and_mlflow(extended, tmp_path, template_db
     # a sweep folder written before the field existed stays readable: the declared ``absent`` value
     record.unregister_field("label")
     old_dir = tmp_path / "results" / "old"
-    run_trajectory({"trial_id": "t0", "config": resolve("smoke", problem="allen_cahn", t_end=2 * 5e-3).to_dict(),
-                    "sweep": "old", "sweep_dir": str(old_dir), "cpus": 1, "gpus": 0,
-                    "cache_dir": str(tmp_path / "cache"), "versions": {}})
+    run_trajectory(
+        {
+            "trial_id": "t0",
+            "config": resolve("smoke", problem="allen_cahn", t_end=2 * 5e-3).to_dict(),
+            "sweep": "old",
+            "sweep_dir": str(old_dir),
+            "cpus": 1,
+            "gpus": 0,
+            "cache_dir": str(tmp_path / "cache"),
+            "versions": {},
+        }
+    )
     record.register_field(LABEL)
     assert load(old_dir).trajectories.loc[0, "label"] == "plain"
 
@@ -104,8 +124,25 @@ def test_json_summary_names_the_field(extended, tmp_path):
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = main(["solve", "--problem", "allen_cahn", "--preset", "smoke", "--t-end", "0.01", "--label", "fancy",
-                     "--sampler", "first_columns", "--json", "--quiet", "--cache-dir", str(tmp_path)])
+        code = main(
+            [
+                "solve",
+                "--problem",
+                "allen_cahn",
+                "--preset",
+                "smoke",
+                "--t-end",
+                "0.01",
+                "--label",
+                "fancy",
+                "--sampler",
+                "first_columns",
+                "--json",
+                "--quiet",
+                "--cache-dir",
+                str(tmp_path),
+            ]
+        )
     assert code == 0
     summary = json.loads(buf.getvalue())
     assert summary["label"] == "fancy" and summary["sampler"] == "first_columns"

@@ -56,9 +56,11 @@ def unsafe_uses(source: str, filename: str = "<src>") -> list[str]:
 
 
 def test_the_scanner_finds_what_it_looks_for():
-    bad = ("import pickle\nimport numpy as np\nfrom cloudpickle import loads\nnp.load(p)\n"
-           "np.load(p, allow_pickle=True)\nimport pandas as pd\npd.read_pickle(p)\neval('1')\n"
-           "df.eval(expr)\ndf.query(expr)\n")
+    bad = (
+        "import pickle\nimport numpy as np\nfrom cloudpickle import loads\nnp.load(p)\n"
+        "np.load(p, allow_pickle=True)\nimport pandas as pd\npd.read_pickle(p)\neval('1')\n"
+        "df.eval(expr)\ndf.query(expr)\n"
+    )
     assert len(unsafe_uses(bad)) == 8
     assert unsafe_uses("import numpy as np\nnp.load(p, allow_pickle=False)\n") == []
 
@@ -89,10 +91,11 @@ def test_compilation_cache_dir_is_private(tmp_path, pre_existing):
     if pre_existing:
         (cache / "jax").mkdir(parents=True)
         os.chmod(cache / "jax", 0o777)
-    code = ("import os, sys; os.umask(0o022); from rsng.service.trial import prepare_environment; "
-            "prepare_environment(1, 0, sys.argv[1]); print(os.environ['JAX_COMPILATION_CACHE_DIR'])")
-    r = subprocess.run([sys.executable, "-c", code, str(cache)], capture_output=True, text=True, cwd=ROOT,
-                       timeout=120)
+    code = (
+        "import os, sys; os.umask(0o022); from rsng.service.trial import prepare_environment; "
+        "prepare_environment(1, 0, sys.argv[1]); print(os.environ['JAX_COMPILATION_CACHE_DIR'])"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(cache)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(cache / "jax")
     assert stat.S_IMODE((cache / "jax").stat().st_mode) == 0o700

@@ -23,7 +23,19 @@ from rsng.analysis.report import write_report
 from rsng.analysis.stats import aggregate, is_aggregate
 
 __all__ = [
-    "CONFIG_COLUMNS", "ColumnError", "aggregate", "is_aggregate", "pareto_front", "pareto_mask", "paper_points",
-    "reference_work_precision", "DEFAULT_RESOLUTIONS", "recommend", "plot_pareto", "plot_error_vs_s",
-    "plot_error_over_time", "plot_p_vs_error", "write_report",
+    "CONFIG_COLUMNS",
+    "ColumnError",
+    "aggregate",
+    "is_aggregate",
+    "pareto_front",
+    "pareto_mask",
+    "paper_points",
+    "reference_work_precision",
+    "DEFAULT_RESOLUTIONS",
+    "recommend",
+    "plot_pareto",
+    "plot_error_vs_s",
+    "plot_error_over_time",
+    "plot_p_vs_error",
+    "write_report",
 ]

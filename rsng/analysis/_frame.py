@@ -56,8 +56,9 @@ def short_name(expr: str, default: str) -> str:
 
 
 #: What an expression option (``--x``, ``--y``, ``cost``, ``metric``) accepts besides a column name.
-EXPRESSION_SYNTAX = ("column names, numbers, + - * / ** and parentheses, and the functions "
-                     + ", ".join(f"{f}()" for f in ("log", "log10", "log2", "sqrt", "exp", "abs")))
+EXPRESSION_SYNTAX = "column names, numbers, + - * / ** and parentheses, and the functions " + ", ".join(
+    f"{f}()" for f in ("log", "log10", "log2", "sqrt", "exp", "abs")
+)
 
 _FUNCTIONS = {"log": np.log, "log10": np.log10, "log2": np.log2, "sqrt": np.sqrt, "exp": np.exp, "abs": np.abs}
 
@@ -72,17 +73,27 @@ def _parse_expression(expr: str, option: str):
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError as e:
-        raise ColumnError(option, f"cannot parse expression {expr!r} ({e.msg}); accepted: {EXPRESSION_SYNTAX}") from None
+        raise ColumnError(
+            option, f"cannot parse expression {expr!r} ({e.msg}); accepted: {EXPRESSION_SYNTAX}"
+        ) from None
     ops = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.UAdd, ast.USub)
     for node in ast.walk(tree):
-        ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, *ops)) \
-            or (isinstance(node, ast.Constant) and type(node.value) in (int, float)) \
-            or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
-                and len(node.args) == 1 and not node.keywords)
+        ok = (
+            isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, *ops))
+            or (isinstance(node, ast.Constant) and type(node.value) in (int, float))
+            or (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in _FUNCTIONS
+                and len(node.args) == 1
+                and not node.keywords
+            )
+        )
         if not ok:
             what = ast.get_source_segment(expr.strip(), node) or type(node).__name__
-            raise ColumnError(option, f"{what!r} is not allowed in an expression ({expr!r}); accepted: "
-                                      f"{EXPRESSION_SYNTAX}")
+            raise ColumnError(
+                option, f"{what!r} is not allowed in an expression ({expr!r}); accepted: {EXPRESSION_SYNTAX}"
+            )
     return tree.body
 
 
@@ -96,8 +107,9 @@ def _evaluate(node, df: pd.DataFrame, expr: str, option: str):
         if node.id in _FUNCTIONS and node.id not in df.columns:
             raise ColumnError(option, f"function {node.id!r} used without a call in {expr!r}")
         if node.id not in df.columns:
-            raise ColumnError(option, f"unknown column {node.id!r} in {expr!r}; columns: "
-                                      f"{', '.join(map(str, df.columns))}")
+            raise ColumnError(
+                option, f"unknown column {node.id!r} in {expr!r}; columns: {', '.join(map(str, df.columns))}"
+            )
         return _numeric(df[node.id], node.id, option)
     if isinstance(node, ast.UnaryOp):
         v = _evaluate(node.operand, df, expr, option)
@@ -106,15 +118,17 @@ def _evaluate(node, df: pd.DataFrame, expr: str, option: str):
         return _FUNCTIONS[node.func.id](_evaluate(node.args[0], df, expr, option))
     a, b = _evaluate(node.left, df, expr, option), _evaluate(node.right, df, expr, option)
     op = type(node.op)
-    return {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
-            ast.Pow: np.power}[op](a, b)
+    return {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}[
+        op
+    ](a, b)
 
 
 def _numeric(s, expr: str, option: str) -> np.ndarray:
     import pandas as pd
 
-    if isinstance(s, pd.Series) and (isinstance(s.dtype, pd.CategoricalDtype)
-                                     or pd.api.types.is_datetime64_any_dtype(s.dtype)):
+    if isinstance(s, pd.Series) and (
+        isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype)
+    ):
         raise ColumnError(option, f"{expr!r} is not numeric (dtype {s.dtype})")
     try:
         return pd.Series(s).to_numpy(dtype="float64", na_value=np.nan)
@@ -151,14 +165,18 @@ def statuses(df: pd.DataFrame) -> np.ndarray:
     return np.full(len(df), "ok", dtype=object)
 
 
-def resolve_by(df: pd.DataFrame, by: str | Iterable[str] | None, default: Sequence[str] = CONFIG_COLUMNS,
-               option: str = "by") -> list[str]:
+def resolve_by(
+    df: pd.DataFrame, by: str | Iterable[str] | None, default: Sequence[str] = CONFIG_COLUMNS, option: str = "by"
+) -> list[str]:
     """``by`` as a list of existing columns; ``None`` → the ``default`` columns that ``df`` has."""
     if by is None:
         return [c for c in default if c in df.columns]
     cols = [by] if isinstance(by, str) else list(by)
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise ColumnError(option, f"unknown column{'s' if len(missing) > 1 else ''} "
-                                  f"{', '.join(map(repr, missing))}; columns: {', '.join(map(str, df.columns))}")
+        raise ColumnError(
+            option,
+            f"unknown column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))}; columns: {', '.join(map(str, df.columns))}",
+        )
     return cols

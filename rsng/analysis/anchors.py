@@ -59,6 +59,7 @@ def paper_points(problem: str | None = None) -> pd.DataFrame:
 
 def _save_times(t_end: float, dts: Sequence[float], n_max: int = 10) -> np.ndarray:
     """``k + 1`` equispaced times ``0 … t_end`` (largest ``k ≤ n_max``) that are whole multiples of every dt."""
+
     def whole(t: float, dt: float) -> bool:
         return abs(round(t / dt) * dt - t) <= 1e-9 * max(1.0, t)
 
@@ -71,9 +72,14 @@ def _save_times(t_end: float, dts: Sequence[float], n_max: int = 10) -> np.ndarr
     return np.array([0.0, t_end])
 
 
-def reference_work_precision(problem: str, resolutions: Sequence[tuple[int, float]] | None = None, *,
-                             t_end: float | None = None, repeat: int = 3,
-                             cache_dir=None) -> pd.DataFrame:
+def reference_work_precision(
+    problem: str,
+    resolutions: Sequence[tuple[int, float]] | None = None,
+    *,
+    t_end: float | None = None,
+    repeat: int = 3,
+    cache_dir=None,
+) -> pd.DataFrame:
     """Error versus wall time of the product's spectral reference solver at coarse resolutions.
 
     **Needs the numerical core**: this is the one function of :mod:`rsng.analysis` that imports
@@ -113,8 +119,9 @@ def reference_work_precision(problem: str, resolutions: Sequence[tuple[int, floa
     if not isinstance(spec, SpectralReference) or pr.dim != 1:
         raise ValueError(f"problem {problem!r} has no 1-D spectral reference (it uses {type(spec).__name__})")
     if resolutions is None:
-        resolutions = DEFAULT_RESOLUTIONS.get(problem, ((spec.N // 8, spec.dt * 8), (spec.N // 4, spec.dt * 4),
-                                                        (spec.N // 2, spec.dt * 2)))
+        resolutions = DEFAULT_RESOLUTIONS.get(
+            problem, ((spec.N // 8, spec.dt * 8), (spec.N // 4, spec.dt * 4), (spec.N // 2, spec.dt * 2))
+        )
     resolutions = [(int(N), float(dt)) for N, dt in resolutions]
     for N, dt in resolutions:
         if N < 4 or not math.isfinite(dt) or dt <= 0:
@@ -123,7 +130,7 @@ def reference_work_precision(problem: str, resolutions: Sequence[tuple[int, floa
     if not (math.isfinite(T) and T > 0):
         raise ValueError(f"t_end: must be > 0, got {t_end!r}")
     t_save = _save_times(T, [spec.dt] + [dt for _, dt in resolutions])
-    (lo, hi), = pr.box
+    ((lo, hi),) = pr.box
     length = hi - lo
     x_ref = pr.grid(spec.N)
     ref = reference_solution(pr, x_ref, t_save, cache_dir=cache_dir)
@@ -144,8 +151,17 @@ def reference_work_precision(problem: str, resolutions: Sequence[tuple[int, floa
                 err = float(np.linalg.norm(fourier_interpolate(u, lo, length, x_ref[:, 0]) - u_ref) / norm)
             else:
                 err = math.nan
-        rows.append({"problem": problem, "N": N, "dt": dt, "t_end": T, "rel_l2": err, "wall_s": best,
-                     "label": "spectral ETDRK4 (this machine)"})
+        rows.append(
+            {
+                "problem": problem,
+                "N": N,
+                "dt": dt,
+                "t_end": T,
+                "rel_l2": err,
+                "wall_s": best,
+                "label": "spectral ETDRK4 (this machine)",
+            }
+        )
     out = pd.DataFrame(rows, columns=["problem", "N", "dt", "t_end", "rel_l2", "wall_s", "label"])
     out.attrs = {"reference_method": ref.method, "reference_wall_s": float(ref.wall_s)}
     return out

@@ -56,8 +56,9 @@ def pareto_mask(x, y) -> np.ndarray:
     return mask
 
 
-def pareto_front(df: pd.DataFrame, x: str = "wall_s", y: str = "rel_l2",
-                 by: str | Iterable[str] | None = None) -> pd.DataFrame:
+def pareto_front(
+    df: pd.DataFrame, x: str = "wall_s", y: str = "rel_l2", by: str | Iterable[str] | None = None
+) -> pd.DataFrame:
     """The rows of ``df`` on the Pareto front of (``x``, ``y``), both minimised, per group of ``by``.
 
     Args:
@@ -107,7 +108,14 @@ def pareto_front(df: pd.DataFrame, x: str = "wall_s", y: str = "rel_l2",
     other = int(np.sum(~np.isin(st, ["ok", "diverged", "failed"])))
     if other:
         excluded["other status"] = other
-    front.attrs = {"pareto": True, "x": x, "y": y, "by": by_cols, "n_rows": int(len(df)),
-                   "n_points": int(eligible.sum()), "n_dominated": int(eligible.sum() - mask.sum()),
-                   "excluded": excluded}
+    front.attrs = {
+        "pareto": True,
+        "x": x,
+        "y": y,
+        "by": by_cols,
+        "n_rows": int(len(df)),
+        "n_points": int(eligible.sum()),
+        "n_dominated": int(eligible.sum() - mask.sum()),
+        "excluded": excluded,
+    }
     return front

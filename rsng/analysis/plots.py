@@ -80,8 +80,14 @@ def _figure_legend(fig: Figure, axes) -> None:
         for h, lbl in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lbl, h)
     if seen:
-        fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center", ncol=min(4, len(seen)),
-                   fontsize=8, frameon=False)
+        fig.legend(
+            list(seen.values()),
+            list(seen.keys()),
+            loc="outside lower center",
+            ncol=min(4, len(seen)),
+            fontsize=8,
+            frameon=False,
+        )
 
 
 def _finish(fig: Figure, path) -> Figure:
@@ -100,9 +106,18 @@ def _t_end_note(df: pd.DataFrame) -> str:
     return ""
 
 
-def plot_pareto(df: pd.DataFrame, x: str = "wall_s", y: str = "rel_l2", *, by: str | None = "problem",
-                hue: str | None = "sampler", paper: bool = True, reference: pd.DataFrame | None = None,
-                annotate: str | None = None, path=None) -> Figure:
+def plot_pareto(
+    df: pd.DataFrame,
+    x: str = "wall_s",
+    y: str = "rel_l2",
+    *,
+    by: str | None = "problem",
+    hue: str | None = "sampler",
+    paper: bool = True,
+    reference: pd.DataFrame | None = None,
+    annotate: str | None = None,
+    path=None,
+) -> Figure:
     """Accuracy versus cost, log-log, one panel per value of ``by`` (e.g. per problem).
 
     Every ok trajectory is a point coloured by ``hue``; the Pareto front (:func:`pareto_front`) is
@@ -132,47 +147,96 @@ def plot_pareto(df: pd.DataFrame, x: str = "wall_s", y: str = "rel_l2", *, by: s
             ax.scatter(xv[ok], yv[ok], s=28, alpha=0.8, label="runs", zorder=3)
         if annotate and annotate in sub.columns:
             for xi, yi, v in zip(xv[ok], yv[ok], sub[annotate].to_numpy()[ok]):
-                ax.annotate(f"{annotate}={v}", (xi, yi), fontsize=7, xytext=(4, 3), textcoords="offset points",
-                            color="0.25")
+                ax.annotate(
+                    f"{annotate}={v}", (xi, yi), fontsize=7, xytext=(4, 3), textcoords="offset points", color="0.25"
+                )
         if len(front):
             fx, fy = values(front, x, "x"), values(front, y, "y")
             pos = (fx > 0) & (fy > 0)
             ax.step(fx[pos], fy[pos], where="post", color="black", lw=1.3, zorder=4, label="Pareto front")
             ax.scatter(fx[pos], fy[pos], s=60, facecolors="none", edgecolors="black", lw=1.2, zorder=5)
-        problem = pv if by == "problem" else (str(sub["problem"].iloc[0]) if "problem" in sub.columns and
-                                              sub["problem"].nunique() == 1 else None)
+        problem = (
+            pv
+            if by == "problem"
+            else (str(sub["problem"].iloc[0]) if "problem" in sub.columns and sub["problem"].nunique() == 1 else None)
+        )
         if paper and x == "wall_s" and y == "rel_l2" and problem is not None:
             pp = paper_points(problem)
             if len(pp):
                 rs = pp[pp["method"] == "RSNG"]
                 ot = pp[pp["method"] != "RSNG"]
-                ax.scatter(rs["wall_s"], rs["rel_l2"], marker="*", s=140, color="black", zorder=6,
-                           label=f"{PAPER_LABEL}, RSNG (T=4)")
+                ax.scatter(
+                    rs["wall_s"],
+                    rs["rel_l2"],
+                    marker="*",
+                    s=140,
+                    color="black",
+                    zorder=6,
+                    label=f"{PAPER_LABEL}, RSNG (T=4)",
+                )
                 if len(ot):
-                    ax.scatter(ot["wall_s"], ot["rel_l2"], marker="P", s=70, color="0.55", zorder=6,
-                               label=f"{PAPER_LABEL}, PINNs (T=4)")
+                    ax.scatter(
+                        ot["wall_s"],
+                        ot["rel_l2"],
+                        marker="P",
+                        s=70,
+                        color="0.55",
+                        zorder=6,
+                        label=f"{PAPER_LABEL}, PINNs (T=4)",
+                    )
                 for _, r in pp.iterrows():
-                    ax.annotate(r["setting"].replace("RSNG ", ""), (r["wall_s"], r["rel_l2"]), fontsize=6.5,
-                                xytext=(4, 3), textcoords="offset points", color="0.25")
+                    ax.annotate(
+                        r["setting"].replace("RSNG ", ""),
+                        (r["wall_s"], r["rel_l2"]),
+                        fontsize=6.5,
+                        xytext=(4, 3),
+                        textcoords="offset points",
+                        color="0.25",
+                    )
         if reference is not None and x == "wall_s" and y == "rel_l2" and len(reference):
-            ref = reference if problem is None or "problem" not in reference.columns else \
-                reference[reference["problem"] == problem]
+            ref = (
+                reference
+                if problem is None or "problem" not in reference.columns
+                else reference[reference["problem"] == problem]
+            )
             ref = ref[np.isfinite(ref["rel_l2"]) & (ref["rel_l2"] > 0)]  # in resolution order
             if len(ref):
                 T = f", T={_fmt_g(float(ref['t_end'].iloc[0]))}" if "t_end" in ref.columns else ""
-                ax.plot(ref["wall_s"], ref["rel_l2"], "--", marker="o", ms=3.5, color="tab:gray", zorder=2,
-                        label=f"spectral ETDRK4, this machine{T}")
+                ax.plot(
+                    ref["wall_s"],
+                    ref["rel_l2"],
+                    "--",
+                    marker="o",
+                    ms=3.5,
+                    color="tab:gray",
+                    zorder=2,
+                    label=f"spectral ETDRK4, this machine{T}",
+                )
                 for _, r in ref.iterrows():
-                    ax.annotate(f"N={int(r['N'])}", (r["wall_s"], r["rel_l2"]), fontsize=6, color="tab:gray",
-                                xytext=(3, -8), textcoords="offset points")
+                    ax.annotate(
+                        f"N={int(r['N'])}",
+                        (r["wall_s"], r["rel_l2"]),
+                        fontsize=6,
+                        color="tab:gray",
+                        xytext=(3, -8),
+                        textcoords="offset points",
+                    )
         ex = front.attrs["excluded"]
         missing = {k: v for k, v in ex.items() if v}
         nonpos = int(np.sum((statuses(sub) == "ok") & np.isfinite(xv) & np.isfinite(yv) & ~((xv > 0) & (yv > 0))))
         if nonpos:
             missing["≤ 0 (log axes)"] = nonpos
         note = "not shown: " + ", ".join(f"{v} {k}" for k, v in missing.items()) if missing else "all runs shown"
-        ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7.5, va="bottom", ha="left",
-                color="firebrick" if missing else "0.35")
+        ax.text(
+            0.01,
+            0.01,
+            note,
+            transform=ax.transAxes,
+            fontsize=7.5,
+            va="bottom",
+            ha="left",
+            color="firebrick" if missing else "0.35",
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(label(x))
@@ -227,8 +291,18 @@ def _error_bars(ax, xs, agg_rows: pd.DataFrame, mc: str, color, floor: float, lb
     has = np.isfinite(mean)
     lo_c = np.where(np.isfinite(lo), np.maximum(lo, floor), mean)
     hi_c = np.where(np.isfinite(hi), hi, mean)
-    ax.errorbar(xs[has], mean[has], yerr=[(mean - lo_c)[has], (hi_c - mean)[has]], marker="o", ms=4.5, lw=1.4,
-                capsize=3, color=color, label=lbl, zorder=3)
+    ax.errorbar(
+        xs[has],
+        mean[has],
+        yerr=[(mean - lo_c)[has], (hi_c - mean)[has]],
+        marker="o",
+        ms=4.5,
+        lw=1.4,
+        capsize=3,
+        color=color,
+        label=lbl,
+        zorder=3,
+    )
     if band and has.sum() > 1:
         ax.fill_between(xs[has], lo_c[has], hi_c[has], color=color, alpha=0.18, lw=0, zorder=2)
 
@@ -241,20 +315,31 @@ def _mark_failures(ax, xs, rows: pd.DataFrame, mc: str, color) -> int:
         n += 1
         txt = f"{int(r['n_excluded'])}/{int(r['count'])} failed"
         if r["n_ok"] > 0 and np.isfinite(r[f"{mc}_mean"]):
-            ax.annotate(txt, (xi, r[f"{mc}_mean"]), fontsize=7, color="firebrick", xytext=(4, 4),
-                        textcoords="offset points")
+            ax.annotate(
+                txt, (xi, r[f"{mc}_mean"]), fontsize=7, color="firebrick", xytext=(4, 4), textcoords="offset points"
+            )
             ax.scatter([xi], [r[f"{mc}_mean"]], marker="x", s=50, color="firebrick", zorder=5)
         else:
             tr = ax.get_xaxis_transform()
             ax.axvline(xi, color="firebrick", lw=0.8, ls=":", alpha=0.7)  # also widens the x range to it
             ax.scatter([xi], [0.97], marker="x", s=50, color=color, transform=tr, zorder=5)
-            ax.annotate(txt + " (all)", (xi, 0.97), xycoords=tr, fontsize=7, color="firebrick", xytext=(-5, -3),
-                        textcoords="offset points", ha="right", va="top")
+            ax.annotate(
+                txt + " (all)",
+                (xi, 0.97),
+                xycoords=tr,
+                fontsize=7,
+                color="firebrick",
+                xytext=(-5, -3),
+                textcoords="offset points",
+                ha="right",
+                va="top",
+            )
     return n
 
 
-def plot_error_vs_s(df: pd.DataFrame, metric: str = "rel_l2", *, by: str | None = "problem",
-                    hue: str | None = "sampler", path=None) -> Figure:
+def plot_error_vs_s(
+    df: pd.DataFrame, metric: str = "rel_l2", *, by: str | None = "problem", hue: str | None = "sampler", path=None
+) -> Figure:
     """Mean error over seeds versus the sparsity ``s`` with ±2 standard-error bars and bands, one
     line per ``hue`` value (and per any other configuration column that varies), one panel per
     ``by`` value. Configurations with diverged/failed seeds are marked with ✗ and "k/n failed"
@@ -291,9 +376,15 @@ def plot_error_vs_s(df: pd.DataFrame, metric: str = "rel_l2", *, by: str | None 
     return _finish(fig, path)
 
 
-def plot_error_over_time(steps: pd.DataFrame, trial_ids: Iterable[str] | str | None = None, *,
-                         trajectories: pd.DataFrame | None = None, columns: str | Sequence[str] = "rel_l2_t",
-                         hue: str = "sampler", path=None) -> Figure:
+def plot_error_over_time(
+    steps: pd.DataFrame,
+    trial_ids: Iterable[str] | str | None = None,
+    *,
+    trajectories: pd.DataFrame | None = None,
+    columns: str | Sequence[str] = "rel_l2_t",
+    hue: str = "sampler",
+    path=None,
+) -> Figure:
     """Per-time curves (``rel_l2_t``, ``ls_residual``, …) of some trajectories, log y, one panel
     per column.
 
@@ -380,8 +471,9 @@ def plot_error_over_time(steps: pd.DataFrame, trial_ids: Iterable[str] | str | N
     return _finish(fig, path)
 
 
-def plot_p_vs_error(df: pd.DataFrame, metric: str = "rel_l2", *, by: str | None = "problem",
-                    hue: str | None = "width", path=None) -> Figure:
+def plot_p_vs_error(
+    df: pd.DataFrame, metric: str = "rel_l2", *, by: str | None = "problem", hue: str | None = "width", path=None
+) -> Figure:
     """Mean error (±2 SE over seeds) versus the number of network parameters ``p`` — the
     architecture sweep (depth × width). One line per ``hue`` value (default: width, so a line
     runs over depths, each point labelled ``d=<depth>``), one panel per ``by`` value; failures
@@ -401,14 +493,21 @@ def plot_p_vs_error(df: pd.DataFrame, metric: str = "rel_l2", *, by: str | None 
             g = g.sort_values("p")
             c = f"C{i % 10}"
             xs = g["p"].to_numpy(float)
-            _error_bars(ax, xs, g, mc, c, floor, ", ".join(f"{k}={_fmt_g(v)}" for k, v in kd.items()) or "runs",
-                        band=False)
+            _error_bars(
+                ax, xs, g, mc, c, floor, ", ".join(f"{k}={_fmt_g(v)}" for k, v in kd.items()) or "runs", band=False
+            )
             _mark_failures(ax, xs, g, mc, c)
             if "depth" in g.columns:
                 for xi, (_, r) in zip(xs, g.iterrows()):
                     if np.isfinite(r[f"{mc}_mean"]):
-                        ax.annotate(f"d={int(r['depth'])}", (xi, r[f"{mc}_mean"]), fontsize=7, color=c,
-                                    xytext=(4, -10), textcoords="offset points")
+                        ax.annotate(
+                            f"d={int(r['depth'])}",
+                            (xi, r[f"{mc}_mean"]),
+                            fontsize=7,
+                            color=c,
+                            xytext=(4, -10),
+                            textcoords="offset points",
+                        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         _value_ticks(ax, sub["p"])

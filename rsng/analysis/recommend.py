@@ -27,13 +27,23 @@ def _describe(row: pd.Series, keys: list[str]) -> str:
 
 
 def _stats(row: pd.Series, mc: str, cc: str) -> str:
-    return (f"{mc} = {_fmt(row[f'{mc}_mean'])} ± {_fmt(2 * row[f'{mc}_se'])} (2 SE, upper "
-            f"{_fmt(row[f'{mc}_hi'])}, {int(row['n_ok'])}/{int(row['count'])} ok) at {cc} {_fmt(row[f'{cc}_mean'])}")
+    return (
+        f"{mc} = {_fmt(row[f'{mc}_mean'])} ± {_fmt(2 * row[f'{mc}_se'])} (2 SE, upper "
+        f"{_fmt(row[f'{mc}_hi'])}, {int(row['n_ok'])}/{int(row['count'])} ok) at {cc} {_fmt(row[f'{cc}_mean'])}"
+    )
 
 
-def recommend(df: pd.DataFrame, target_error: float | None = None, budget_s: float | None = None, *,
-              metric: str = "rel_l2", cost: str = "wall_s", by: str | Iterable[str] | None = None,
-              problem: str | None = None, max_failure_share: float = 0.0) -> pd.Series:
+def recommend(
+    df: pd.DataFrame,
+    target_error: float | None = None,
+    budget_s: float | None = None,
+    *,
+    metric: str = "rel_l2",
+    cost: str = "wall_s",
+    by: str | Iterable[str] | None = None,
+    problem: str | None = None,
+    max_failure_share: float = 0.0,
+) -> pd.Series:
     """The configuration to run for an error target or a cost budget (give exactly one).
 
     * ``target_error``: the **cheapest** configuration (lowest mean cost) whose **upper ±2SE band**
@@ -66,8 +76,12 @@ def recommend(df: pd.DataFrame, target_error: float | None = None, budget_s: flo
         raise ValueError("recommend: give exactly one of target_error or budget_s")
     limit = target_error if target_error is not None else budget_s
     name = "target_error" if target_error is not None else "budget_s"
-    if isinstance(limit, bool) or not isinstance(limit, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(limit) or limit <= 0:
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, (int, float, np.integer, np.floating))
+        or not math.isfinite(limit)
+        or limit <= 0
+    ):
         raise ValueError(f"recommend: {name} must be a positive number, got {limit!r}")
     if not 0 <= max_failure_share <= 1:
         raise ValueError(f"recommend: max_failure_share must be in [0, 1], got {max_failure_share!r}")
@@ -92,27 +106,36 @@ def recommend(df: pd.DataFrame, target_error: float | None = None, budget_s: flo
         if len(with_ok):
             b = with_ok.loc[with_ok[f"{mc}_mean"].idxmin()]
             hint = f"; the most accurate configuration with any ok run is {_describe(b, keys)}: {_stats(b, mc, cc)}"
-        raise ValueError(f"recommend: no configuration has ≥ 2 ok seeds and a failure share ≤ "
-                         f"{max_failure_share:g}{hint}")
+        raise ValueError(
+            f"recommend: no configuration has ≥ 2 ok seeds and a failure share ≤ {max_failure_share:g}{hint}"
+        )
     el = agg[eligible]
     if target_error is not None:
         qual = el[el[f"{mc}_hi"] <= target_error]
         if qual.empty:
             b = el.sort_values([f"{mc}_hi", f"{mc}_mean"]).iloc[0]
-            raise ValueError(f"recommend: no configuration reaches {mc} ≤ {target_error:g} at its upper 2-SE band; "
-                             f"the most accurate is {_describe(b, keys)}: {_stats(b, mc, cc)}")
+            raise ValueError(
+                f"recommend: no configuration reaches {mc} ≤ {target_error:g} at its upper 2-SE band; "
+                f"the most accurate is {_describe(b, keys)}: {_stats(b, mc, cc)}"
+            )
         best = qual.sort_values([f"{cc}_mean", f"{mc}_hi"], kind="stable").iloc[0]
-        crit = (f"cheapest configuration whose {mc} mean + 2 SE ≤ {target_error:g} "
-                f"({len(qual)} of {len(agg)} configurations qualify)")
+        crit = (
+            f"cheapest configuration whose {mc} mean + 2 SE ≤ {target_error:g} "
+            f"({len(qual)} of {len(agg)} configurations qualify)"
+        )
     else:
         qual = el[el[f"{cc}_mean"] <= budget_s]
         if qual.empty:
             b = el.sort_values([f"{cc}_mean", f"{mc}_hi"]).iloc[0]
-            raise ValueError(f"recommend: no configuration has a mean {cc} ≤ {budget_s:g}; "
-                             f"the cheapest is {_describe(b, keys)}: {_stats(b, mc, cc)}")
+            raise ValueError(
+                f"recommend: no configuration has a mean {cc} ≤ {budget_s:g}; "
+                f"the cheapest is {_describe(b, keys)}: {_stats(b, mc, cc)}"
+            )
         best = qual.sort_values([f"{mc}_hi", f"{mc}_mean", f"{cc}_mean"], kind="stable").iloc[0]
-        crit = (f"lowest {mc} mean + 2 SE among configurations with mean {cc} ≤ {budget_s:g} "
-                f"({len(qual)} of {len(agg)} configurations qualify)")
+        crit = (
+            f"lowest {mc} mean + 2 SE among configurations with mean {cc} ≤ {budget_s:g} "
+            f"({len(qual)} of {len(agg)} configurations qualify)"
+        )
     out = best.copy()
     out["criterion"] = crit
     out["n_qualifying"] = len(qual)

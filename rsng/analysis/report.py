@@ -12,7 +12,7 @@ import json
 import math
 import re
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,20 @@ img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f7f7f7; padding: 0.7em; overflow-x: auto; font-size: 0.8em; }
 """
 
-_FAILURE_COLUMNS = ["trial_id", "problem", "sampler", "s", "n", "depth", "width", "seed", "status", "steps",
-                    "diverged_step", "error_message"]
+_FAILURE_COLUMNS = [
+    "trial_id",
+    "problem",
+    "sampler",
+    "s",
+    "n",
+    "depth",
+    "width",
+    "seed",
+    "status",
+    "steps",
+    "diverged_step",
+    "error_message",
+]
 _FRONT_COLUMNS = ["problem", "sampler", "s", "n", "depth", "width", "seed", "wall_s", "rel_l2", "trial_id"]
 
 
@@ -126,8 +138,10 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
     if meta.get("description"):
         body.append(f"<p>{_e(meta['description'])}</p>")
     summary = ", ".join(f'<span class="{"bad" if s != "ok" and n else ""}">{n} {s}</span>' for s, n in counts.items())
-    body.append(f"<p>{len(traj)} trajectories: {summary}. Folder: <code>{_e(sweep_dir.resolve())}</code>. "
-                f"Report written {_e(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}.</p>")
+    body.append(
+        f"<p>{len(traj)} trajectories: {summary}. Folder: <code>{_e(sweep_dir.resolve())}</code>. "
+        f"Report written {_e(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))}.</p>"
+    )
     if len(traj) == 0:
         body.append('<p class="bad">No trajectories in this sweep yet.</p>')
 
@@ -138,8 +152,10 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
         if len(bad):
             bad = bad.copy()
             bad["error_message"] = bad["error_message"].fillna("").astype(str).str.slice(0, 300)
-            body.append(f'<p class="bad">{len(bad)} of {len(traj)} trajectories did not finish ok; they have no '
-                        f"error value and are not on any plot's points, but are counted in every table.</p>")
+            body.append(
+                f'<p class="bad">{len(bad)} of {len(traj)} trajectories did not finish ok; they have no '
+                f"error value and are not on any plot's points, but are counted in every table.</p>"
+            )
             body.append(_table(bad, _FAILURE_COLUMNS))
             body.append(f"<p>{csv(bad[[c for c in _FAILURE_COLUMNS if c in bad.columns]], 'failures.csv')}</p>")
         else:
@@ -165,26 +181,37 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
 
         # -- accuracy versus cost --------------------------------------------------------------------
         body.append("<h2>Accuracy versus cost</h2>")
-        body.append('<p class="note">Each point is one ok trajectory (marching wall time, compilation excluded; '
-                    "relative space-time L2 error against the product's spectral reference). The black staircase "
-                    "is the Pareto front (runs with equal time and error are all kept). Stars: the paper's Table 1 "
-                    "(V100, T=4, full presets) for orientation. Dashed grey: the product's own spectral ETDRK4 "
-                    "solver at coarse resolutions on this machine, at the sweep's T.</p>")
+        body.append(
+            '<p class="note">Each point is one ok trajectory (marching wall time, compilation excluded; '
+            "relative space-time L2 error against the product's spectral reference). The black staircase "
+            "is the Pareto front (runs with equal time and error are all kept). Stars: the paper's Table 1 "
+            "(V100, T=4, full presets) for orientation. Dashed grey: the product's own spectral ETDRK4 "
+            "solver at coarse resolutions on this machine, at the sweep's T.</p>"
+        )
         body.append(save(plot_pareto(traj, reference=ref_df), "pareto.png"))
         front = pareto_front(traj, "wall_s", "rel_l2", by="problem")
         ex = front.attrs["excluded"]
-        body.append(f"<p>Front per problem ({len(front)} of {front.attrs['n_points']} eligible runs; excluded before "
-                    f"the front: {_e(', '.join(f'{v} {k}' for k, v in ex.items()))}):</p>")
+        body.append(
+            f"<p>Front per problem ({len(front)} of {front.attrs['n_points']} eligible runs; excluded before "
+            f"the front: {_e(', '.join(f'{v} {k}' for k, v in ex.items()))}):</p>"
+        )
         body.append(_table(front, _FRONT_COLUMNS))
         agg = aggregate(traj)
         cfront = pareto_front(agg, "wall_s_mean", "rel_l2_mean", by="problem")
         body.append("<p>Front of the configurations (means over seeds):</p>")
-        body.append(_table(cfront, [c for c in agg.columns if c in ("problem", "sampler", "s", "n", "depth", "width")]
-                           + ["count", "n_ok", "rel_l2_mean", "rel_l2_lo", "rel_l2_hi", "wall_s_mean"]))
+        body.append(
+            _table(
+                cfront,
+                [c for c in agg.columns if c in ("problem", "sampler", "s", "n", "depth", "width")]
+                + ["count", "n_ok", "rel_l2_mean", "rel_l2_lo", "rel_l2_hi", "wall_s_mean"],
+            )
+        )
         body.append(f"<p>{csv(front, 'front.csv')}</p>")
         if ref_df is not None:
-            body.append(f"<p>Spectral reference, this machine ({_e(', '.join(r.attrs['reference_method'] for r in refs))}"
-                        " as the truth):</p>")
+            body.append(
+                f"<p>Spectral reference, this machine ({_e(', '.join(r.attrs['reference_method'] for r in refs))}"
+                " as the truth):</p>"
+            )
             body.append(_table(ref_df, ["problem", "N", "dt", "t_end", "rel_l2", "wall_s"]))
         for n in ref_notes:
             body.append(f'<p class="note">Reference curve: {_e(n)}</p>')
@@ -196,8 +223,10 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
 
         # -- error versus s / p --------------------------------------------------------------------
         body.append("<h2>Error versus sparsity s</h2>")
-        body.append('<p class="note">Mean over seeds with ±2 standard errors (bars and bands); ✗ marks '
-                    "configurations with diverged or failed seeds.</p>")
+        body.append(
+            '<p class="note">Mean over seeds with ±2 standard errors (bars and bands); ✗ marks '
+            "configurations with diverged or failed seeds.</p>"
+        )
         body.append(save(plot_error_vs_s(traj), "error_vs_s.png"))
         if traj["p"].nunique() > 1:
             body.append("<h2>Error versus network size p</h2>")
@@ -211,8 +240,11 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
             if not len(steps) or not steps["trial_id"].isin(ids).any():
                 body.append(f"<p>{_e(p)}: no per-time series stored.</p>")
                 continue
-            note = "" if len(ids) == len(sub) else (f" (the best run of each configuration, {len(ids)} of "
-                                                   f"{len(sub)} trajectories)")
+            note = (
+                ""
+                if len(ids) == len(sub)
+                else (f" (the best run of each configuration, {len(ids)} of {len(sub)} trajectories)")
+            )
             body.append(f"<h3>{_e(p)}{_e(note)}</h3>")
             fig = plot_error_over_time(steps, ids, trajectories=sub, columns=("rel_l2_t", "ls_residual"))
             body.append(save(fig, f"time_{_safe(p)}.png"))
@@ -221,11 +253,22 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
         body.append("<h2>Per configuration</h2>")
         same = [c for c in agg.attrs["by"] if agg[c].nunique(dropna=False) == 1 and len(agg) > 1]
         if same:
-            body.append("<p>Same for every configuration: " + _e(", ".join(
-                f"{c}={agg[c].iloc[0]:g}" if isinstance(agg[c].iloc[0], (float, np.floating)) else f"{c}={agg[c].iloc[0]}"
-                for c in same)) + ".</p>")
-        body.append('<p class="note">Statistics over seeds of the ok runs; <code>lo</code>/<code>hi</code> = mean ∓ 2 '
-                    "standard errors; the cost mean is over ok runs; diverged/failed runs are counted, never dropped.</p>")
+            body.append(
+                "<p>Same for every configuration: "
+                + _e(
+                    ", ".join(
+                        f"{c}={agg[c].iloc[0]:g}"
+                        if isinstance(agg[c].iloc[0], (float, np.floating))
+                        else f"{c}={agg[c].iloc[0]}"
+                        for c in same
+                    )
+                )
+                + ".</p>"
+            )
+        body.append(
+            '<p class="note">Statistics over seeds of the ok runs; <code>lo</code>/<code>hi</code> = mean ∓ 2 '
+            "standard errors; the cost mean is over ok runs; diverged/failed runs are counted, never dropped.</p>"
+        )
         body.append(_table(agg.drop(columns=same)))
         body.append(f"<p>{csv(agg, 'aggregate.csv')}</p>")
 
@@ -241,10 +284,16 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
                 rows.append((f"{section}.{k}", json.dumps(v)))
         for k, v in (meta.get("versions") or {}).items():
             rows.append((f"versions.{k}", v))
-        body.append("<table><tr><th>key</th><th>value</th></tr>" +
-                    "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>")
-        body.append("<details><summary>sweep.json</summary><pre>" + _e(json.dumps(meta, indent=2, default=str))
-                    + "</pre></details>")
+        body.append(
+            "<table><tr><th>key</th><th>value</th></tr>"
+            + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+        body.append(
+            "<details><summary>sweep.json</summary><pre>"
+            + _e(json.dumps(meta, indent=2, default=str))
+            + "</pre></details>"
+        )
     else:
         body.append("<p>No sweep.json.</p>")
     if len(traj):
@@ -253,12 +302,18 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
         body.append(_table(traj.groupby(vcols, observed=True, dropna=False).size().reset_index(name="trajectories")))
     if res.skipped:
         body.append("<h2>Skipped files</h2>")
-        body.append("<table><tr><th>file</th><th>reason</th></tr>" +
-                    "".join(f"<tr><td>{_e(f)}</td><td>{_e(r)}</td></tr>" for f, r in res.skipped) + "</table>")
+        body.append(
+            "<table><tr><th>file</th><th>reason</th></tr>"
+            + "".join(f"<tr><td>{_e(f)}</td><td>{_e(r)}</td></tr>" for f, r in res.skipped)
+            + "</table>"
+        )
 
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>rsng report: {_e(name)}</title><style>{_CSS}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>rsng report: {_e(name)}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 __all__ = ["aggregate", "is_aggregate"]
 
 
-def aggregate(df: pd.DataFrame, by: str | Iterable[str] | None = None, metric: str = "rel_l2",
-              cost: str = "wall_s") -> pd.DataFrame:
+def aggregate(
+    df: pd.DataFrame, by: str | Iterable[str] | None = None, metric: str = "rel_l2", cost: str = "wall_s"
+) -> pd.DataFrame:
     """One row per configuration, statistics over its seeds.
 
     Args:
@@ -58,8 +59,21 @@ def aggregate(df: pd.DataFrame, by: str | Iterable[str] | None = None, metric: s
     work["_fail"] = (st == "failed").astype(np.int64)
     work["_m"] = np.where(ok, m, np.nan)
     work["_c"] = np.where(ok, c, np.nan)
-    stats = ["count", "n_ok", "n_diverged", "n_failed", "n_excluded", "failure_share",
-             f"{mn}_mean", f"{mn}_median", f"{mn}_std", f"{mn}_se", f"{mn}_lo", f"{mn}_hi", f"{cn}_mean"]
+    stats = [
+        "count",
+        "n_ok",
+        "n_diverged",
+        "n_failed",
+        "n_excluded",
+        "failure_share",
+        f"{mn}_mean",
+        f"{mn}_median",
+        f"{mn}_std",
+        f"{mn}_se",
+        f"{mn}_lo",
+        f"{mn}_hi",
+        f"{cn}_mean",
+    ]
     if not by:  # a single configuration
         work["_all"] = 0
         keys = ["_all"]
@@ -69,22 +83,29 @@ def aggregate(df: pd.DataFrame, by: str | Iterable[str] | None = None, metric: s
         out = pd.DataFrame({**{k: df[k].iloc[:0] for k in by}, **{s: pd.Series(dtype="float64") for s in stats}})
     else:
         g = work.groupby(keys, observed=True, dropna=False, sort=True)
-        out = g.agg(count=("_ok", "size"), n_ok=("_ok", "sum"), n_diverged=("_div", "sum"),
-                    n_failed=("_fail", "sum"), mean=("_m", "mean"), median=("_m", "median"),
-                    std=("_m", "std"), cmean=("_c", "mean")).reset_index()
+        out = g.agg(
+            count=("_ok", "size"),
+            n_ok=("_ok", "sum"),
+            n_diverged=("_div", "sum"),
+            n_failed=("_fail", "sum"),
+            mean=("_m", "mean"),
+            median=("_m", "median"),
+            std=("_m", "std"),
+            cmean=("_c", "mean"),
+        ).reset_index()
         if not by:
             out = out.drop(columns="_all")
         out["n_excluded"] = out["count"] - out["n_ok"]
         out["failure_share"] = out["n_excluded"] / out["count"]
         se = out["std"] / np.sqrt(out["n_ok"].where(out["n_ok"] > 0))
-        out = out.rename(columns={"mean": f"{mn}_mean", "median": f"{mn}_median", "std": f"{mn}_std",
-                                  "cmean": f"{cn}_mean"})
+        out = out.rename(
+            columns={"mean": f"{mn}_mean", "median": f"{mn}_median", "std": f"{mn}_std", "cmean": f"{cn}_mean"}
+        )
         out[f"{mn}_se"] = se
         out[f"{mn}_lo"] = out[f"{mn}_mean"] - 2 * se
         out[f"{mn}_hi"] = out[f"{mn}_mean"] + 2 * se
         out = out[by + stats].reset_index(drop=True)
-    out.attrs = {"aggregate": True, "metric": metric, "cost": cost, "by": list(by),
-                 "metric_col": mn, "cost_col": cn}
+    out.attrs = {"aggregate": True, "metric": metric, "cost": cost, "by": list(by), "metric_col": mn, "cost_col": cn}
     return out
 
 

@@ -74,13 +74,25 @@ Build it with :func:`resolve`; ``steps`` is ``t_end / dt``; ``dense`` says wheth
 #: The validated record of one trajectory, derived from :data:`rsng.core.record.FIELDS`.
 RunConfig = dataclasses.make_dataclass(
     "RunConfig",
-    [(f.name, f.pytype | None, dataclasses.field(default=None if f.default is record.FROM_PROBLEM else f.default,
-                                                 compare=f.input))
-     for f in record.FIELDS if f.input]
+    [
+        (
+            f.name,
+            f.pytype | None,
+            dataclasses.field(default=None if f.default is record.FROM_PROBLEM else f.default, compare=f.input),
+        )
+        for f in record.FIELDS
+        if f.input
+    ]
     + [("p", int, dataclasses.field(default=0, compare=False)), ("extra", tuple, dataclasses.field(default=()))],
-    namespace={"steps": property(_steps), "dense": property(_dense), "to_dict": _to_dict,
-               "__getattr__": _getattr, "from_dict": classmethod(_from_dict), "__doc__": _DOC,
-               "__module__": __name__},
+    namespace={
+        "steps": property(_steps),
+        "dense": property(_dense),
+        "to_dict": _to_dict,
+        "__getattr__": _getattr,
+        "from_dict": classmethod(_from_dict),
+        "__doc__": _DOC,
+        "__module__": __name__,
+    },
     frozen=True,
 )
 
@@ -118,8 +130,11 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
         values["sampler"] = "dense"
     if values.get("solver") in registry.SOLVER_ALIASES:
         new = registry.SOLVER_ALIASES[values["solver"]]
-        warnings.warn(f"solver {values['solver']!r} is deprecated; use {new!r} (the same method)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"solver {values['solver']!r} is deprecated; use {new!r} (the same method)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         values["solver"] = new
     if values.get("lstsq") is None:  # float32 runs: f64 Gram (faster, as accurate); float64 runs: QR
         values["lstsq"] = "gram" if values.get("precision", "f32") == "f32" else "qr"
@@ -133,7 +148,9 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
 
     steps = values["t_end"] / values["dt"]
     if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
-        raise ConfigError("t_end", f"must be an integer number of time steps dt={values['dt']:g}, got t_end={values['t_end']:g}")
+        raise ConfigError(
+            "t_end", f"must be an integer number of time steps dt={values['dt']:g}, got t_end={values['t_end']:g}"
+        )
     try:
         problem.grid_shape(values["n"])
     except ValueError as e:

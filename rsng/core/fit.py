@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
-
-import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core.network import Network
 from rsng.core.problems import Problem
 
@@ -58,11 +57,22 @@ def default_cache_dir() -> Path:
 def fit_key(problem: Problem, net: Network, n: int, init_seed: int, settings: FitSettings) -> str:
     """Content hash of everything the fitted θ(0) depends on."""
     blob = json.dumps(
-        {"v": FORMAT_VERSION, "problem": problem.name, "equation": problem.equation, "box": problem.box,
-         "width": net.width, "depth": net.depth, "n": n, "init_seed": init_seed, "settings": asdict(settings)},
+        {
+            "v": FORMAT_VERSION,
+            "problem": problem.name,
+            "equation": problem.equation,
+            "box": problem.box,
+            "width": net.width,
+            "depth": net.depth,
+            "n": n,
+            "init_seed": init_seed,
+            "settings": asdict(settings),
+        },
         sort_keys=True,
     )
-    return f"{problem.name}-d{net.depth}w{net.width}-n{n}-s{init_seed}-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return (
+        f"{problem.name}-d{net.depth}w{net.width}-n{n}-s{init_seed}-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+    )
 
 
 def _targets(problem: Problem, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -83,8 +93,9 @@ def t0_error(problem: Problem, net: Network, theta: jax.Array, x: jax.Array) -> 
     }
 
 
-def fit(problem: Problem, net: Network, n: int, init_seed: int = 0, settings: FitSettings = FitSettings(),
-        log: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+def fit(
+    problem: Problem, net: Network, n: int, init_seed: int = 0, settings: FitSettings = FitSettings(), log: Any = None
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Fit θ(0) in float64 on the n-point grid; returns θ (p,) float64 and fit diagnostics.
 
     Large grids are subsampled (every k-th point): at most :data:`MAX_FIT_POINTS` points for
@@ -124,8 +135,9 @@ def fit(problem: Problem, net: Network, n: int, init_seed: int = 0, settings: Fi
     after_lbfgs = float(loss(theta))
     x_lm = _subgrid(x_full, problem.grid_shape(n), MAX_LM_POINTS)
     u_lm, g_lm = _targets(problem, x_lm)
-    theta = _levenberg_marquardt(net, x_lm, u_lm, g_lm, jnp.linalg.norm(u_lm), jnp.linalg.norm(g_lm), theta,
-                                 settings.lm_steps, log)
+    theta = _levenberg_marquardt(
+        net, x_lm, u_lm, g_lm, jnp.linalg.norm(u_lm), jnp.linalg.norm(g_lm), theta, settings.lm_steps, log
+    )
     after_lm = float(loss(theta))
 
     sched = optax.cosine_decay_schedule(settings.adam_lr, max(1, settings.adam_steps))
@@ -147,11 +159,21 @@ def fit(problem: Problem, net: Network, n: int, init_seed: int = 0, settings: Fi
         return jnp.where(val < best_val, th, best)
 
     theta = adam_run(theta)
-    info = {"after_lbfgs": after_lbfgs, "after_lm": after_lm, "loss": float(loss(theta)), "fit_wall_s": time.perf_counter() - t0,
-            **t0_error(problem, net, theta, x_full), "n": n, "init_seed": init_seed, **asdict(settings)}
+    info = {
+        "after_lbfgs": after_lbfgs,
+        "after_lm": after_lm,
+        "loss": float(loss(theta)),
+        "fit_wall_s": time.perf_counter() - t0,
+        **t0_error(problem, net, theta, x_full),
+        "n": n,
+        "init_seed": init_seed,
+        **asdict(settings),
+    }
     if log:
-        log(f"fit {problem.name}: loss {info['loss']:.3e} (after L-BFGS {after_lbfgs:.3e}, LM {after_lm:.3e}), "
-            f"rel_l2(u) {info['rel_l2_u']:.2e} in {info['fit_wall_s']:.0f} s")
+        log(
+            f"fit {problem.name}: loss {info['loss']:.3e} (after L-BFGS {after_lbfgs:.3e}, LM {after_lm:.3e}), "
+            f"rel_l2(u) {info['rel_l2_u']:.2e} in {info['fit_wall_s']:.0f} s"
+        )
     return np.asarray(theta), info
 
 
@@ -226,9 +248,17 @@ def _load(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         return np.asarray(z["theta"]), json.loads(str(z["info"]))
 
 
-def initial_theta(problem: Problem, net: Network, n: int, init_seed: int = 0, settings: FitSettings = FitSettings(),
-                  cache_dir: str | Path | None = None, log: Any = None, refit: bool = False,
-                  ship: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+def initial_theta(
+    problem: Problem,
+    net: Network,
+    n: int,
+    init_seed: int = 0,
+    settings: FitSettings = FitSettings(),
+    cache_dir: str | Path | None = None,
+    log: Any = None,
+    refit: bool = False,
+    ship: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """θ(0) (p,) float64 and its fit diagnostics (``source``: cache, shipped or fitted).
 
     ``ship=True`` also writes the file into the package's data folder (how the shipped files are made).

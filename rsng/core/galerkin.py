@@ -18,15 +18,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
-
-import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 
+import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core.network import Network
 from rsng.core.problems import Problem
 
-__all__ = ["spatial_derivative", "fields", "rhs", "jacobian", "jacobian_factors", "columns_from_factors",
-           "rows_from_factors", "stage_quantities", "supports_stage_quantities"]
+__all__ = [
+    "spatial_derivative",
+    "fields",
+    "rhs",
+    "jacobian",
+    "jacobian_factors",
+    "columns_from_factors",
+    "rows_from_factors",
+    "stage_quantities",
+    "supports_stage_quantities",
+]
 
 
 def spatial_derivative(fn: Callable[[jax.Array], jax.Array], alpha: tuple[int, ...]) -> Callable:
@@ -126,8 +134,9 @@ def _rational_parts(z, alpha, beta):
     return rD, D1, q, q1
 
 
-def stage_quantities(net: Network, problem: Problem, theta: jax.Array, x: jax.Array
-                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
+def stage_quantities(
+    net: Network, problem: Problem, theta: jax.Array, x: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(Aᵀ, Bᵀ, F)``: the Jacobian factors of :func:`jacobian_factors`, **transposed** ((k, n): one row
     per factor column, so that a sampled column of J is a product of two contiguous rows —
     :func:`rows_from_factors`), and ``F(θ)`` of :func:`rhs`, in one batched pass written out by hand —
@@ -172,7 +181,7 @@ def stage_quantities(net: Network, problem: Problem, theta: jax.Array, x: jax.Ar
             W = P[f"dense{l}/w"]  # (m_in, m_out)
             Z = W.T @ jnp.concatenate([h] + [dh[key] for key in streams], axis=1) if streams else W.T @ h
             z = Z[:, :n] + P[f"dense{l}/b"][:, None]
-            dz = {key: Z[:, (i + 1) * n:(i + 2) * n] for i, key in enumerate(streams)}
+            dz = {key: Z[:, (i + 1) * n : (i + 2) * n] for i, key in enumerate(streams)}
         alpha, beta = P[f"act{l}/alpha"], P[f"act{l}/beta"]
         rD, D1, q, q1 = _rational_parts(z, alpha, beta)
         dh = {}
@@ -213,7 +222,6 @@ def stage_quantities(net: Network, problem: Problem, theta: jax.Array, x: jax.Ar
     grads["embed/a"] = unit_major(d0 * cos_arg)
     grads["embed/phi"] = unit_major(-(d0 * a) * sin_arg)
     grads["embed/c"] = unit_major(jnp.broadcast_to(d0, (d, m, n)))
-    At = jnp.concatenate(hidden[:L - 2] + [grads[k] for k, _ in net.layout if not net.is_dense_weight(k)],
-                         axis=0)
-    Bt = jnp.concatenate(deltas[1:L - 1] + [jnp.ones((1, n), dtype)], axis=0)
+    At = jnp.concatenate(hidden[: L - 2] + [grads[k] for k, _ in net.layout if not net.is_dense_weight(k)], axis=0)
+    Bt = jnp.concatenate(deltas[1 : L - 1] + [jnp.ones((1, n), dtype)], axis=0)
     return At, Bt, F

@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jax
-
-import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 import numpy as np
 
+import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core import record
 from rsng.core.config import RunConfig
 from rsng.core.network import Network
@@ -65,8 +64,6 @@ def _compiled_chunk(cfg: RunConfig, chunk: int, batch: int | None, build: Callab
     return exe, time.perf_counter() - t0
 
 
-
-
 def dtype_of(precision: str):
     return {"f32": jnp.float32, "f64": jnp.float64}[precision]
 
@@ -102,20 +99,31 @@ class Result:
     @property
     def series(self) -> dict[str, np.ndarray]:
         """Per stored step: ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, ``wall_s_cumulative``."""
-        return {"step": self.step, "t": self.t, "rel_l2_t": self.rel_l2_t, "ls_residual": self.ls_residual,
-                "wall_s_cumulative": self.wall_s_cumulative}
+        return {
+            "step": self.step,
+            "t": self.t,
+            "rel_l2_t": self.rel_l2_t,
+            "ls_residual": self.ls_residual,
+            "wall_s_cumulative": self.wall_s_cumulative,
+        }
 
     def summary(self) -> dict[str, Any]:
         """Flat JSON-able summary (the CLI's ``--json`` object)."""
         c = self.config.to_dict()
         return {
             **{k: c[k] for k in record.record_columns()},
-            "rel_l2": _jsonable(self.rel_l2), "rel_l2_t0": _jsonable(self.rel_l2_t0),
+            "rel_l2": _jsonable(self.rel_l2),
+            "rel_l2_t0": _jsonable(self.rel_l2_t0),
             "rel_l2_final": _jsonable(float(self.rel_l2_t[-1])) if len(self.rel_l2_t) else None,
-            "wall_s": self.wall_s, "compile_s": self.compile_s, "steps": self.steps,
+            "wall_s": self.wall_s,
+            "compile_s": self.compile_s,
+            "steps": self.steps,
             "steps_per_s": self.steps / self.wall_s if self.wall_s > 0 else None,
-            "status": self.status, "diverged_step": self.diverged_step, "error_message": self.error_message,
-            "reference": self.reference, "fit_rel_l2": self.fit.get("rel_l2_u"),
+            "status": self.status,
+            "diverged_step": self.diverged_step,
+            "error_message": self.error_message,
+            "reference": self.reference,
+            "fit_rel_l2": self.fit.get("rel_l2_u"),
             "batch_size": self.batch_size,
         }
 
@@ -135,9 +143,17 @@ class Trajectory:
       chunk: steps per compiled call (progress and checkpoint granularity).
     """
 
-    def __init__(self, cfg: RunConfig, *, theta0: np.ndarray | None = None, reference: np.ndarray | None = None,
-                 reference_method: str = "given", fit_info: dict | None = None, chunk: int = 50,
-                 cache_dir: str | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        *,
+        theta0: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+        reference_method: str = "given",
+        fit_info: dict | None = None,
+        chunk: int = 50,
+        cache_dir: str | None = None,
+    ):
         self.cfg = cfg
         self.problem = get_problem(cfg.problem)
         self.net = Network(self.problem.dim, self.problem.lengths, cfg.width, cfg.depth)
@@ -204,8 +220,7 @@ class Trajectory:
                 finite = jnp.all(jnp.isfinite(th_next)) & jnp.all(jnp.isfinite(u))
                 return (th_next, U.at[i].set(u), res.at[i].set(out.ls_residual), fin.at[i].set(finite))
 
-            init = (theta, jnp.zeros((L, x.shape[0]), theta.dtype), jnp.zeros((L,), theta.dtype),
-                    jnp.zeros((L,), bool))
+            init = (theta, jnp.zeros((L, x.shape[0]), theta.dtype), jnp.zeros((L,), theta.dtype), jnp.zeros((L,), bool))
             th, U, res, fin = jax.lax.fori_loop(0, L, body, init)
             return th, (U, res, fin)
 
@@ -213,8 +228,11 @@ class Trajectory:
 
     def _build(self) -> None:
         self._compiled, seconds = _compiled_chunk(
-            self.cfg, self.chunk, None,
-            lambda: jax.jit(self.chunk_fn()).lower(self.theta, jnp.asarray(0, jnp.int32), self.key).compile())
+            self.cfg,
+            self.chunk,
+            None,
+            lambda: jax.jit(self.chunk_fn()).lower(self.theta, jnp.asarray(0, jnp.int32), self.key).compile(),
+        )
         self.compile_s += seconds
 
     def _eval(self, theta) -> np.ndarray:
@@ -287,10 +305,14 @@ class Trajectory:
         """Everything needed to resume: θ_k, k and the error sums so far (plain arrays, no pickles)."""
         ks = np.array(sorted(self._err_sq), np.int64)
         return {
-            "theta": np.asarray(self.theta), "k": np.asarray(self.k, np.int64),
-            "rec_step": ks, "rec_err_sq": np.array([self._err_sq[k] for k in ks]),
-            "rec_res": np.array([self._res[k] for k in ks]), "rec_wall": np.array([self._wall[k] for k in ks]),
-            "wall_s": np.asarray(self.wall_s), "status": np.asarray(self.status),
+            "theta": np.asarray(self.theta),
+            "k": np.asarray(self.k, np.int64),
+            "rec_step": ks,
+            "rec_err_sq": np.array([self._err_sq[k] for k in ks]),
+            "rec_res": np.array([self._res[k] for k in ks]),
+            "rec_wall": np.array([self._wall[k] for k in ks]),
+            "wall_s": np.asarray(self.wall_s),
+            "status": np.asarray(self.status),
             "diverged_step": np.asarray(-1 if self.diverged_step is None else self.diverged_step),
         }
 
@@ -298,7 +320,9 @@ class Trajectory:
         """Resume from :meth:`state` (θ must have this run's dtype and shape)."""
         theta = np.asarray(st["theta"])
         if theta.shape != (self.net.num_params,) or theta.dtype != np.dtype(self.dtype):
-            raise ValueError(f"state θ is {theta.dtype}{theta.shape}, run needs {np.dtype(self.dtype)}({self.net.num_params},)")
+            raise ValueError(
+                f"state θ is {theta.dtype}{theta.shape}, run needs {np.dtype(self.dtype)}({self.net.num_params},)"
+            )
         self.theta = jnp.asarray(theta)
         self.k = int(st["k"])
         self._err_sq = {int(k): float(e) for k, e in zip(st["rec_step"], st["rec_err_sq"])}
@@ -314,7 +338,8 @@ class Trajectory:
         ks = np.asarray(ks, np.int64)
         ref_sq = self._ref_sq[ks // self.cfg.save_every]
         return {
-            "step": ks, "t": ks * self.cfg.dt,
+            "step": ks,
+            "t": ks * self.cfg.dt,
             "rel_l2_t": np.sqrt(np.array([self._err_sq[k] for k in ks]) / ref_sq),
             "ls_residual": np.array([self._res[k] for k in ks]),
             "wall_s_cumulative": np.array([self._wall[k] for k in ks]),
@@ -331,11 +356,23 @@ class Trajectory:
         else:
             rel = float("nan")  # a diverged run has no space-time error; rel_l2_t shows the history
         return Result(
-            config=self.cfg, status=self.status, rel_l2=rel, rel_l2_t0=float(rel_t[0]), wall_s=self.wall_s,
-            compile_s=self.compile_s, steps=self.k, step=ks, t=ks * self.cfg.dt, rel_l2_t=rel_t,
-            ls_residual=np.array([self._res[k] for k in ks]), wall_s_cumulative=np.array([self._wall[k] for k in ks]),
-            reference=self.reference_method, fit=self.fit_info, diverged_step=self.diverged_step,
-            theta=np.asarray(self.theta), batch_size=self.batch_size,
+            config=self.cfg,
+            status=self.status,
+            rel_l2=rel,
+            rel_l2_t0=float(rel_t[0]),
+            wall_s=self.wall_s,
+            compile_s=self.compile_s,
+            steps=self.k,
+            step=ks,
+            t=ks * self.cfg.dt,
+            rel_l2_t=rel_t,
+            ls_residual=np.array([self._res[k] for k in ks]),
+            wall_s_cumulative=np.array([self._wall[k] for k in ks]),
+            reference=self.reference_method,
+            fit=self.fit_info,
+            diverged_step=self.diverged_step,
+            theta=np.asarray(self.theta),
+            batch_size=self.batch_size,
         )
 
 
@@ -350,9 +387,17 @@ class TrajectoryBatch:
     Members may be restored with :meth:`Trajectory.load_state` before the first :meth:`advance`.
     """
 
-    def __init__(self, cfgs: list[RunConfig], *, chunk: int = 50, cache_dir: str | None = None,
-                 theta0: np.ndarray | None = None, reference: np.ndarray | None = None,
-                 reference_method: str = "given", fit_info: dict | None = None):
+    def __init__(
+        self,
+        cfgs: list[RunConfig],
+        *,
+        chunk: int = 50,
+        cache_dir: str | None = None,
+        theta0: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+        reference_method: str = "given",
+        fit_info: dict | None = None,
+    ):
         import dataclasses
 
         if not cfgs:
@@ -363,12 +408,25 @@ class TrajectoryBatch:
                 raise ValueError("a batch's configurations may differ only in seed")
         if len({c.seed for c in cfgs}) != len(cfgs):
             raise ValueError("a batch's seeds must be distinct")
-        first = Trajectory(cfgs[0], chunk=chunk, cache_dir=cache_dir, theta0=theta0, reference=reference,
-                           reference_method=reference_method, fit_info=fit_info)
+        first = Trajectory(
+            cfgs[0],
+            chunk=chunk,
+            cache_dir=cache_dir,
+            theta0=theta0,
+            reference=reference,
+            reference_method=reference_method,
+            fit_info=fit_info,
+        )
         theta0 = np.asarray(first.theta)
         self.members = [first] + [
-            Trajectory(c, chunk=chunk, theta0=theta0, reference=first.reference,
-                       reference_method=first.reference_method, fit_info=first.fit_info)
+            Trajectory(
+                c,
+                chunk=chunk,
+                theta0=theta0,
+                reference=first.reference,
+                reference_method=first.reference_method,
+                fit_info=first.fit_info,
+            )
             for c in cfgs[1:]
         ]
         for m in self.members:
@@ -386,9 +444,15 @@ class TrajectoryBatch:
         thetas = jnp.stack([m.theta for m in self.members])
         keys = jnp.stack([m.key for m in self.members])
         self._compiled, self.compile_s = _compiled_chunk(
-            m0.cfg, self.chunk, len(self.members),
-            lambda: jax.jit(jax.vmap(m0.chunk_fn(), in_axes=(0, None, 0))).lower(
-                thetas, jnp.asarray(0, jnp.int32), keys).compile())
+            m0.cfg,
+            self.chunk,
+            len(self.members),
+            lambda: (
+                jax.jit(jax.vmap(m0.chunk_fn(), in_axes=(0, None, 0)))
+                .lower(thetas, jnp.asarray(0, jnp.int32), keys)
+                .compile()
+            ),
+        )
         for m in self.members:
             m.compile_s += self.compile_s
 
@@ -409,8 +473,10 @@ class TrajectoryBatch:
         k = min(m.k for m in active)
         for m in active:
             if (m.k - k) % self.chunk:
-                raise ValueError(f"batch members at steps {sorted({a.k for a in active})} are not a whole number "
-                                 f"of chunks ({self.chunk} steps) apart; resume them with the chunk they were saved with")
+                raise ValueError(
+                    f"batch members at steps {sorted({a.k for a in active})} are not a whole number "
+                    f"of chunks ({self.chunk} steps) apart; resume them with the chunk they were saved with"
+                )
         cfg = active[0].cfg
         target = cfg.steps if max_steps is None else min(cfg.steps, k + max_steps)
         keys = jnp.stack([m.key for m in self.members])

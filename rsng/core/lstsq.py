@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 import rsng.core._x64  # noqa: F401  (float64 available)
-import jax.numpy as jnp
 
 __all__ = ["lstsq"]
 

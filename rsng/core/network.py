@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import jax
-
-import rsng.core._x64  # noqa: F401  (float64 available)
 import jax.numpy as jnp
 import numpy as np
+
+import rsng.core._x64  # noqa: F401  (float64 available)
 
 __all__ = ["Network", "ALPHA_INIT", "BETA_INIT"]
 
@@ -93,9 +93,7 @@ class Network:
 
     def unravel(self, theta: jax.Array) -> dict[str, jax.Array]:
         """Split flat θ (p,) into named blocks (views, no copies under jit)."""
-        return {
-            name: theta[o : o + math.prod(shape)].reshape(shape) for name, (o, shape) in self.offsets.items()
-        }
+        return {name: theta[o : o + math.prod(shape)].reshape(shape) for name, (o, shape) in self.offsets.items()}
 
     # -- initialisation ---------------------------------------------------------------------
     def init(self, key: jax.Array, dtype=jnp.float32) -> jax.Array:
@@ -160,13 +158,13 @@ class Network:
         for name, (o, shape) in self.offsets.items():
             size = math.prod(shape)
             if self.is_dense_weight(name):
-                l = int(name[len("dense"):-len("/w")])
+                l = int(name[len("dense") : -len("/w")])
                 i, j = np.divmod(np.arange(size), m)
-                ia[o:o + size] = (l - 1) * m + i
-                ib[o:o + size] = (l - 1) * m + j
+                ia[o : o + size] = (l - 1) * m + i
+                ib[o : o + size] = (l - 1) * m + j
             else:
-                ia[o:o + size] = col + np.arange(size)
-                ib[o:o + size] = n_dense * m
+                ia[o : o + size] = col + np.arange(size)
+                ib[o : o + size] = n_dense * m
                 col += size
         return ia, ib
 

@@ -112,7 +112,9 @@ class Problem:
             if len(alpha) != self.dim:
                 raise ValueError(f"{self.name}: derivative {name!r} has {len(alpha)} orders, box has {self.dim} dims")
         object.__setattr__(self, "derivatives", MappingProxyType(dict(self.derivatives)))
-        object.__setattr__(self, "presets", MappingProxyType({k: MappingProxyType(dict(v)) for k, v in self.presets.items()}))
+        object.__setattr__(
+            self, "presets", MappingProxyType({k: MappingProxyType(dict(v)) for k, v in self.presets.items()})
+        )
 
     @property
     def dim(self) -> int:
@@ -132,7 +134,7 @@ class Problem:
             lo = math.floor(n ** (1.0 / self.dim))
             raise ValueError(
                 f"n={n} is not a perfect {self.dim}-th power, which a {self.dim}-D grid needs "
-                f"(e.g. {lo**self.dim} = {lo}^{self.dim} or {(lo + 1)**self.dim} = {lo + 1}^{self.dim})"
+                f"(e.g. {lo**self.dim} = {lo}^{self.dim} or {(lo + 1) ** self.dim} = {lo + 1}^{self.dim})"
             )
         return (m,) * self.dim
 

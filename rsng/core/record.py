@@ -24,8 +24,21 @@ from typing import Any
 
 from rsng.core import registry
 
-__all__ = ["Field", "FIELDS", "FROM_PROBLEM", "register_field", "unregister_field", "fields", "field",
-           "input_fields", "stored_fields", "config_columns", "record_columns", "CONFIG_COLUMNS", "RecordError"]
+__all__ = [
+    "Field",
+    "FIELDS",
+    "FROM_PROBLEM",
+    "register_field",
+    "unregister_field",
+    "fields",
+    "field",
+    "input_fields",
+    "stored_fields",
+    "config_columns",
+    "record_columns",
+    "CONFIG_COLUMNS",
+    "RecordError",
+]
 
 
 class _FromProblem:
@@ -115,8 +128,11 @@ class Field:
                 raise RecordError(self.name, f"must be a string, got {value!r}")
             return value
         integer = self.type == "int"
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or (integer and not float(value).is_integer())):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (integer and not float(value).is_integer())
+        ):
             raise RecordError(self.name, f"must be {'an integer' if integer else 'a number'}, got {value!r}")
         if not math.isfinite(value):
             raise RecordError(self.name, f"must be finite, got {value!r}")
@@ -138,37 +154,113 @@ _SEED = dict(type="int", default=0, lo=0, hi=2**32, hi_open=True, column="int64"
 
 #: The built-in fields, in row order.
 FIELDS: tuple[Field, ...] = (
-    Field("problem", "str", None, "PDE to solve (see `rsng problems`)", choices=_problems, cli="run",
-          column="string"),
-    Field("sampler", "str", "uniform", "how the s parameters of a step are chosen (the sketch; docs/method.md)",
-          choices=registry.sampler_names, column="string"),
-    Field("s", "int", None, "parameters updated per step, 1 ≤ s ≤ p, or 'dense' (s = p)", unit="parameters",
-          flag="--sparsity", column="int64", lo=1, nullable=True),
-    Field("p", "int", 0, "network parameters (derived from depth, width and the problem)", unit="parameters",
-          cli=None, column="int64", input=False),
-    Field("n", "int", FROM_PROBLEM, "collocation points (a perfect square for 2-D problems)", unit="points",
-          cli="run", column="int64", lo=1),
+    Field("problem", "str", None, "PDE to solve (see `rsng problems`)", choices=_problems, cli="run", column="string"),
+    Field(
+        "sampler",
+        "str",
+        "uniform",
+        "how the s parameters of a step are chosen (the sketch; docs/method.md)",
+        choices=registry.sampler_names,
+        column="string",
+    ),
+    Field(
+        "s",
+        "int",
+        None,
+        "parameters updated per step, 1 ≤ s ≤ p, or 'dense' (s = p)",
+        unit="parameters",
+        flag="--sparsity",
+        column="int64",
+        lo=1,
+        nullable=True,
+    ),
+    Field(
+        "p",
+        "int",
+        0,
+        "network parameters (derived from depth, width and the problem)",
+        unit="parameters",
+        cli=None,
+        column="int64",
+        input=False,
+    ),
+    Field(
+        "n",
+        "int",
+        FROM_PROBLEM,
+        "collocation points (a perfect square for 2-D problems)",
+        unit="points",
+        cli="run",
+        column="int64",
+        lo=1,
+    ),
     Field("depth", "int", 7, "network depth incl. embedding and output layer", cli="run", column="int32", lo=2),
     Field("width", "int", 25, "network width", cli="run", column="int32", lo=1),
-    Field("dt", "float", FROM_PROBLEM, "time step δt", unit="time", cli="run", column="float64", lo=0,
-          lo_open=True),
-    Field("t_end", "float", FROM_PROBLEM, "final time T (an integer number of steps)", unit="time", cli="run",
-          column="float64", lo=0),
-    Field("seed", doc="sketch seed: seed of the stream of sketches (the index sets), not of the network",
-          flag="--sketch-seed", aliases=("--seed",), varies_with_seed=True, **_SEED),
+    Field("dt", "float", FROM_PROBLEM, "time step δt", unit="time", cli="run", column="float64", lo=0, lo_open=True),
+    Field(
+        "t_end",
+        "float",
+        FROM_PROBLEM,
+        "final time T (an integer number of steps)",
+        unit="time",
+        cli="run",
+        column="float64",
+        lo=0,
+    ),
+    Field(
+        "seed",
+        doc="sketch seed: seed of the stream of sketches (the index sets), not of the network",
+        flag="--sketch-seed",
+        aliases=("--seed",),
+        varies_with_seed=True,
+        **_SEED,
+    ),
     Field("init_seed", doc="seed of the network initialisation the θ(0) fit starts from", cli="run", **_SEED),
-    Field("precision", "str", "f32", "floating-point precision of the time stepping", choices=("f32", "f64"),
-          column="string"),
-    Field("rcond", "float", FROM_PROBLEM, "least-squares cut-off: singular values below rcond·σ_max are dropped",
-          column="float64", lo=0, hi=1, hi_open=True),
+    Field(
+        "precision",
+        "str",
+        "f32",
+        "floating-point precision of the time stepping",
+        choices=("f32", "f64"),
+        column="string",
+    ),
+    Field(
+        "rcond",
+        "float",
+        FROM_PROBLEM,
+        "least-squares cut-off: singular values below rcond·σ_max are dropped",
+        column="float64",
+        lo=0,
+        hi=1,
+        hi_open=True,
+    ),
     Field("integrator", "str", "rk4", "explicit Runge–Kutta method", choices=("rk4", "euler"), column="string"),
-    Field("lstsq", "str", None, "how the truncated least squares is solved: gram (default for f32), "
-          "qr (default for f64) or svd", choices=("qr", "svd", "gram"), column="string"),
-    Field("save_every", "int", None, "record the error every k-th step (default: ≤ 1000 records)", unit="steps",
-          lo=1, nullable=True),
-    Field("solver", "str", "fast", "Galerkin strategy: fast (only the sketch's Jacobian columns are formed, from "
-          "per-layer factors) or full-jacobian (the full n×p Jacobian per stage; for checking)",
-          choices=lambda: tuple(registry.GALERKIN), column="string"),
+    Field(
+        "lstsq",
+        "str",
+        None,
+        "how the truncated least squares is solved: gram (default for f32), qr (default for f64) or svd",
+        choices=("qr", "svd", "gram"),
+        column="string",
+    ),
+    Field(
+        "save_every",
+        "int",
+        None,
+        "record the error every k-th step (default: ≤ 1000 records)",
+        unit="steps",
+        lo=1,
+        nullable=True,
+    ),
+    Field(
+        "solver",
+        "str",
+        "fast",
+        "Galerkin strategy: fast (only the sketch's Jacobian columns are formed, from "
+        "per-layer factors) or full-jacobian (the full n×p Jacobian per stage; for checking)",
+        choices=lambda: tuple(registry.GALERKIN),
+        column="string",
+    ),
 )
 
 _EXTRA: dict[str, Field] = {}

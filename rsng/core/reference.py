@@ -306,7 +306,7 @@ def _grid_run_size(problem: Problem, x_eval: np.ndarray, N: int) -> int | None:
     if x_eval.shape[1] != 1:
         return None
     m = x_eval.shape[0]
-    (lo, hi), = problem.box
+    ((lo, hi),) = problem.box
     expected = lo + (hi - lo) * np.arange(m) / m
     if not np.allclose(x_eval[:, 0], expected, rtol=0.0, atol=1e-12 * max(1.0, abs(hi - lo), abs(lo))):
         return None
@@ -338,7 +338,7 @@ def _compute(problem: Problem, x_eval: np.ndarray, t_save: np.ndarray, params: d
 
     ref = problem.reference
     if isinstance(ref, SpectralReference):
-        (lo, hi), = problem.box
+        ((lo, hi),) = problem.box
         length = hi - lo
         N = params["N"]
         grid = lo + length * np.arange(N) / N

@@ -12,8 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["register_sampler", "unregister_sampler", "sampler_names", "sampler_class", "GALERKIN",
-           "galerkin_class", "SOLVER_ALIASES"]
+__all__ = [
+    "register_sampler",
+    "unregister_sampler",
+    "sampler_names",
+    "sampler_class",
+    "GALERKIN",
+    "galerkin_class",
+    "SOLVER_ALIASES",
+]
 
 _BUILTIN_SAMPLERS = {
     "uniform": "rsng.core.samplers:Uniform",

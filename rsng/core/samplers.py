@@ -37,9 +37,25 @@ import jax.numpy as jnp
 import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core import registry
 
-__all__ = ["Sampler", "ColumnSampler", "Drawn", "Columns", "AllColumns", "GaussianDirections", "Uniform",
-           "ColumnNorm", "Leverage", "PivotedQR", "Dense", "Gaussian", "get_sampler", "sample_columns",
-           "probabilities", "gaussian_sketch", "needs_jacobian"]
+__all__ = [
+    "Sampler",
+    "ColumnSampler",
+    "Drawn",
+    "Columns",
+    "AllColumns",
+    "GaussianDirections",
+    "Uniform",
+    "ColumnNorm",
+    "Leverage",
+    "PivotedQR",
+    "Dense",
+    "Gaussian",
+    "get_sampler",
+    "sample_columns",
+    "probabilities",
+    "gaussian_sketch",
+    "needs_jacobian",
+]
 
 
 # -- drawn sketches ----------------------------------------------------------------------------------------
@@ -118,8 +134,9 @@ class Sampler:
     name: ClassVar[str] = ""
     needs_jacobian: ClassVar[bool] = False
 
-    def draw(self, key: jax.Array, s: int, p: int, jacobian: Callable[[], jax.Array], rcond: float,
-             dtype: Any) -> Drawn:
+    def draw(
+        self, key: jax.Array, s: int, p: int, jacobian: Callable[[], jax.Array], rcond: float, dtype: Any
+    ) -> Drawn:
         """This step's sketch; ``jacobian()`` gives ``J(θ_k)`` (n, p) and is called only if needed."""
         raise NotImplementedError
 
@@ -224,8 +241,9 @@ def probabilities(sampler: str, J: jax.Array, rcond: float) -> jax.Array:
     return smp.probabilities(J, rcond)
 
 
-def sample_columns(sampler: str, key: jax.Array, s: int, p: int, J: jax.Array | None = None,
-                   rcond: float = 0.0) -> jax.Array:
+def sample_columns(
+    sampler: str, key: jax.Array, s: int, p: int, J: jax.Array | None = None, rcond: float = 0.0
+) -> jax.Array:
     """Distinct column indices (s,) int32 of a column sampler for one time step (``arange(p)`` for s = p)."""
     smp = get_sampler(sampler)
     if not isinstance(smp, ColumnSampler):

@@ -65,8 +65,10 @@ class FactorGalerkin:
         if galerkin.supports_stage_quantities(problem):  # one hand-written batched pass
             self.quantities = lambda th: galerkin.stage_quantities(net, problem, th, x)
         else:  # autodiff pieces, transposed like stage_quantities' factors
-            self.quantities = lambda th: (*(f.T for f in galerkin.jacobian_factors(net, th, x)),
-                                          galerkin.rhs(net, problem, th, x))
+            self.quantities = lambda th: (
+                *(f.T for f in galerkin.jacobian_factors(net, th, x)),
+                galerkin.rhs(net, problem, th, x),
+            )
 
     def rhs(self, q):
         return q[2]

@@ -49,8 +49,9 @@ def configure_threads(n: int | None = None, *, override: bool = False) -> int:
     # first token without "--" (every flag after it was silently ignored), so it is removed.
     flags = " ".join(f for f in flags.split() if "intra_op_parallelism_threads" not in f)
     if n == 1 and (override or "multi_thread_eigen" not in flags):
-        flags = " ".join([f for f in flags.split() if "multi_thread_eigen" not in f]
-                         + ["--xla_cpu_multi_thread_eigen=false"])
+        flags = " ".join(
+            [f for f in flags.split() if "multi_thread_eigen" not in f] + ["--xla_cpu_multi_thread_eigen=false"]
+        )
     os.environ["XLA_FLAGS"] = flags.strip()
     return n
 
@@ -140,7 +141,8 @@ def _check_private(folder: Path) -> None:
     if problems:
         raise PermissionError(
             f"CPU-claim folder {folder} " + " and ".join(problems) + ": refusing to use it. Remove it "
-            "(another user may have created it), or set RSNG_PIN_CPUS=0 to run trials unpinned.")
+            "(another user may have created it), or set RSNG_PIN_CPUS=0 to run trials unpinned."
+        )
 
 
 def _release_claim() -> None:
@@ -170,6 +172,8 @@ def enable_compilation_cache(cache_dir: str | os.PathLike | None = None) -> Path
         import jax
 
         jax.config.update("jax_compilation_cache_dir", str(jax_cache))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                          float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+        jax.config.update(
+            "jax_persistent_cache_min_compile_time_secs",
+            float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+        )
     return jax_cache

@@ -209,14 +209,17 @@ def storage_path(value: str | os.PathLike | ObjectPath) -> Path | ObjectPath:
         raise ValueError(f"malformed URI {text!r} (expected {scheme}://BUCKET[/PREFIX]); accepted: {ACCEPTED_STORAGE}")
     body = rest[2:]
     if "?" in body or "#" in body:
-        raise ValueError(f"{text!r}: query strings are not taken; give endpoints and credentials through the "
-                         "environment (AWS_ENDPOINT_URL, AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, …)")
+        raise ValueError(
+            f"{text!r}: query strings are not taken; give endpoints and credentials through the "
+            "environment (AWS_ENDPOINT_URL, AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, …)"
+        )
     bucket = body.split("/", 1)[0]
     if not bucket:
         raise ValueError(f"no bucket in {text!r} (expected {scheme}://BUCKET[/PREFIX]); accepted: {ACCEPTED_STORAGE}")
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]", bucket):
-        raise ValueError(f"{bucket!r} in {text!r} is not a valid bucket name (3–63 lower-case letters, digits, "
-                         "'.', '-', '_')")
+        raise ValueError(
+            f"{bucket!r} in {text!r} is not a valid bucket name (3–63 lower-case letters, digits, '.', '-', '_')"
+        )
     return ObjectPath(scheme, body)
 
 
@@ -251,8 +254,10 @@ def check_object_store(path: ObjectPath, timeout_s: float = 30.0) -> None:
 
         fs = path.fs
         if fs.get_file_info(path.bucket).type == FileType.NotFound:
-            raise ValueError(f"bucket {path.bucket!r} does not exist (or these credentials may not see it; "
-                             f"endpoint {_endpoint(path)})")
+            raise ValueError(
+                f"bucket {path.bucket!r} does not exist (or these credentials may not see it; "
+                f"endpoint {_endpoint(path)})"
+            )
         if fs.get_file_info(path.path).type == FileType.File:
             raise ValueError(f"{path} is an object, not a prefix (folder)")
         test = path / f".rsng-write-test-{uuid.uuid4().hex[:12]}"
@@ -273,8 +278,9 @@ def check_object_store(path: ObjectPath, timeout_s: float = 30.0) -> None:
     thread.start()
     thread.join(timeout_s)
     if not outcome:
-        raise ValueError(f"{path}: no answer from the object store within {timeout_s:.0f} s "
-                         f"(endpoint {_endpoint(path)})")
+        raise ValueError(
+            f"{path}: no answer from the object store within {timeout_s:.0f} s (endpoint {_endpoint(path)})"
+        )
     e = outcome[0]
     if isinstance(e, ValueError):
         raise e
@@ -299,5 +305,7 @@ def _check_aws_credentials() -> None:
     except Exception as e:  # noqa: BLE001 - a broken profile or config file
         raise ValueError(f"AWS credentials could not be read: {' '.join(str(e).split())[:300]}") from None
     if creds is None:
-        raise ValueError("no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
-                         "or run on a node with an IAM role / IRSA web identity)")
+        raise ValueError(
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+            "or run on a node with an IAM role / IRSA web identity)"
+        )

@@ -23,32 +23,66 @@ def now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
-def base_row(sweep: str, trial_id: str, config: Mapping[str, Any], *, batch_size: int, rsng_version: str,
-             git_sha: str | None, jax_version: str, device: str, started_at: _dt.datetime) -> dict[str, Any]:
+def base_row(
+    sweep: str,
+    trial_id: str,
+    config: Mapping[str, Any],
+    *,
+    batch_size: int,
+    rsng_version: str,
+    git_sha: str | None,
+    jax_version: str,
+    device: str,
+    started_at: _dt.datetime,
+) -> dict[str, Any]:
     """The columns known before a trajectory runs: sweep, trial id, the run record's stored fields
     (from ``config``, a :meth:`RunConfig.to_dict`), versions, device and start time."""
     return {
-        "sweep": sweep, "trial_id": trial_id,
+        "sweep": sweep,
+        "trial_id": trial_id,
         **{k: config[k] for k in record.record_columns()},
-        "rsng_version": rsng_version, "git_sha": git_sha, "jax_version": jax_version, "device": device,
-        "started_at": started_at, "batch_size": batch_size,
+        "rsng_version": rsng_version,
+        "git_sha": git_sha,
+        "jax_version": jax_version,
+        "device": device,
+        "started_at": started_at,
+        "batch_size": batch_size,
     }
 
 
-def finish_row(base: Mapping[str, Any], *, result: Any = None, error: str | None = None,
-               finished_at: _dt.datetime | None = None) -> dict[str, Any]:
+def finish_row(
+    base: Mapping[str, Any], *, result: Any = None, error: str | None = None, finished_at: _dt.datetime | None = None
+) -> dict[str, Any]:
     """``base`` completed with the outcome: from ``result`` (a :class:`rsng.core.integrate.Result`;
     status ``ok`` or ``diverged``) or, when ``error`` is given, status ``failed`` with that message."""
     row = dict(base)
     if error is not None or result is None:
-        row.update(rel_l2=None, rel_l2_t0=None, rel_l2_final=None, wall_s=0.0, compile_s=None, steps=0,
-                   status="failed", diverged_step=None, reference=None,
-                   error_message=(error or "no result")[-MAX_ERROR_MESSAGE:])
+        row.update(
+            rel_l2=None,
+            rel_l2_t0=None,
+            rel_l2_final=None,
+            wall_s=0.0,
+            compile_s=None,
+            steps=0,
+            status="failed",
+            diverged_step=None,
+            reference=None,
+            error_message=(error or "no result")[-MAX_ERROR_MESSAGE:],
+        )
     else:
-        row.update(rel_l2=result.rel_l2, rel_l2_t0=result.rel_l2_t0, rel_l2_final=float(result.rel_l2_t[-1]),
-                   wall_s=result.wall_s, compile_s=result.compile_s, steps=result.steps, status=result.status,
-                   diverged_step=result.diverged_step, reference=result.reference,
-                   error_message="" if result.status == "ok"
-                   else f"non-finite or blown-up state at step {result.diverged_step}")
+        row.update(
+            rel_l2=result.rel_l2,
+            rel_l2_t0=result.rel_l2_t0,
+            rel_l2_final=float(result.rel_l2_t[-1]),
+            wall_s=result.wall_s,
+            compile_s=result.compile_s,
+            steps=result.steps,
+            status=result.status,
+            diverged_step=result.diverged_step,
+            reference=result.reference,
+            error_message=""
+            if result.status == "ok"
+            else f"non-finite or blown-up state at step {result.diverged_step}",
+        )
     row["finished_at"] = finished_at or now()
     return row

@@ -17,22 +17,34 @@ This module defines the columns as plain data so that importing :mod:`rsng.resul
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import numbers
 import operator
 import re
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rsng.core import record
 
 __all__ = [
-    "SCHEMA_VERSION", "Column", "TRAJECTORY_COLUMNS", "STEPS_COLUMNS", "STATUSES", "CATEGORICAL_COLUMNS",
-    "trajectory_schema", "steps_schema", "validate_row", "safe_name", "ResultsError", "FutureSchemaError",
-    "ResultsWarning", "trajectory_columns", "trajectory_names",
+    "SCHEMA_VERSION",
+    "Column",
+    "TRAJECTORY_COLUMNS",
+    "STEPS_COLUMNS",
+    "STATUSES",
+    "CATEGORICAL_COLUMNS",
+    "trajectory_schema",
+    "steps_schema",
+    "validate_row",
+    "safe_name",
+    "ResultsError",
+    "FutureSchemaError",
+    "ResultsWarning",
+    "trajectory_columns",
+    "trajectory_names",
 ]
 
 #: Version of the on-disk format. Bump on incompatible changes; readers refuse newer versions.
@@ -76,8 +88,11 @@ def _record_columns(fields) -> tuple[Column, ...]:
     """The configuration columns: the stored fields of the run record (:mod:`rsng.core.record`).
     Built-in ones are never null; a registered field's column is nullable when the field is."""
     builtin = {f.name for f in record.FIELDS}
-    return tuple(Column(f.name, f.column, f.name not in builtin and f.nullable, f.doc + (f" [{f.unit}]" if f.unit else ""))
-                 for f in fields if f.column is not None)
+    return tuple(
+        Column(f.name, f.column, f.name not in builtin and f.nullable, f.doc + (f" [{f.unit}]" if f.unit else ""))
+        for f in fields
+        if f.column is not None
+    )
 
 
 _C = Column
@@ -89,14 +104,26 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
     _C("sweep", "string", False, "sweep name (the folder name under the storage root)"),
     _C("trial_id", "string", False, "trial id, unique within the sweep; also the file name"),
     *_record_columns(record.FIELDS),
-    _C("rel_l2", "float64", True,
-       "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok"),
+    _C(
+        "rel_l2",
+        "float64",
+        True,
+        "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok",
+    ),
     _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
     _C("rel_l2_final", "float64", True, "relative L2 error at the last stored step reached"),
-    _C("wall_s", "float64", False,
-       "wall-clock seconds of the time marching (compilation excluded); a batched trajectory's share"),
-    _C("batch_size", "int32", False,
-       "trajectories marched together in one compiled call (--seeds-per-trial); wall_s is the batch's time / batch_size"),
+    _C(
+        "wall_s",
+        "float64",
+        False,
+        "wall-clock seconds of the time marching (compilation excluded); a batched trajectory's share",
+    ),
+    _C(
+        "batch_size",
+        "int32",
+        False,
+        "trajectories marched together in one compiled call (--seeds-per-trial); wall_s is the batch's time / batch_size",
+    ),
     _C("compile_s", "float64", True, "seconds spent compiling"),
     _C("steps", "int64", False, "time steps taken (= t_end/dt unless diverged or failed)"),
     _C("status", "string", False, "ok, diverged or failed"),
@@ -117,8 +144,12 @@ STEPS_COLUMNS: tuple[Column, ...] = (
     _C("step", "int64", False, "time-step index k of the stored time (0 = initial condition)"),
     _C("t", "float64", False, "time t = k·δt"),
     _C("rel_l2_t", "float64", False, "relative L2 error on the grid at time t"),
-    _C("ls_residual", "float64", False,
-       "relative least-squares residual of the first RK stage of the step that produced t (NaN at t = 0)"),
+    _C(
+        "ls_residual",
+        "float64",
+        False,
+        "relative least-squares residual of the first RK stage of the step that produced t (NaN at t = 0)",
+    ),
     _C("wall_s_cumulative", "float64", False, "marching wall-clock seconds up to this step"),
 )
 del _C
@@ -141,6 +172,8 @@ def trajectory_columns() -> tuple[Column, ...]:
 
 def trajectory_names() -> tuple[str, ...]:
     return tuple(c.name for c in trajectory_columns())
+
+
 STEPS_NAMES = tuple(c.name for c in STEPS_COLUMNS)
 
 _INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
@@ -150,7 +183,10 @@ def _arrow_type(kind: str):
     import pyarrow as pa
 
     return {
-        "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "string": pa.string(),
         "timestamp": pa.timestamp("us", tz="UTC"),
     }[kind]
 
@@ -209,7 +245,7 @@ def _coerce(col: Column, value: Any) -> Any:
             raise ValueError(f"column {col.name!r} must be a datetime, got {value!r}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"column {col.name!r} must be timezone-aware (UTC), got naive {value!r}")
-        v = value.astimezone(timezone.utc)
+        v = value.astimezone(UTC)
         if hasattr(v, "to_pydatetime"):  # pandas.Timestamp: drop nanoseconds
             v = v.to_pydatetime(warn=False)
         return v

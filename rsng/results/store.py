@@ -45,26 +45,27 @@ import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rsng.core import record
 from rsng.core.registry import SOLVER_ALIASES
+from rsng.results.fs import ObjectPath, storage_path
 from rsng.results.schema import (
     CATEGORICAL_COLUMNS,
     META_KIND_KEY,
     META_VERSION_KEY,
     SCHEMA_VERSION,
     STATUSES,
-    V1_SOLVER,
     STEPS_COLUMNS,
     STEPS_NAMES,
+    V1_SOLVER,
     Column,
     FutureSchemaError,
-    check_names,
     ResultsError,
     ResultsWarning,
+    check_names,
     safe_name,
     steps_schema,
     trajectory_columns,
@@ -72,15 +73,23 @@ from rsng.results.schema import (
     validate_row,
 )
 
-from rsng.results.fs import ObjectPath, storage_path
-
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
 
 __all__ = [
-    "Results", "write_sweep_meta", "read_sweep_meta", "write_trajectory", "write_steps", "load",
-    "load_steps", "check_writable", "SWEEP_META", "TRAJECTORIES_DIR", "STEPS_DIR", "MIN_FREE_BYTES",
+    "Results",
+    "write_sweep_meta",
+    "read_sweep_meta",
+    "write_trajectory",
+    "write_steps",
+    "load",
+    "load_steps",
+    "check_writable",
+    "SWEEP_META",
+    "TRAJECTORIES_DIR",
+    "STEPS_DIR",
+    "MIN_FREE_BYTES",
 ]
 
 SWEEP_META = "sweep.json"
@@ -170,7 +179,7 @@ def write_sweep_meta(sweep_dir: str | os.PathLike | ObjectPath, meta: Mapping[st
         raise TypeError(f"sweep metadata must be a mapping, got {type(meta).__name__}")
     meta = dict(meta)
     meta.setdefault("schema_version", SCHEMA_VERSION)
-    meta.setdefault("created_at", datetime.now(timezone.utc).isoformat())
+    meta.setdefault("created_at", datetime.now(UTC).isoformat())
     text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default, allow_nan=True) + "\n"
     data = text.encode("utf-8")
     return _atomic_write_bytes(storage_path(sweep_dir) / SWEEP_META, lambda f: f.write(data))
@@ -211,8 +220,9 @@ def write_trajectory(sweep_dir: str | os.PathLike | ObjectPath, row: Mapping[str
     return _atomic_write_table(table, path)
 
 
-def write_steps(sweep_dir: str | os.PathLike | ObjectPath, trial_id: str, chunk: int,
-                columns: Mapping[str, Any]) -> Path | ObjectPath:
+def write_steps(
+    sweep_dir: str | os.PathLike | ObjectPath, trial_id: str, chunk: int, columns: Mapping[str, Any]
+) -> Path | ObjectPath:
     """Write one chunk of a trial's per-time series as ``steps/<trial_id>-<chunk:06d>.parquet``.
 
     ``columns`` maps ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, ``wall_s_cumulative`` to
@@ -265,7 +275,8 @@ def write_steps(sweep_dir: str | os.PathLike | ObjectPath, trial_id: str, chunk:
     nrows = next(iter(lengths.values()))
     schema = steps_schema()
     table = pa.Table.from_arrays(
-        [pa.array([trial_id] * nrows, pa.string())] + [pa.array(arrays[n]) for n in wanted], schema=schema,
+        [pa.array([trial_id] * nrows, pa.string())] + [pa.array(arrays[n]) for n in wanted],
+        schema=schema,
     )
     path = storage_path(sweep_dir) / STEPS_DIR / f"{stem}-{chunk:06d}.parquet"
     return _atomic_write_table(table, path)
@@ -293,8 +304,9 @@ def check_writable(storage: str | os.PathLike | ObjectPath, *, min_free_bytes: i
         try:
             check_object_store(storage)
         except ValueError as e:
-            raise ResultsError(f"results storage {e}" if str(e).startswith(str(storage)) else
-                               f"results storage {storage}: {e}") from None
+            raise ResultsError(
+                f"results storage {e}" if str(e).startswith(str(storage)) else f"results storage {storage}: {e}"
+            ) from None
         return
     if storage.exists() and not storage.is_dir():
         raise ResultsError(f"results storage {storage} exists and is not a directory")
@@ -399,8 +411,9 @@ def _check_version(version: Any, path: Path) -> None:
         )
 
 
-def _read_checked(path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _Skipper,
-                  fetched: dict | None = None) -> pa.Table | None:
+def _read_checked(
+    path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _Skipper, fetched: dict | None = None
+) -> pa.Table | None:
     """Read one Parquet file and cast it to ``schema``; ``None`` (after ``skip``) if unusable.
 
     Files written by a newer schema version raise :class:`ResultsError` whatever ``strict`` is.
@@ -430,8 +443,11 @@ def _read_checked(path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _
             if upgrade_v1:
                 names += ["solver", "batch_size"]
             # run fields added after the file was written: filled with the field's declared ``absent`` value
-            fill = {f.name: f.absent for f in record.stored_fields()
-                    if kind == "trajectory" and f.name not in names and f.absent is not None}
+            fill = {
+                f.name: f.absent
+                for f in record.stored_fields()
+                if kind == "trajectory" and f.name not in names and f.absent is not None
+            }
             names += list(fill)
             if sorted(names) != sorted(expected):
                 missing = [n for n in expected if n not in names]
@@ -439,7 +455,8 @@ def _read_checked(path: Path | ObjectPath, schema: pa.Schema, kind: str, skip: _
                 file_kind = md.get(META_KIND_KEY.encode())
                 what = f"an rsng {file_kind.decode(errors='replace')} file" if file_kind else "foreign Parquet"
                 detail = ([f"missing columns {missing}"] if missing else []) + (
-                    [f"unexpected columns {extra}"] if extra else [])
+                    [f"unexpected columns {extra}"] if extra else []
+                )
                 reason = f"{what}, not a {kind} file: " + "; ".join(detail or ["duplicate columns"])
             else:
                 table = pf.read()
@@ -491,7 +508,9 @@ def _visible_files(folder: Path | ObjectPath) -> list:
     return sorted(p for p in folder.iterdir() if _is_visible(p))
 
 
-def _steps_files(folder: Path | ObjectPath, skip: _Skipper, stems: set[str] | None = None) -> list[tuple[str, int, Path]]:
+def _steps_files(
+    folder: Path | ObjectPath, skip: _Skipper, stems: set[str] | None = None
+) -> list[tuple[str, int, Path]]:
     """``(stem, chunk, path)`` of the steps files in ``folder`` (only ``stems`` when given), in
     (stem, chunk) order."""
     out = []
@@ -556,8 +575,7 @@ def _fetch(paths: list) -> dict:
         return dict(zip(remote, pool.map(get, remote)))
 
 
-def _read_steps(sweeps: list, skip: _Skipper, stems: set[str] | None,
-                trial_ids: set[str] | None) -> pd.DataFrame:
+def _read_steps(sweeps: list, skip: _Skipper, stems: set[str] | None, trial_ids: set[str] | None) -> pd.DataFrame:
     import pyarrow as pa
 
     schema = steps_schema()
@@ -569,8 +587,9 @@ def _read_steps(sweeps: list, skip: _Skipper, stems: set[str] | None,
             t = _read_checked(p, schema, "steps", skip, fetched)
             if t is None:
                 continue
-            t = t.add_column(0, pa.field("sweep", pa.string(), nullable=False),
-                             pa.array([sweep_dir.name] * t.num_rows, pa.string()))
+            t = t.add_column(
+                0, pa.field("sweep", pa.string(), nullable=False), pa.array([sweep_dir.name] * t.num_rows, pa.string())
+            )
             tables.append(t)
     table = pa.concat_tables(tables) if tables else _steps_table_schema().empty_table()
     if trial_ids is not None:
@@ -584,7 +603,8 @@ def _read_steps(sweeps: list, skip: _Skipper, stems: set[str] | None,
     if dup.any():
         warnings.warn(
             f"steps: {int(dup.sum())} duplicate (trial_id, step) rows across chunk files; kept the last chunk's",
-            ResultsWarning, stacklevel=3,
+            ResultsWarning,
+            stacklevel=3,
         )
         df = df[~dup]
     df = df.sort_values(key, kind="stable").reset_index(drop=True)
@@ -639,19 +659,26 @@ def load(path: str | os.PathLike | ObjectPath, *, strict: bool = False, with_ste
     traj = _to_pandas(table, trajectory_columns())
     dup = traj.duplicated(["sweep", "trial_id"], keep="last")
     if dup.any():
-        warnings.warn(f"trajectories: {int(dup.sum())} duplicate (sweep, trial_id) rows; kept the last file's",
-                      ResultsWarning, stacklevel=2)
+        warnings.warn(
+            f"trajectories: {int(dup.sum())} duplicate (sweep, trial_id) rows; kept the last file's",
+            ResultsWarning,
+            stacklevel=2,
+        )
         traj = traj[~dup]
     traj = traj.reset_index(drop=True)
     steps = _read_steps(sweeps if with_steps else [], skip, None, None)
     return Results(
-        trajectories=traj, steps=steps, meta=metas[sweeps[0].name] if single else None,
-        skipped=skip.skipped, sweeps=metas,
+        trajectories=traj,
+        steps=steps,
+        meta=metas[sweeps[0].name] if single else None,
+        skipped=skip.skipped,
+        sweeps=metas,
     )
 
 
-def load_steps(path: str | os.PathLike | ObjectPath, trial_ids: Iterable[str] | str | None = None, *,
-               strict: bool = False) -> pd.DataFrame:
+def load_steps(
+    path: str | os.PathLike | ObjectPath, trial_ids: Iterable[str] | str | None = None, *, strict: bool = False
+) -> pd.DataFrame:
     """Read the per-time series of some trials (all when ``trial_ids`` is ``None``).
 
     Only the chunk files whose names belong to the requested trials are opened. ``path`` is a

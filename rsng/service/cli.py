@@ -18,41 +18,75 @@ __all__ = ["common_parser", "sweep_main", "write_front"]
 
 
 def common_parser(name: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"sweeps/{name}.py", description=description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=f"sweeps/{name}.py", description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--smoke", action="store_true", help="a small grid that finishes in minutes on 2 CPUs")
-    p.add_argument("--storage", default="results",
-                   help="results root: a local folder, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (credentials and "
-                        "endpoint from the environment: AWS_PROFILE, AWS_ENDPOINT_URL, …); the sweep writes "
-                        "<storage>/<name>/ (default ./results)")
-    p.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///PATH or http://HOST:PORT; "
-                                        "default: sqlite:///<storage>/<name>/mlflow.db, or for s3:// and gs:// "
-                                        "storage the local "
-                                        "$RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<name>/mlflow.db)")
+    p.add_argument(
+        "--storage",
+        default="results",
+        help="results root: a local folder, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (credentials and "
+        "endpoint from the environment: AWS_PROFILE, AWS_ENDPOINT_URL, …); the sweep writes "
+        "<storage>/<name>/ (default ./results)",
+    )
+    p.add_argument(
+        "--mlflow-uri",
+        help="MLflow tracking URI (sqlite:///PATH or http://HOST:PORT; "
+        "default: sqlite:///<storage>/<name>/mlflow.db, or for s3:// and gs:// "
+        "storage the local "
+        "$RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<name>/mlflow.db)",
+    )
     p.add_argument("--name", help=f"sweep name (default: {name}, or {name}-smoke with --smoke)")
-    p.add_argument("--resume", action="store_true", help="continue a sweep: skip finished trajectories, resume unfinished ones")
+    p.add_argument(
+        "--resume", action="store_true", help="continue a sweep: skip finished trajectories, resume unfinished ones"
+    )
     p.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as resources allow)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also its XLA threads (BLAS gets one), and a whole number pins the trial to that many cores of its own (RSNG_PIN_CPUS=0: off; default 1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0: CPU)")
-    p.add_argument("--seeds-per-trial", type=int, default=1,
-                   help="march this many sketch seeds of one configuration together in one trial (one vmapped "
-                        "compiled call: fills a GPU; wall_s is then each trajectory's share) (default 1)")
-    p.add_argument("--unit-size", type=int, default=None,
-                   help="trajectories one Tune trial runs one after another in its worker (a work unit; a retried "
-                        "unit skips those with rows) (default: automatic, up to 32 and at least 8 units per "
-                        "concurrent trial)")
+    p.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=1.0,
+        help="CPUs per trial; also its XLA threads (BLAS gets one), and a whole number pins the trial to that many cores of its own (RSNG_PIN_CPUS=0: off; default 1)",
+    )
+    p.add_argument(
+        "--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed (default 0: CPU)"
+    )
+    p.add_argument(
+        "--seeds-per-trial",
+        type=int,
+        default=1,
+        help="march this many sketch seeds of one configuration together in one trial (one vmapped "
+        "compiled call: fills a GPU; wall_s is then each trajectory's share) (default 1)",
+    )
+    p.add_argument(
+        "--unit-size",
+        type=int,
+        default=None,
+        help="trajectories one Tune trial runs one after another in its worker (a work unit; a retried "
+        "unit skips those with rows) (default: automatic, up to 32 and at least 8 units per "
+        "concurrent trial)",
+    )
     p.add_argument("--report-steps", type=int, default=200, help="steps between Parquet chunks and saved states")
     p.add_argument("--serial", action="store_true", help="run in this process, one trajectory after another (no Ray)")
     p.add_argument("--yes", action="store_true", help="confirm a sweep of more than 5000 trajectories")
-    p.add_argument("--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)")
-    p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, a running cluster on this node, else embedded); "
-                        "'local' always starts an embedded single-node Ray")
+    p.add_argument(
+        "--cache-dir", help="θ(0), reference and JAX compilation cache (default $RSNG_CACHE_DIR or ~/.cache/rsng)"
+    )
+    p.add_argument(
+        "--ray-address",
+        help="Ray cluster address (default: RAY_ADDRESS, a running cluster on this node, else embedded); "
+        "'local' always starts an embedded single-node Ray",
+    )
     p.add_argument("--dry-run", action="store_true", help="validate and list the trajectories, run nothing")
     return p
 
 
-def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace], SweepSpec],
-               extra: Callable[[argparse.ArgumentParser], None] | None = None, argv: list[str] | None = None) -> int:
+def sweep_main(
+    name: str,
+    description: str,
+    build: Callable[[argparse.Namespace], SweepSpec],
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+    argv: list[str] | None = None,
+) -> int:
     parser = common_parser(name, description)
     if extra is not None:
         extra(parser)
@@ -63,12 +97,21 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
         spec = build(args)
         if args.name is not None:
             spec = SweepSpec(args.name, spec.grid, spec.fixed, spec.description, spec.skip_invalid_s)
-        opts = SweepOptions(storage=args.storage, mlflow_uri=args.mlflow_uri, resume=args.resume,
-                            max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
-                            gpus_per_trial=args.gpus_per_trial, report_steps=args.report_steps,
-                            confirm_large=args.yes, serial=args.serial, cache_dir=args.cache_dir,
-                            ray_address=args.ray_address, seeds_per_trial=args.seeds_per_trial,
-                            unit_size=args.unit_size)
+        opts = SweepOptions(
+            storage=args.storage,
+            mlflow_uri=args.mlflow_uri,
+            resume=args.resume,
+            max_concurrent=args.max_concurrent,
+            cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial,
+            report_steps=args.report_steps,
+            confirm_large=args.yes,
+            serial=args.serial,
+            cache_dir=args.cache_dir,
+            ray_address=args.ray_address,
+            seeds_per_trial=args.seeds_per_trial,
+            unit_size=args.unit_size,
+        )
         if args.dry_run:
             prep = prepare(spec, opts)
             for t in prep.trials:
@@ -83,8 +126,10 @@ def sweep_main(name: str, description: str, build: Callable[[argparse.Namespace]
         print(f"{parser.prog}: interrupted; rerun the same command with --resume to finish the sweep", file=sys.stderr)
         return 130
     uri = prep.mlflow_uri
-    print(f"\nParquet results: {prep.sweep_dir}/trajectories/ and {prep.sweep_dir}/steps/"
-          f"  (pandas: rsng.results.load({str(prep.sweep_dir)!r}))")
+    print(
+        f"\nParquet results: {prep.sweep_dir}/trajectories/ and {prep.sweep_dir}/steps/"
+        f"  (pandas: rsng.results.load({str(prep.sweep_dir)!r}))"
+    )
     if uri.startswith("sqlite:"):
         print(f"MLflow UI:       mlflow ui --backend-store-uri {uri}")
     else:

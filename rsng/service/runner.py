@@ -33,8 +33,17 @@ from typing import Any
 
 from rsng.service.spec import SweepSpec, SweepSpecError, TrialSpec
 
-__all__ = ["SweepOptions", "SweepInterrupted", "run_sweep", "prepare", "init_ray", "git_sha", "summary_table",
-           "peak_rss_mib", "member_ids"]
+__all__ = [
+    "SweepOptions",
+    "SweepInterrupted",
+    "run_sweep",
+    "prepare",
+    "init_ray",
+    "git_sha",
+    "summary_table",
+    "peak_rss_mib",
+    "member_ids",
+]
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -65,8 +74,9 @@ class SweepOptions:
 
 def git_sha() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -98,8 +108,9 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         raise SweepSpecError("--max-concurrent", f"must be ≥ 1, got {opts.max_concurrent}")
     if isinstance(opts.seeds_per_trial, bool) or not isinstance(opts.seeds_per_trial, int) or opts.seeds_per_trial < 1:
         raise SweepSpecError("--seeds-per-trial", f"must be an integer ≥ 1, got {opts.seeds_per_trial!r}")
-    if opts.unit_size is not None and (isinstance(opts.unit_size, bool) or not isinstance(opts.unit_size, int)
-                                       or opts.unit_size < 1):
+    if opts.unit_size is not None and (
+        isinstance(opts.unit_size, bool) or not isinstance(opts.unit_size, int) or opts.unit_size < 1
+    ):
         raise SweepSpecError("--unit-size", f"must be an integer ≥ 1, got {opts.unit_size!r}")
     if opts.report_steps < 1:
         raise SweepSpecError("--report-steps", f"must be ≥ 1, got {opts.report_steps}")
@@ -118,8 +129,7 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     remote = isinstance(storage, ObjectPath)
     sweep_dir = storage / spec.name if remote else storage.resolve() / spec.name
     try:
-        uri = (validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri is not None
-               else default_tracking_uri(sweep_dir))
+        uri = validate_tracking_uri(opts.mlflow_uri) if opts.mlflow_uri is not None else default_tracking_uri(sweep_dir)
     except ValueError as e:
         raise SweepSpecError("--mlflow-uri", str(e).split(": ", 1)[-1]) from None
     try:  # last: it creates the storage folder
@@ -131,8 +141,11 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         existing = load(sweep_dir, with_steps=False).trajectories
         done = set(existing["trial_id"].astype(str)) if len(existing) else set()
         if done and not opts.resume:
-            raise SweepSpecError("--name", f"sweep folder {sweep_dir} already holds {len(done)} trajectories; "
-                                           "pass --resume to continue it or choose another --name")
+            raise SweepSpecError(
+                "--name",
+                f"sweep folder {sweep_dir} already holds {len(done)} trajectories; "
+                "pass --resume to continue it or choose another --name",
+            )
     todo = [t for t in trials if t.trial_id not in done]
     return Prepared(spec, trials, sweep_dir, uri, todo, done)
 
@@ -155,8 +168,13 @@ def _check_ray_address(address: str | None) -> None:
         return
     hostport = address.split("://", 1)[1] if "://" in address else address
     host, sep, port = hostport.rstrip("/").rpartition(":")
-    if address.split("://", 1)[0] not in (address, "ray") or not sep or not host or not port.isdigit() \
-            or not 0 < int(port) < 65536:
+    if (
+        address.split("://", 1)[0] not in (address, "ray")
+        or not sep
+        or not host
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
         raise SweepSpecError(key, f"expected 'local', 'auto', HOST:PORT or ray://HOST:PORT, got {address!r}")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
@@ -260,9 +278,17 @@ def _versions() -> dict[str, Any]:
 
 
 def _trial_payload(t: TrialSpec, prep: Prepared, opts: SweepOptions, versions: dict) -> dict[str, Any]:
-    return {"trial_id": t.trial_id, "config": t.config.to_dict(), "sweep": prep.spec.name,
-            "sweep_dir": str(prep.sweep_dir), "report_steps": opts.report_steps, "cpus": opts.cpus_per_trial,
-            "gpus": opts.gpus_per_trial, "cache_dir": opts.cache_dir, "versions": versions}
+    return {
+        "trial_id": t.trial_id,
+        "config": t.config.to_dict(),
+        "sweep": prep.spec.name,
+        "sweep_dir": str(prep.sweep_dir),
+        "report_steps": opts.report_steps,
+        "cpus": opts.cpus_per_trial,
+        "gpus": opts.gpus_per_trial,
+        "cache_dir": opts.cache_dir,
+        "versions": versions,
+    }
 
 
 def _payloads(prep: Prepared, opts: SweepOptions, versions: dict) -> list[dict[str, Any]]:
@@ -279,7 +305,7 @@ def _payloads(prep: Prepared, opts: SweepOptions, versions: dict) -> list[dict[s
     out = []
     for members in groups.values():
         for i in range(0, len(members), k):
-            part = members[i:i + k]
+            part = members[i : i + k]
             payload = _trial_payload(part[0], prep, opts, versions)
             if len(part) > 1:
                 payload["trial_id"] = f"{part[0].trial_id}-batch{len(part)}"
@@ -331,8 +357,13 @@ def _units(items: list[dict[str, Any]], opts: SweepOptions, slots: int, history_
         if len(work) == 1 and len(member_ids(work[0])) == 1:
             unit = dict(work[0])  # a single trajectory keeps its own id as the trial's
         else:
-            unit = {"trial_id": f"{work[0]['trial_id']}-unit{sum(len(member_ids(w)) for w in work)}", "work": work,
-                    "cpus": opts.cpus_per_trial, "sweep_dir": work[0]["sweep_dir"], "sweep": work[0]["sweep"]}
+            unit = {
+                "trial_id": f"{work[0]['trial_id']}-unit{sum(len(member_ids(w)) for w in work)}",
+                "work": work,
+                "cpus": opts.cpus_per_trial,
+                "sweep_dir": work[0]["sweep_dir"],
+                "sweep": work[0]["sweep"],
+            }
         unit["history_points"] = history_points
         out.append(unit)
     return out
@@ -357,13 +388,29 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
             raise SweepSpecError("--ray-address", f"cannot start or attach to Ray: {e}") from None
     versions = _versions()
     prep.sweep_dir.mkdir(parents=True, exist_ok=True)
-    write_sweep_meta(prep.sweep_dir, {**spec.to_dict(), "versions": versions, "n_trajectories": len(prep.trials),
-                                      "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
-    log(f"sweep {spec.name}: {len(prep.trials)} trajectories ({len(prep.done_ids)} already done, "
-        f"{len(prep.todo)} to run) → {prep.sweep_dir}")
-    tracker = Tracker(prep.mlflow_uri, spec.name, str(prep.sweep_dir), grid=dict(spec.grid),
-                      params={"fixed": dict(spec.fixed)}, tags={k: str(v) for k, v in versions.items() if v}, warn=log,
-                      exclusive=True)
+    write_sweep_meta(
+        prep.sweep_dir,
+        {
+            **spec.to_dict(),
+            "versions": versions,
+            "n_trajectories": len(prep.trials),
+            "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
+        },
+    )
+    log(
+        f"sweep {spec.name}: {len(prep.trials)} trajectories ({len(prep.done_ids)} already done, "
+        f"{len(prep.todo)} to run) → {prep.sweep_dir}"
+    )
+    tracker = Tracker(
+        prep.mlflow_uri,
+        spec.name,
+        str(prep.sweep_dir),
+        grid=dict(spec.grid),
+        params={"fixed": dict(spec.fixed)},
+        tags={k: str(v) for k, v in versions.items() if v},
+        warn=log,
+        exclusive=True,
+    )
     # MLflow's start (import, store schema, parent run: ≈ 3 s with a new sqlite store) and the
     # back-fill of a resumed sweep run in the logger's thread, overlapping the trials' start-up
     logger = _MlflowLogger(tracker, prep, log)
@@ -376,8 +423,9 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
             from rsng.service.trial import log_record, run_trajectory
 
             for payload in _payloads(prep, opts, versions):
-                run_trajectory(payload, on_row=lambda row, series: logger.put([log_record(row, series,
-                                                                                          HISTORY_POINTS)]))
+                run_trajectory(
+                    payload, on_row=lambda row, series: logger.put([log_record(row, series, HISTORY_POINTS)])
+                )
         else:
             _run_tune(prep, opts, versions, logger.put, HISTORY_POINTS)
         missing = [t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)]
@@ -386,16 +434,20 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     except KeyboardInterrupt:
         status = "KILLED"
         n_done = sum(_has_row(prep.sweep_dir, t.trial_id) for t in prep.trials)
-        log(f"interrupted: {n_done} of {len(prep.trials)} trajectories are finished and saved; unfinished ones "
-            "continue from their last saved state when you rerun the same command with --resume")
+        log(
+            f"interrupted: {n_done} of {len(prep.trials)} trajectories are finished and saved; unfinished ones "
+            "continue from their last saved state when you rerun the same command with --resume"
+        )
         raise
     finally:
         # every row on disk reaches MLflow before the parent run ends (also when interrupted)
         logger.close([t.trial_id for t in prep.todo if _has_row(prep.sweep_dir, t.trial_id)])
         tracker.finish(status)
         if tracker.logged:
-            log(f"MLflow: {tracker.logged} child runs logged in {tracker.log_seconds:.1f} s "
-                f"({1000 * tracker.log_seconds / tracker.logged:.0f} ms each, in the logger thread)")
+            log(
+                f"MLflow: {tracker.logged} child runs logged in {tracker.log_seconds:.1f} s "
+                f"({1000 * tracker.log_seconds / tracker.logged:.0f} ms each, in the logger thread)"
+            )
         if ahead is not None and status != "KILLED":  # (an interrupted driver does not wait for it)
             try:
                 ahead.join()
@@ -440,8 +492,11 @@ class _MlflowLogger:
         tracker, prep = self.tracker, self.prep
         tracker.start()
         if prep.done_ids and tracker.available:  # rows written before an interruption may not have reached MLflow
-            terminal = {tid for tid, runs in tracker.existing_trials().items()
-                        if any(status in ("FINISHED", "FAILED", "KILLED") for status, _ in runs)}
+            terminal = {
+                tid
+                for tid, runs in tracker.existing_trials().items()
+                if any(status in ("FINISHED", "FAILED", "KILLED") for status, _ in runs)
+            }
             missing = prep.done_ids - terminal  # incl. a child left RUNNING by a driver killed mid-log
             if missing:
                 _log_finished(tracker, prep.sweep_dir, missing)
@@ -468,8 +523,10 @@ class _MlflowLogger:
             if row is not None:
                 err = row.get("rel_l2")
                 err_s = "n/a" if err is None or err != err else f"{err:.2e}"
-                self.log(f"[{self._n}/{total}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
-                         f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s")
+                self.log(
+                    f"[{self._n}/{total}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
+                    f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s"
+                )
                 self.tracker.log_trajectory(row, rec.get("series"), plot=False)
             else:
                 self.log(f"[{self._n}/{total}] {tid}: row read from Parquet")
@@ -532,8 +589,9 @@ def _log_finished(tracker, sweep_dir, ids: set[str], log=None) -> None:
     for trial_id in sorted(ids):
         path = sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet"
         try:
-            row = (pq.read_table(path) if isinstance(path, Path) else
-                   pq.read_table(pa.BufferReader(path.read_bytes()))).to_pylist()[0]
+            row = (
+                pq.read_table(path) if isinstance(path, Path) else pq.read_table(pa.BufferReader(path.read_bytes()))
+            ).to_pylist()[0]
         except (OSError, ValueError, IndexError) as e:
             if log:
                 log(f"could not read the row of {trial_id}: {e}")
@@ -547,8 +605,13 @@ def _log_finished(tracker, sweep_dir, ids: set[str], log=None) -> None:
 TUNE_ENV_DEFAULTS = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
 
 
-def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict,
-              on_records: Callable[[str | list[dict[str, Any]]], None], history_points: int) -> None:
+def _run_tune(
+    prep: Prepared,
+    opts: SweepOptions,
+    versions: dict,
+    on_records: Callable[[str | list[dict[str, Any]]], None],
+    history_points: int,
+) -> None:
     for k, v in TUNE_ENV_DEFAULTS.items():
         os.environ.setdefault(k, v)
     from ray import tune
@@ -572,8 +635,9 @@ def _run_tune(prep: Prepared, opts: SweepOptions, versions: dict,
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([{"trial_id": u["trial_id"], "unit": i} for i, u in enumerate(units)])},
-        tune_config=tune.TuneConfig(max_concurrent_trials=opts.max_concurrent, reuse_actors=True,
-                                    trial_dirname_creator=_trial_dirname),
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=opts.max_concurrent, reuse_actors=True, trial_dirname_creator=_trial_dirname
+        ),
         run_config=tune.RunConfig(
             name=f"{prep.spec.name}-{int(time.time())}",
             **storage,
@@ -592,8 +656,9 @@ def _trial_dirname(trial) -> str:
     return f"{trial.trainable_name}_{trial.trial_id}"
 
 
-def _make_sink(on_records: Callable[[str | list[dict[str, Any]]], None], max_failures: int,
-               units: list[dict[str, Any]]):
+def _make_sink(
+    on_records: Callable[[str | list[dict[str, Any]]], None], max_failures: int, units: list[dict[str, Any]]
+):
     from ray import tune
 
     from rsng.service.trial import RESULT_KEY
@@ -651,9 +716,17 @@ def _write_failed_row(payload: dict, trial_id: str, c: dict, message: str, batch
     from rsng.results.rows import base_row, finish_row, now
 
     versions = payload["versions"]
-    row = base_row(payload["sweep"], trial_id, c, batch_size=batch_size,
-                   rsng_version=versions.get("rsng_version", ""), git_sha=versions.get("git_sha"),
-                   jax_version=versions.get("jax_version") or "", device="unknown", started_at=now())
+    row = base_row(
+        payload["sweep"],
+        trial_id,
+        c,
+        batch_size=batch_size,
+        rsng_version=versions.get("rsng_version", ""),
+        git_sha=versions.get("git_sha"),
+        jax_version=versions.get("jax_version") or "",
+        device="unknown",
+        started_at=now(),
+    )
     write_trajectory(payload["sweep_dir"], finish_row(row, error=message, finished_at=row["started_at"]))
 
 
@@ -665,6 +738,11 @@ def summary_table(sweep_dir) -> str:
     if df.empty:
         return "(no trajectories)"
     g = df.groupby(["problem", "sampler", "s"], observed=True)
-    out = g.agg(runs=("trial_id", "count"), ok=("status", lambda s: int((s == "ok").sum())),
-                rel_l2_mean=("rel_l2", "mean"), rel_l2_min=("rel_l2", "min"), wall_s_mean=("wall_s", "mean"))
+    out = g.agg(
+        runs=("trial_id", "count"),
+        ok=("status", lambda s: int((s == "ok").sum())),
+        rel_l2_mean=("rel_l2", "mean"),
+        rel_l2_min=("rel_l2", "min"),
+        wall_s_mean=("wall_s", "mean"),
+    )
     return out.to_string(float_format=lambda v: f"{v:.3g}")

@@ -71,7 +71,9 @@ class SweepSpec:
 
     def validate_shape(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name) or self.name[0] in "._":
-            raise SweepSpecError("name", f"must be letters, digits, '-', '_' or '.', not starting with '.' or '_'; got {self.name!r}")
+            raise SweepSpecError(
+                "name", f"must be letters, digits, '-', '_' or '.', not starting with '.' or '_'; got {self.name!r}"
+            )
         for key in list(self.grid) + list(self.fixed):
             if key not in grid_keys():
                 raise SweepSpecError(key, f"unknown grid key; accepted: {', '.join(grid_keys())}")
@@ -96,8 +98,11 @@ class SweepSpec:
         """Every point of the grid, resolved and validated, in a deterministic order."""
         self.validate_shape()
         if self.size > MAX_TRIALS_WITHOUT_CONFIRMATION and not confirm_large:
-            raise SweepSpecError("grid", f"{self.size} trajectories exceed {MAX_TRIALS_WITHOUT_CONFIRMATION}; "
-                                         "pass --yes to confirm a sweep this large")
+            raise SweepSpecError(
+                "grid",
+                f"{self.size} trajectories exceed {MAX_TRIALS_WITHOUT_CONFIRMATION}; "
+                "pass --yes to confirm a sweep this large",
+            )
         keys = list(self.grid)
         trials, seen, dropped = [], set(), []
         for values in itertools.product(*(self.grid[k] for k in keys)):
@@ -111,7 +116,9 @@ class SweepSpec:
                     dropped.append(point)
                     continue
                 where = "grid" if key in self.grid else "fixed"
-                raise SweepSpecError(key, f"{str(e).split(': ', 1)[1]} ({where} value at point {_short(point, preset)})") from None
+                raise SweepSpecError(
+                    key, f"{str(e).split(': ', 1)[1]} ({where} value at point {_short(point, preset)})"
+                ) from None
             tid = trial_id(cfg)
             if tid in seen:  # two grid points resolving to the same run (e.g. s=p and dense)
                 continue
@@ -123,8 +130,12 @@ class SweepSpec:
         return trials
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "grid": {k: list(v) for k, v in self.grid.items()}, "fixed": dict(self.fixed),
-                "description": self.description}
+        return {
+            "name": self.name,
+            "grid": {k: list(v) for k, v in self.grid.items()},
+            "fixed": dict(self.fixed),
+            "description": self.description,
+        }
 
 
 def _canon(v: Any) -> str:

@@ -30,8 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_environment", "run_trajectory", "tune_trainable", "state_path", "work_ids",
-           "log_record", "decode_records", "RESULT_KEY"]
+__all__ = [
+    "prepare_environment",
+    "run_trajectory",
+    "tune_trainable",
+    "state_path",
+    "work_ids",
+    "log_record",
+    "decode_records",
+    "RESULT_KEY",
+]
 
 #: The Tune result key under which a work unit reports its finished trajectories (a JSON list).
 RESULT_KEY = "rsng_finished"
@@ -110,7 +118,7 @@ def _load_state(path) -> dict | None:
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _join_states(states: dict[str, dict]) -> dict:
@@ -133,13 +141,17 @@ def _split_states(st: dict | None, ids: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for i, tid in enumerate(str(t) for t in st["members"]):
         prefix = f"m{i}__"
-        out[tid] = {k[len(prefix):]: v for k, v in st.items() if k.startswith(prefix)}
+        out[tid] = {k[len(prefix) :]: v for k, v in st.items() if k.startswith(prefix)}
     return out
 
 
-def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None], None] | None = None,
-                   checkpoint_state: dict | None = None,
-                   on_row: Callable[[dict, dict | None], None] | None = None) -> list[dict[str, Any]]:
+def run_trajectory(
+    trial: dict[str, Any],
+    *,
+    report: Callable[[dict, dict | None], None] | None = None,
+    checkpoint_state: dict | None = None,
+    on_row: Callable[[dict, dict | None], None] | None = None,
+) -> list[dict[str, Any]]:
     """Run (or resume) the trajectories of one trial and write their Parquet records; returns their rows.
 
     ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
@@ -167,10 +179,20 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
     started = _now()
     versions = trial.get("versions", {})
     device = jax.devices()[0]
-    rows = [base_row(trial["sweep"], tid, c, batch_size=len(members), rsng_version=__version__,
-                     git_sha=versions.get("git_sha"), jax_version=jax.__version__,
-                     device=f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"), started_at=started)
-            for tid, c in zip(ids, cfg_dicts)]
+    rows = [
+        base_row(
+            trial["sweep"],
+            tid,
+            c,
+            batch_size=len(members),
+            rsng_version=__version__,
+            git_sha=versions.get("git_sha"),
+            jax_version=jax.__version__,
+            device=f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
+            started_at=started,
+        )
+        for tid, c in zip(ids, cfg_dicts)
+    ]
     ckpt = _split_states(checkpoint_state, ids)
     trajs: list = []
     try:
@@ -184,7 +206,9 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
         for tid, traj in zip(ids, trajs):
             # the newest of the Tune checkpoint (a retry) and the sweep's state file (a --resume)
             spath = state_path(sweep_dir, tid)
-            candidates = [st for st in (ckpt.get(tid), _load_state(spath) if spath.exists() else None) if st is not None]
+            candidates = [
+                st for st in (ckpt.get(tid), _load_state(spath) if spath.exists() else None) if st is not None
+            ]
             state = max(candidates, key=lambda st: int(st["k"]), default=None)
             if state is not None:
                 traj.load_state(state)
@@ -204,9 +228,17 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
             if report is not None:
                 lead = min(trajs, key=lambda t: t.k)
                 res = lead.result()
-                report({"step": lead.k, "t": lead.k * lead.cfg.dt, "rel_l2_t": float(res.rel_l2_t[-1]),
+                report(
+                    {
+                        "step": lead.k,
+                        "t": lead.k * lead.cfg.dt,
+                        "rel_l2_t": float(res.rel_l2_t[-1]),
                         "ls_residual": float(res.ls_residual[-1]) if lead.k else float("nan"),
-                        "wall_s": sum(t.wall_s for t in trajs), "done": False}, _join_states(states))
+                        "wall_s": sum(t.wall_s for t in trajs),
+                        "done": False,
+                    },
+                    _join_states(states),
+                )
         results = [traj.result() for traj in trajs]
         rows = [finish_row(row, result=res) for row, res in zip(rows, results)]
     except Exception as e:  # recorded, not retried: a deterministic error would only repeat
@@ -218,15 +250,26 @@ def run_trajectory(trial: dict[str, Any], *, report: Callable[[dict, dict | None
             series = None
             if row["status"] != "failed" and i < len(trajs):
                 res = trajs[i].result()
-                series = {"step": res.step, "t": res.t, "rel_l2_t": res.rel_l2_t, "ls_residual": res.ls_residual,
-                          "wall_s_cumulative": res.wall_s_cumulative}
+                series = {
+                    "step": res.step,
+                    "t": res.t,
+                    "rel_l2_t": res.rel_l2_t,
+                    "ls_residual": res.ls_residual,
+                    "wall_s_cumulative": res.wall_s_cumulative,
+                }
             on_row(row, series)
     if report is not None:
         ok = [r for r in rows if r["rel_l2"] is not None]
-        report({"step": min(r["steps"] for r in rows),
+        report(
+            {
+                "step": min(r["steps"] for r in rows),
                 "rel_l2": sum(r["rel_l2"] for r in ok) / len(ok) if ok else float("nan"),
-                "wall_s": sum(r["wall_s"] for r in rows), "status": ",".join(sorted({r["status"] for r in rows})),
-                "done": True}, None)
+                "wall_s": sum(r["wall_s"] for r in rows),
+                "status": ",".join(sorted({r["status"] for r in rows})),
+                "done": True,
+            },
+            None,
+        )
     return rows
 
 
@@ -310,8 +353,13 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
     def flush(metrics: dict | None = None, state: dict | None = None) -> None:
         # a report waits for the driver's answer, and is where Tune stops a trial (Ctrl+C): one per
         # chunk, carrying the trajectories finished since the last one; no checkpoint
-        tune.report({RESULT_KEY: json.dumps(records) if records else "", "trajectories": len(records),
-                     "step": int((metrics or {}).get("step", 0))})
+        tune.report(
+            {
+                RESULT_KEY: json.dumps(records) if records else "",
+                "trajectories": len(records),
+                "step": int((metrics or {}).get("step", 0)),
+            }
+        )
         records.clear()
 
     for item in items:
@@ -319,7 +367,6 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
         if all(_has_row(item["sweep_dir"], tid) for tid in ids):
             records.extend({"trial_id": tid} for tid in ids)
             continue
-        run_trajectory(item, report=flush,
-                       on_row=lambda row, series: records.append(log_record(row, series, points)))
+        run_trajectory(item, report=flush, on_row=lambda row, series: records.append(log_record(row, series, points)))
     if records:
         flush()

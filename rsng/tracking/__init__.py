@@ -28,7 +28,21 @@ from rsng.tracking.tracker import (
 from rsng.tracking.uri import ACCEPTED_URIS, default_tracking_uri, validate_tracking_uri
 
 __all__ = [
-    "Tracker", "SyncReport", "sync", "default_tracking_uri", "validate_tracking_uri", "ACCEPTED_URIS",
-    "start_server", "ServerHandle", "free_port", "experiment_name", "HTTP_ENV_DEFAULTS", "CONFIG_PARAMS",
-    "SUMMARY_METRICS", "STEP_METRICS", "ARTIFACT_NAME", "HISTORY_POINTS", "history_index",
+    "Tracker",
+    "SyncReport",
+    "sync",
+    "default_tracking_uri",
+    "validate_tracking_uri",
+    "ACCEPTED_URIS",
+    "start_server",
+    "ServerHandle",
+    "free_port",
+    "experiment_name",
+    "HTTP_ENV_DEFAULTS",
+    "CONFIG_PARAMS",
+    "SUMMARY_METRICS",
+    "STEP_METRICS",
+    "ARTIFACT_NAME",
+    "HISTORY_POINTS",
+    "history_index",
 ]

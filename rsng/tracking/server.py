@@ -92,9 +92,17 @@ class ServerHandle:
         self.stop()
 
 
-def start_server(backend_uri: str, artifacts_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, *,
-                 workers: int = 1, timeout: float = 60.0, log_path: str | os.PathLike | None = None,
-                 job_execution: bool = False) -> ServerHandle:
+def start_server(
+    backend_uri: str,
+    artifacts_dir: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    workers: int = 1,
+    timeout: float = 60.0,
+    log_path: str | os.PathLike | None = None,
+    job_execution: bool = False,
+) -> ServerHandle:
     """Launch ``mlflow server`` and wait until ``/health`` answers; return its handle.
 
     Args:
@@ -117,7 +125,7 @@ def start_server(backend_uri: str, artifacts_dir: str | os.PathLike, host: str =
     if "://" not in str(artifacts_dir):
         Path(artifacts_dir).mkdir(parents=True, exist_ok=True)
     if str(backend_uri).startswith("sqlite:///"):
-        Path(str(backend_uri)[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(backend_uri)[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     if log_path is None:
         fd, name = tempfile.mkstemp(prefix=f"rsng-mlflow-server-{port}-", suffix=".log")
         os.close(fd)
@@ -126,16 +134,29 @@ def start_server(backend_uri: str, artifacts_dir: str | os.PathLike, host: str =
     env = dict(os.environ)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "true" if job_execution else "false"
     cmd = [
-        sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-        "--backend-store-uri", str(backend_uri), "--artifacts-destination", str(artifacts_dir),
-        "--workers", str(int(workers)),
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        str(backend_uri),
+        "--artifacts-destination",
+        str(artifacts_dir),
+        "--workers",
+        str(int(workers)),
     ]
     t0 = time.monotonic()
     log = open(log_path, "ab")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    handle = ServerHandle(uri=f"http://{_url_host(host)}:{port}", host=host, port=port, process=proc,
-                          log_path=log_path, _log_file=log)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    handle = ServerHandle(
+        uri=f"http://{_url_host(host)}:{port}", host=host, port=port, process=proc, log_path=log_path, _log_file=log
+    )
     import urllib.error
     import urllib.request
 
@@ -143,8 +164,10 @@ def start_server(backend_uri: str, artifacts_dir: str | os.PathLike, host: str =
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with code {proc.returncode} during start-up "
-                                   f"(log {log_path}):\n{_tail(log_path)}")
+                raise RuntimeError(
+                    f"mlflow server exited with code {proc.returncode} during start-up "
+                    f"(log {log_path}):\n{_tail(log_path)}"
+                )
             try:
                 with urllib.request.urlopen(health, timeout=2) as r:
                     if r.status == 200:
@@ -152,8 +175,9 @@ def start_server(backend_uri: str, artifacts_dir: str | os.PathLike, host: str =
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() - t0 > timeout:
-                raise TimeoutError(f"mlflow server not healthy after {timeout:.0f} s (log {log_path}):\n"
-                                   f"{_tail(log_path)}")
+                raise TimeoutError(
+                    f"mlflow server not healthy after {timeout:.0f} s (log {log_path}):\n{_tail(log_path)}"
+                )
             time.sleep(0.25)
     except BaseException:
         handle.stop()

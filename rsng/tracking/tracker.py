@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +62,17 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
-    "Tracker", "SyncReport", "sync", "experiment_name", "HTTP_ENV_DEFAULTS", "CONFIG_PARAMS",
-    "SUMMARY_METRICS", "STEP_METRICS", "ARTIFACT_NAME", "HISTORY_POINTS", "history_index",
+    "Tracker",
+    "SyncReport",
+    "sync",
+    "experiment_name",
+    "HTTP_ENV_DEFAULTS",
+    "CONFIG_PARAMS",
+    "SUMMARY_METRICS",
+    "STEP_METRICS",
+    "ARTIFACT_NAME",
+    "HISTORY_POINTS",
+    "history_index",
 ]
 
 #: Environment defaults set by the tracker so that a dead server fails fast (see module doc).
@@ -82,6 +91,8 @@ def config_params() -> tuple[str, ...]:
     """Trajectory columns logged as params of a child run: the run record's stored fields
     (:mod:`rsng.core.record`, registered ones included) and :data:`RUN_PARAMS`."""
     return record.record_columns() + RUN_PARAMS
+
+
 #: Trajectory columns logged as metrics of a child run (skipped when null/NaN; ±inf is kept).
 SUMMARY_METRICS = ("rel_l2", "rel_l2_t0", "rel_l2_final", "wall_s", "compile_s", "steps")
 #: Steps columns logged as per-step metric series (``step`` = solver step; non-finite points skipped).
@@ -106,11 +117,17 @@ _MAX_METRICS_PER_BATCH = 1000
 _MAX_PARAMS_TAGS_PER_BATCH = 100
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 #: MLflow error codes that mean "this request was refused", not "the store is down".
-_REJECTED_CODES = frozenset({
-    "INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
-    "INVALID_STATE", "MALFORMED_REQUEST",
-})
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_REJECTED_CODES = frozenset(
+    {
+        "INVALID_PARAMETER_VALUE",
+        "BAD_REQUEST",
+        "RESOURCE_ALREADY_EXISTS",
+        "RESOURCE_DOES_NOT_EXIST",
+        "INVALID_STATE",
+        "MALFORMED_REQUEST",
+    }
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 _FILTER_SAFE = re.compile(r"^[^'\"`\\]*$")
 
@@ -148,8 +165,8 @@ def _to_datetime(v: Any) -> datetime | None:
     if not isinstance(v, datetime):
         return None
     if v.tzinfo is None:
-        v = v.replace(tzinfo=timezone.utc)
-    return v.astimezone(timezone.utc)
+        v = v.replace(tzinfo=UTC)
+    return v.astimezone(UTC)
 
 
 def _ms(v: Any) -> int | None:
@@ -279,10 +296,19 @@ class Tracker:
         :meth:`log_trajectory` calls (all outcomes).
     """
 
-    def __init__(self, uri: str, sweep_name: str, sweep_dir: str | os.PathLike, *,
-                 grid: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-                 params: Mapping[str, Any] | None = None, warn: Callable[[str], Any] = print,
-                 retry_interval_s: float = 30.0, exclusive: bool = False):
+    def __init__(
+        self,
+        uri: str,
+        sweep_name: str,
+        sweep_dir: str | os.PathLike,
+        *,
+        grid: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        warn: Callable[[str], Any] = print,
+        retry_interval_s: float = 30.0,
+        exclusive: bool = False,
+    ):
         self.uri = validate_tracking_uri(uri)
         if not isinstance(sweep_name, str) or not sweep_name:
             raise ValueError(f"sweep_name must be a non-empty string, got {sweep_name!r}")
@@ -332,8 +358,9 @@ class Tracker:
         with self._lock:
             return self._attempt("start", self._start, default=False)
 
-    def log_trajectory(self, row: Mapping[str, Any], steps: pd.DataFrame | Mapping[str, Any] | None = None, *,
-                       plot: bool = True) -> bool:
+    def log_trajectory(
+        self, row: Mapping[str, Any], steps: pd.DataFrame | Mapping[str, Any] | None = None, *, plot: bool = True
+    ) -> bool:
         """Log one trajectory as a child run; ``True`` if a run was created.
 
         ``row`` is a trajectory row (the dict given to ``write_trajectory`` or a row of
@@ -423,8 +450,7 @@ class Tracker:
             self._warned.add(site)
             head = f"MLflow unavailable ({self.uri})" if down else f"MLflow could not log {what} ({self.uri})"
             self.warn(
-                f"{head}: {_short(e)}; Parquet results are complete — run "
-                f"`rsng mlflow-sync {self.sweep_dir}` later"
+                f"{head}: {_short(e)}; Parquet results are complete — run `rsng mlflow-sync {self.sweep_dir}` later"
             )
 
     def _ready(self, site: str) -> bool:
@@ -441,7 +467,7 @@ class Tracker:
             for k, v in HTTP_ENV_DEFAULTS.items():
                 os.environ.setdefault(k, v)
             if self.is_sqlite:
-                db = Path(self.uri[len("sqlite:///"):])
+                db = Path(self.uri[len("sqlite:///") :])
                 db.parent.mkdir(parents=True, exist_ok=True)
             import mlflow
 
@@ -461,8 +487,11 @@ class Tracker:
         if exp is None:
             artifacts = None
             if self.is_sqlite:  # next to the results; for a sweep on an object store, next to the local db
-                folder = self.sweep_dir.resolve() if isinstance(self.sweep_dir, Path) else \
-                    Path(self.uri[len("sqlite:///"):]).parent
+                folder = (
+                    self.sweep_dir.resolve()
+                    if isinstance(self.sweep_dir, Path)
+                    else Path(self.uri[len("sqlite:///") :]).parent
+                )
                 artifacts = str(folder / "mlflow-artifacts")
             try:
                 return client.create_experiment(name, artifact_location=artifacts)
@@ -483,8 +512,12 @@ class Tracker:
         runs, token = [], None
         while True:
             page = client.search_runs(
-                [self.experiment_id], filter_string=" AND ".join(clauses), run_view_type=ViewType.ACTIVE_ONLY,
-                max_results=1000, order_by=["attributes.start_time ASC"], page_token=token,
+                [self.experiment_id],
+                filter_string=" AND ".join(clauses),
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                order_by=["attributes.start_time ASC"],
+                page_token=token,
             )
             runs.extend(r for r in page if all(r.data.tags.get(k) == v for k, v in tags.items()))
             token = page.token
@@ -503,7 +536,9 @@ class Tracker:
         import rsng
 
         tags = {
-            TAG_SWEEP: self.sweep_name, TAG_KIND: "parent", "rsng.sweep_dir": str(self.sweep_dir.resolve()),
+            TAG_SWEEP: self.sweep_name,
+            TAG_KIND: "parent",
+            "rsng.sweep_dir": str(self.sweep_dir.resolve()),
             "rsng.rsng_version": rsng.__version__,
         }
         try:
@@ -565,8 +600,9 @@ class Tracker:
                 if not self._ready("log_trajectory"):
                     return "failed"
                 what = f"trial {row.get('trial_id')!r}" if isinstance(row, Mapping) else "a trajectory"
-                out = self._attempt("log_trajectory", lambda: self._log_unguarded(row, steps, plot), default="failed",
-                                    what=what)
+                out = self._attempt(
+                    "log_trajectory", lambda: self._log_unguarded(row, steps, plot), default="failed", what=what
+                )
                 self.logged += out == "created"
                 return out
             finally:
@@ -580,7 +616,7 @@ class Tracker:
         keep = None
         # a trajectory this tracker knows has no child needs no search
         known_new = self.exclusive and self._known is not None and trial_id not in self._known
-        for run in ([] if known_new else self._children(trial_id)):
+        for run in [] if known_new else self._children(trial_id):
             if keep is None and _up_to_date(run.info.status, run.data.tags.get(TAG_FINISHED), finished):
                 keep = run
                 continue
@@ -605,8 +641,12 @@ class Tracker:
     def _create_child(self, client, row: dict, trial_id: str, finished: str) -> str:
         status = str(row.get("status", ""))
         tags = {
-            TAG_PARENT: self.parent_run_id, TAG_TRIAL: trial_id, TAG_STATUS: status, TAG_KIND: "trajectory",
-            TAG_SWEEP: self.sweep_name, TAG_FINISHED: finished,
+            TAG_PARENT: self.parent_run_id,
+            TAG_TRIAL: trial_id,
+            TAG_STATUS: status,
+            TAG_KIND: "trajectory",
+            TAG_SWEEP: self.sweep_name,
+            TAG_FINISHED: finished,
         }
         for col in ("device", "git_sha", "diverged_step"):
             v = row.get(col)
@@ -617,12 +657,10 @@ class Tracker:
         if status != "ok":
             msg = row.get("error_message")
             if _is_null(msg) or not str(msg).strip():
-                msg = (f"diverged at step {row.get('diverged_step')}" if status == "diverged"
-                       else f"status {status}")
+                msg = f"diverged at step {row.get('diverged_step')}" if status == "diverged" else f"status {status}"
             tags[TAG_ERROR] = str(msg)[:_MAX_TAG_VAL]
         name = f"{row.get('problem')}-{row.get('sampler')}-s{row.get('s')}-seed{row.get('seed')}"
-        run = client.create_run(self.experiment_id, start_time=_ms(row.get("started_at")), tags=tags,
-                                run_name=name)
+        run = client.create_run(self.experiment_id, start_time=_ms(row.get("started_at")), tags=tags, run_name=name)
         return run.info.run_id
 
     def _fill_child(self, client, run_id: str, row: dict, steps, plot: bool = True) -> None:
@@ -645,25 +683,28 @@ class Tracker:
 
             series = full.iloc[history_index(len(full))]
             step = series["step"].to_numpy(dtype=np.int64)
-            wall = (series["wall_s_cumulative"].to_numpy(dtype=float) if "wall_s_cumulative" in series
-                    else np.zeros(len(series)))
+            wall = (
+                series["wall_s_cumulative"].to_numpy(dtype=float)
+                if "wall_s_cumulative" in series
+                else np.zeros(len(series))
+            )
             stamp = np.where(np.isfinite(wall), t0 + wall * 1000.0, t0).astype(np.int64)
             for name in STEP_METRICS:
                 if name not in series:
                     continue
                 vals = series[name].to_numpy(dtype=float)
-                batch.extend(Metric(name, float(v), int(ts), int(k))
-                             for k, v, ts in zip(step, vals, stamp) if math.isfinite(v))
+                batch.extend(
+                    Metric(name, float(v), int(ts), int(k)) for k, v, ts in zip(step, vals, stamp) if math.isfinite(v)
+                )
         # params, summary metrics and the series in as few requests as MLflow's limits allow
         metrics += batch
         first = _MAX_METRICS_PER_BATCH
         client.log_batch(run_id, metrics=metrics[:first], params=params)
         for i in range(first, len(metrics), _MAX_METRICS_PER_BATCH):
-            client.log_batch(run_id, metrics=metrics[i:i + _MAX_METRICS_PER_BATCH])
+            client.log_batch(run_id, metrics=metrics[i : i + _MAX_METRICS_PER_BATCH])
         if plot and full is not None and len(full):
             self._log_plot(client, run_id, row, full)
-        client.set_terminated(run_id, status="FINISHED" if row.get("status") == "ok" else "FAILED",
-                              end_time=t_end)
+        client.set_terminated(run_id, status="FINISHED" if row.get("status") == "ok" else "FAILED", end_time=t_end)
 
     @staticmethod
     def _series(trial_id: str, steps):
@@ -686,8 +727,10 @@ class Tracker:
         fig = Figure(figsize=(6.4, 4.2), dpi=100, layout="constrained")
         ax = fig.add_subplot()
         plotted = False
-        for name, label, style in (("rel_l2_t", "relative L2 error", "-"),
-                                   ("ls_residual", "least-squares residual (1st RK stage)", "--")):
+        for name, label, style in (
+            ("rel_l2_t", "relative L2 error", "-"),
+            ("ls_residual", "least-squares residual (1st RK stage)", "--"),
+        ):
             if name not in series:
                 continue
             y = series[name].to_numpy(dtype=float)
@@ -743,8 +786,13 @@ def _meta_tags(meta: Mapping[str, Any]) -> dict[str, Any]:
     return tags
 
 
-def sync(sweep_dir: str | os.PathLike, uri: str | None = None, *, warn: Callable[[str], Any] = print,
-         retry_interval_s: float = 30.0) -> SyncReport:
+def sync(
+    sweep_dir: str | os.PathLike,
+    uri: str | None = None,
+    *,
+    warn: Callable[[str], Any] = print,
+    retry_interval_s: float = 30.0,
+) -> SyncReport:
     """Log every trajectory of a sweep folder that MLflow lacks; end the parent run FINISHED.
 
     ``uri`` defaults to :func:`default_tracking_uri` (``sqlite:///<sweep_dir>/mlflow.db``). The
@@ -755,23 +803,32 @@ def sync(sweep_dir: str | os.PathLike, uri: str | None = None, *, warn: Callable
     ``FileNotFoundError``/``ValueError``.
     """
     import rsng.results as results
-
     from rsng.results.fs import storage_path
 
     sweep_dir = storage_path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep folder {sweep_dir} does not exist")
     if not _is_sweep_folder(sweep_dir):
-        raise ValueError(f"{sweep_dir} is not a sweep folder (no sweep.json, trajectories/ or steps/); "
-                         "pass the folder of one sweep, not the storage root")
+        raise ValueError(
+            f"{sweep_dir} is not a sweep folder (no sweep.json, trajectories/ or steps/); "
+            "pass the folder of one sweep, not the storage root"
+        )
     uri = validate_tracking_uri(uri) if uri is not None else default_tracking_uri(sweep_dir)
     res = results.load(sweep_dir, with_steps=False)
     meta = res.meta or {}
     name = meta.get("name") if isinstance(meta.get("name"), str) and meta.get("name") else sweep_dir.resolve().name
     grid = meta.get("grid") if isinstance(meta.get("grid"), Mapping) else None
     fixed = {"fixed": meta["fixed"]} if isinstance(meta.get("fixed"), Mapping) and meta["fixed"] else None
-    tracker = Tracker(uri, name, sweep_dir, grid=grid, params=fixed, tags=_meta_tags(meta), warn=warn,
-                      retry_interval_s=retry_interval_s)
+    tracker = Tracker(
+        uri,
+        name,
+        sweep_dir,
+        grid=grid,
+        params=fixed,
+        tags=_meta_tags(meta),
+        warn=warn,
+        retry_interval_s=retry_interval_s,
+    )
     rows = res.trajectories.sort_values(["started_at", "trial_id"], kind="stable").to_dict("records")
     if not tracker.start():
         return SyncReport(failed=len(rows))

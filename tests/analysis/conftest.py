@@ -4,14 +4,14 @@ synthetic sweeps written with rsng.results for the unit tests."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -26,12 +26,41 @@ def smoke_sweep_dir(request) -> Path:
 
 def make_row(trial_id: str, **kw) -> dict:
     row = dict(
-        sweep="synth", trial_id=trial_id, problem="allen_cahn", sampler="uniform", s=100, p=3393, n=1000,
-        depth=7, width=25, dt=5e-3, t_end=4.0, seed=0, init_seed=0, precision="f32", rcond=1e-5,
-        integrator="rk4", lstsq="qr", solver="fast", rel_l2=1e-3, rel_l2_t0=1e-6, rel_l2_final=2e-3, wall_s=10.0, batch_size=1,
-        compile_s=2.0, steps=800, status="ok", diverged_step=None, error_message="",
-        reference="spectral", rsng_version="0.1.0", git_sha="abc", jax_version="0.10.2", device="cpu",
-        started_at=T0, finished_at=T0 + timedelta(seconds=15),
+        sweep="synth",
+        trial_id=trial_id,
+        problem="allen_cahn",
+        sampler="uniform",
+        s=100,
+        p=3393,
+        n=1000,
+        depth=7,
+        width=25,
+        dt=5e-3,
+        t_end=4.0,
+        seed=0,
+        init_seed=0,
+        precision="f32",
+        rcond=1e-5,
+        integrator="rk4",
+        lstsq="qr",
+        solver="fast",
+        rel_l2=1e-3,
+        rel_l2_t0=1e-6,
+        rel_l2_final=2e-3,
+        wall_s=10.0,
+        batch_size=1,
+        compile_s=2.0,
+        steps=800,
+        status="ok",
+        diverged_step=None,
+        error_message="",
+        reference="spectral",
+        rsng_version="0.1.0",
+        git_sha="abc",
+        jax_version="0.10.2",
+        device="cpu",
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=15),
     )
     row.update(kw)
     if row["status"] != "ok":
@@ -48,21 +77,59 @@ def synthetic_rows() -> list[dict]:
             for s in (50, 200, 800):
                 for seed in range(3):
                     err = fac * 1e-2 * (50 / s) * (1 + 0.1 * seed)
-                    rows.append(make_row(f"{problem}-{sampler}-s{s}-seed{seed}", problem=problem, sampler=sampler,
-                                         s=s, seed=seed, rel_l2=err, wall_s=0.01 * s * (1 + 0.05 * seed)
-                                         + float(rng.uniform(0, 1e-3))))
-    rows.append(make_row("allen_cahn-uniform-s50-seed3", sampler="uniform", s=50, seed=3, status="diverged",
-                         diverged_step=120, rel_l2_final=float("inf"), wall_s=0.2, steps=120))
-    rows.append(make_row("burgers-column_norm-s800-seed3", problem="burgers", sampler="column_norm", s=800, seed=3,
-                         status="failed", error_message="RuntimeError: boom", wall_s=0.0, steps=0))
+                    rows.append(
+                        make_row(
+                            f"{problem}-{sampler}-s{s}-seed{seed}",
+                            problem=problem,
+                            sampler=sampler,
+                            s=s,
+                            seed=seed,
+                            rel_l2=err,
+                            wall_s=0.01 * s * (1 + 0.05 * seed) + float(rng.uniform(0, 1e-3)),
+                        )
+                    )
+    rows.append(
+        make_row(
+            "allen_cahn-uniform-s50-seed3",
+            sampler="uniform",
+            s=50,
+            seed=3,
+            status="diverged",
+            diverged_step=120,
+            rel_l2_final=float("inf"),
+            wall_s=0.2,
+            steps=120,
+        )
+    )
+    rows.append(
+        make_row(
+            "burgers-column_norm-s800-seed3",
+            problem="burgers",
+            sampler="column_norm",
+            s=800,
+            seed=3,
+            status="failed",
+            error_message="RuntimeError: boom",
+            wall_s=0.0,
+            steps=0,
+        )
+    )
     return rows
 
 
 def write_sweep(folder: Path, rows: list[dict], steps: bool = True, meta: dict | None = None) -> Path:
     import rsng.results as R
 
-    R.write_sweep_meta(folder, meta or {"name": folder.name, "description": "synthetic", "grid": {"s": [50, 200, 800]},
-                                        "versions": {"rsng_version": "0.1.0"}})
+    R.write_sweep_meta(
+        folder,
+        meta
+        or {
+            "name": folder.name,
+            "description": "synthetic",
+            "grid": {"s": [50, 200, 800]},
+            "versions": {"rsng_version": "0.1.0"},
+        },
+    )
     for row in rows:
         R.write_trajectory(folder, dict(row, sweep=folder.name))
         if steps:
@@ -71,9 +138,18 @@ def write_sweep(folder: Path, rows: list[dict], steps: bool = True, meta: dict |
             err = np.full(n, row["rel_l2"] or 1e-2) * np.linspace(0.01, 1.5, n)
             if row["status"] == "diverged":
                 err[-1] = 10.0
-            R.write_steps(folder, row["trial_id"], 0, dict(step=k, t=k * row["dt"], rel_l2_t=err,
-                                                           ls_residual=np.where(k == 0, np.nan, 1e-3),
-                                                           wall_s_cumulative=k * 1e-3))
+            R.write_steps(
+                folder,
+                row["trial_id"],
+                0,
+                dict(
+                    step=k,
+                    t=k * row["dt"],
+                    rel_l2_t=err,
+                    ls_residual=np.where(k == 0, np.nan, 1e-3),
+                    wall_s_cumulative=k * 1e-3,
+                ),
+            )
     return folder
 
 
@@ -97,6 +173,7 @@ def png_ok(path: Path) -> bool:
 @pytest.fixture()
 def helpers():
     """The helpers above, for test modules (test folders are not packages, so no imports from here)."""
+
     class H:
         pass
 

@@ -17,8 +17,10 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="needs Chromium and its driver (Debian: apt-get install chromium chromium-driver)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Chromium and its driver (Debian: apt-get install chromium chromium-driver)",
+)
 
 
 @pytest.fixture()
@@ -28,8 +30,13 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1600,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1600,1000",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(120)
@@ -81,8 +88,11 @@ def test_mlflow_ui_shows_the_parent_run_its_children_and_their_metrics(smoke_swe
         browser.get(f"{server.uri}/#/experiments/{exp.experiment_id}/runs")
 
         def parent_link(d):
-            return [a for a in d.find_elements(By.CSS_SELECTOR, "a")
-                    if a.text == parent.info.run_name and f"/runs/{parent.info.run_id}" in (a.get_attribute("href") or "")]
+            return [
+                a
+                for a in d.find_elements(By.CSS_SELECTOR, "a")
+                if a.text == parent.info.run_name and f"/runs/{parent.info.run_id}" in (a.get_attribute("href") or "")
+            ]
 
         link = wait.until(parent_link)[0]
         row = link.find_element(By.XPATH, "./ancestor::div[@role='row']")
@@ -94,20 +104,22 @@ def test_mlflow_ui_shows_the_parent_run_its_children_and_their_metrics(smoke_swe
         # the comparison of the children: every run and its rel_l2 in the metrics table
         browser.set_window_size(4200, 1200)  # wide enough that the table renders all runs' columns
         ids = [r.info.run_id for r in children]
-        browser.get(f"{server.uri}/#/compare-runs?runs={quote(json.dumps(ids))}"
-                    f"&experiments={quote(json.dumps([exp.experiment_id]))}")
+        browser.get(
+            f"{server.uri}/#/compare-runs?runs={quote(json.dumps(ids))}"
+            f"&experiments={quote(json.dumps([exp.experiment_id]))}"
+        )
         want = [_mlflow_value(r.data.metrics["rel_l2"]) for r in children]
 
         def metrics_table(d):
             text = d.find_element(By.TAG_NAME, "body").text
             if "\nMetrics\n" not in text or "\nArtifacts\n" not in text:
                 return None
-            cells = text[text.index("\nMetrics\n"):text.index("\nArtifacts\n")].split("\n")
+            cells = text[text.index("\nMetrics\n") : text.index("\nArtifacts\n")].split("\n")
             return cells if all(r.info.run_name in text for r in children) and "rel_l2" in cells else None
 
         cells = wait.until(metrics_table)
         # the rel_l2 row holds the children's values, in the order of the runs' columns
-        assert any(cells[i:i + len(want)] == want for i in range(len(cells))), (want, cells)
+        assert any(cells[i : i + len(want)] == want for i in range(len(cells))), (want, cells)
         browser.set_window_size(1600, 1000)
         browser.execute_script("window.scrollTo(0, 0)")
         _screenshot(browser, tmp_path, "mlflow-compare.png")
@@ -118,9 +130,23 @@ def test_report_page_loads_every_image(smoke_sweep_dir, browser, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     out = tmp_path / "report"
-    r = subprocess.run([sys.executable, "-m", "rsng.cli", "report", str(smoke_sweep_dir), "--out", str(out),
-                        "--cache-dir", str(tmp_path / "cache")], check=False, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rsng.cli",
+            "report",
+            str(smoke_sweep_dir),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     browser.get((out / "index.html").as_uri())
     WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")

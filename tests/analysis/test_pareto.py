@@ -36,14 +36,16 @@ def test_empty_single_and_all_nan():
 
 
 def test_front_of_a_frame_excludes_failures_and_counts_them():
-    df = pd.DataFrame({
-        "problem": ["a"] * 5 + ["b"] * 3,
-        "status": ["ok", "ok", "diverged", "failed", "ok", "ok", "ok", "ok"],
-        "wall_s": [1.0, 2.0, 0.1, 0.0, 3.0, 1.0, 1.0, 2.0],
-        "rel_l2": [1e-2, 1e-3, np.nan, np.nan, np.nan, 5e-3, 5e-3, 1e-4],
-        "steps": [10, 20, 1, 0, 30, 10, 10, 20],
-        "s": [5, 5, 5, 5, 5, 7, 7, 7],
-    })
+    df = pd.DataFrame(
+        {
+            "problem": ["a"] * 5 + ["b"] * 3,
+            "status": ["ok", "ok", "diverged", "failed", "ok", "ok", "ok", "ok"],
+            "wall_s": [1.0, 2.0, 0.1, 0.0, 3.0, 1.0, 1.0, 2.0],
+            "rel_l2": [1e-2, 1e-3, np.nan, np.nan, np.nan, 5e-3, 5e-3, 1e-4],
+            "steps": [10, 20, 1, 0, 30, 10, 10, 20],
+            "s": [5, 5, 5, 5, 5, 7, 7, 7],
+        }
+    )
     f = pareto_front(df, by="problem")
     assert f.index.tolist() == [0, 1, 5, 6, 7]  # the duplicate (1, 5e-3) of problem b: both kept
     assert f.attrs["excluded"] == {"diverged": 1, "failed": 1, "non-finite": 1}
@@ -55,8 +57,9 @@ def test_front_of_a_frame_excludes_failures_and_counts_them():
     assert "steps * s**2" in h.columns and h["steps * s**2"].tolist() == [250.0, 500.0, 490.0, 490.0, 980.0]
 
 
-@pytest.mark.parametrize("kw, option", [({"x": "nope"}, "x"), ({"y": "rel_l2 +"}, "y"), ({"by": "nope"}, "by"),
-                                        ({"y": "problem"}, "y")])
+@pytest.mark.parametrize(
+    "kw, option", [({"x": "nope"}, "x"), ({"y": "rel_l2 +"}, "y"), ({"by": "nope"}, "by"), ({"y": "problem"}, "y")]
+)
 def test_bad_columns_name_the_option(kw, option):
     df = pd.DataFrame({"problem": ["a"], "wall_s": [1.0], "rel_l2": [1.0]})
     with pytest.raises(ColumnError) as e:
@@ -68,8 +71,14 @@ values_ = st.one_of(st.integers(0, 6).map(float), st.floats(0, 10, allow_nan=Fal
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(values_, values_, st.sampled_from(["ok", "ok", "ok", "diverged", "failed"]),
-                          st.sampled_from(["a", "b"])), max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            values_, values_, st.sampled_from(["ok", "ok", "ok", "diverged", "failed"]), st.sampled_from(["a", "b"])
+        ),
+        max_size=60,
+    )
+)
 def test_property_front_is_exactly_the_non_dominated_points(rows):
     df = pd.DataFrame(rows, columns=["wall_s", "rel_l2", "status", "problem"])
     df = df.astype({"wall_s": "float64", "rel_l2": "float64"})
@@ -118,15 +127,23 @@ def test_expressions_are_parsed_not_evaluated():
     df = pd.DataFrame({"steps": [10, 20], "s": [5, 7], "wall_s": [1.0, np.nan], "problem": ["a", "b"]})
     np.testing.assert_array_equal(values(df, "steps * s**2", "x"), [250.0, 980.0])
     np.testing.assert_array_equal(values(df, "-(steps - 4) / 2 + sqrt(s * s)", "x"), [2.0, -1.0])
-    np.testing.assert_allclose(values(df, "log10(steps) * 2 + exp(0) + abs(-1) + log(1) + log2(4)", "x"),
-                               [6.0, 2 * np.log10(20) + 4])
+    np.testing.assert_allclose(
+        values(df, "log10(steps) * 2 + exp(0) + abs(-1) + log(1) + log2(4)", "x"), [6.0, 2 * np.log10(20) + 4]
+    )
     assert np.isnan(values(df, "wall_s * 2", "x")[1]) and values(df, "3", "x").tolist() == [3.0, 3.0]
     for bad, fragment in [
         ("__import__('os').system('touch pwned')", "is not allowed"),
-        ("steps.__class__", "is not allowed"), ("s[0]", "is not allowed"), ("'a' + 'b'", "is not allowed"),
-        ("steps if s else 1", "is not allowed"), ("lambda: 1", "is not allowed"), ("open('x')", "is not allowed"),
-        ("log(s, 2)", "is not allowed"), ("@pd.x", "cannot parse"), ("steps +", "cannot parse"),
-        ("nope * 2", "unknown column 'nope'"), ("problem * 2", "not numeric"),
+        ("steps.__class__", "is not allowed"),
+        ("s[0]", "is not allowed"),
+        ("'a' + 'b'", "is not allowed"),
+        ("steps if s else 1", "is not allowed"),
+        ("lambda: 1", "is not allowed"),
+        ("open('x')", "is not allowed"),
+        ("log(s, 2)", "is not allowed"),
+        ("@pd.x", "cannot parse"),
+        ("steps +", "cannot parse"),
+        ("nope * 2", "unknown column 'nope'"),
+        ("problem * 2", "not numeric"),
     ]:
         with pytest.raises(ColumnError) as e:
             values(df, bad, "y")

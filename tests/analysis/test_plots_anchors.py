@@ -40,13 +40,26 @@ def test_reference_work_precision_converges_and_is_timed():
 def test_plots_render_with_failures(synth_dir, synth_df, tmp_path, helpers):
     png_ok = helpers.png_ok
     steps = R.load(synth_dir).steps
-    ref = pd.DataFrame({"problem": ["allen_cahn"] * 3, "N": [32, 64, 128], "dt": [1e-2] * 3, "t_end": 4.0,
-                        "rel_l2": [1e-1, 1e-3, 1e-6], "wall_s": [0.01, 0.05, 0.3]})
+    ref = pd.DataFrame(
+        {
+            "problem": ["allen_cahn"] * 3,
+            "N": [32, 64, 128],
+            "dt": [1e-2] * 3,
+            "t_end": 4.0,
+            "rel_l2": [1e-1, 1e-3, 1e-6],
+            "wall_s": [0.01, 0.05, 0.3],
+        }
+    )
     figs = {
         "pareto": plot_pareto(synth_df, reference=ref, path=tmp_path / "pareto.png"),
         "vs_s": plot_error_vs_s(synth_df, path=tmp_path / "vs_s.png"),
-        "time": plot_error_over_time(steps, synth_df.trial_id[:6], trajectories=synth_df,
-                                     columns=("rel_l2_t", "ls_residual"), path=tmp_path / "time.png"),
+        "time": plot_error_over_time(
+            steps,
+            synth_df.trial_id[:6],
+            trajectories=synth_df,
+            columns=("rel_l2_t", "ls_residual"),
+            path=tmp_path / "time.png",
+        ),
     }
     for name in ("pareto", "vs_s", "time"):
         assert png_ok(tmp_path / f"{name}.png"), name
@@ -67,8 +80,16 @@ def test_p_vs_error_on_an_architecture_sweep(tmp_path, helpers):
     for depth, width in ((3, 25), (5, 25), (7, 25), (3, 50), (5, 50)):
         p = 108 + 657 * (depth - 2) if width == 25 else 400 + 2600 * (depth - 2)
         for seed in range(3):
-            rows.append(make_row(f"a-d{depth}w{width}-seed{seed}", depth=depth, width=width, p=p, seed=seed,
-                                 rel_l2=1e-3 * (3 / depth) * (1 + 0.2 * seed) * (25 / width)))
+            rows.append(
+                make_row(
+                    f"a-d{depth}w{width}-seed{seed}",
+                    depth=depth,
+                    width=width,
+                    p=p,
+                    seed=seed,
+                    rel_l2=1e-3 * (3 / depth) * (1 + 0.2 * seed) * (25 / width),
+                )
+            )
     rows.append(make_row("a-d7w50-seed0", depth=7, width=50, p=13400, status="diverged", diverged_step=5))
     df = R.load(write_sweep(tmp_path / "arch", rows, steps=False)).trajectories
     fig = plot_p_vs_error(df, path=tmp_path / "p.png")

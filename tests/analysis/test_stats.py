@@ -52,7 +52,9 @@ def test_aggregate_keeps_configurations_without_any_ok_run_and_takes_expressions
 
 
 def test_single_seed_has_no_band():
-    df = pd.DataFrame({"problem": ["a"], "sampler": ["u"], "s": [1], "status": ["ok"], "rel_l2": [0.1], "wall_s": [1.0]})
+    df = pd.DataFrame(
+        {"problem": ["a"], "sampler": ["u"], "s": [1], "status": ["ok"], "rel_l2": [0.1], "wall_s": [1.0]}
+    )
     row = aggregate(df).iloc[0]
     assert row["n_ok"] == 1 and math.isnan(row["rel_l2_se"]) and math.isnan(row["rel_l2_hi"])
 
@@ -79,14 +81,20 @@ def test_recommend_target_and_budget(synth_df):
     assert r["s"] == 50 and r["failure_share"] == 0.25
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({}, "exactly one of target_error or budget_s"),
-    ({"target_error": 1e-3, "budget_s": 1.0}, "exactly one of target_error or budget_s"),
-    ({"target_error": -1.0}, "target_error must be a positive number"),
-    ({"budget_s": float("nan")}, "budget_s must be a positive number"),
-    ({"target_error": 1e-9}, r"no configuration reaches rel_l2 ≤ 1e-09 .*the most accurate is .*sampler=column_norm, s=800"),
-    ({"budget_s": 0.01}, r"no configuration has a mean wall_s ≤ 0.01; the cheapest is .*s=50"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({}, "exactly one of target_error or budget_s"),
+        ({"target_error": 1e-3, "budget_s": 1.0}, "exactly one of target_error or budget_s"),
+        ({"target_error": -1.0}, "target_error must be a positive number"),
+        ({"budget_s": float("nan")}, "budget_s must be a positive number"),
+        (
+            {"target_error": 1e-9},
+            r"no configuration reaches rel_l2 ≤ 1e-09 .*the most accurate is .*sampler=column_norm, s=800",
+        ),
+        ({"budget_s": 0.01}, r"no configuration has a mean wall_s ≤ 0.01; the cheapest is .*s=50"),
+    ],
+)
 def test_recommend_errors_say_what_is_best_available(synth_df, kw, match):
     with pytest.raises(ValueError, match=match):
         recommend(synth_df[synth_df.problem == "allen_cahn"], **kw)
@@ -101,8 +109,7 @@ def test_recommend_needs_one_problem(synth_df):
 
 
 def test_analysis_imports_neither_jax_ray_mlflow_nor_matplotlib():
-    code = ("import sys, rsng.analysis; "
-            "print(','.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = "import sys, rsng.analysis; print(','.join(sorted({m.split('.')[0] for m in sys.modules})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     mods = set(out.stdout.strip().split(","))
     assert not mods & {"jax", "ray", "mlflow", "matplotlib"}, mods & {"jax", "ray", "mlflow", "matplotlib"}

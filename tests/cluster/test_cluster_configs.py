@@ -44,8 +44,14 @@ REPO_MOUNT = "~/src/rsng"
 MLFLOW_SCRIPT = CLUSTER / "mlflow-server.sh"
 # importing Ray's CLI modules (for the README checks) imports ray.serve, which trips pydantic's deprecations
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.serve._private.config")
-COMMAND_KEYS = ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands",
-                "head_start_ray_commands", "worker_start_ray_commands")
+COMMAND_KEYS = (
+    "initialization_commands",
+    "setup_commands",
+    "head_setup_commands",
+    "worker_setup_commands",
+    "head_start_ray_commands",
+    "worker_start_ray_commands",
+)
 
 
 def _load(path: Path) -> dict:
@@ -71,8 +77,9 @@ def _ids(paths):
 
 def test_every_yaml_in_cluster_is_checked_here():
     every = sorted(CLUSTER.rglob("*.yaml")) + sorted(CLUSTER.rglob("*.yml"))
-    assert sorted(every) == sorted(RAY_CONFIGS + KUBE_FILES + KUBE_OBJECT_FILES), \
+    assert sorted(every) == sorted(RAY_CONFIGS + KUBE_FILES + KUBE_OBJECT_FILES), (
         "a new file in cluster/ needs its checks here"
+    )
     assert {p.name for p in RAY_CONFIGS} >= {"gpu.yaml", "local.yaml", *OBJECT_STORE}
     assert {p.name for p in KUBE_OBJECT_FILES} == {"rayjob.yaml", "mlflow.yaml"}
     assert {p.name for p in KUBE_FILES} >= {"raycluster.yaml", "rayjob.yaml"}
@@ -178,8 +185,9 @@ def test_token_auth_stays_on_and_the_dashboard_on_localhost(path):
     text = path.read_text()
     assert "RAY_AUTH_MODE=disabled" not in text and "dashboard-host" not in text
     cfg = _load(path)
-    starts = [c for key in ("head_start_ray_commands", "worker_start_ray_commands") for c in cfg[key]
-              if "ray start" in c]
+    starts = [
+        c for key in ("head_start_ray_commands", "worker_start_ray_commands") for c in cfg[key] if "ray start" in c
+    ]
     assert len(starts) == 2 and all("RAY_AUTH_MODE=token ray start" in c for c in starts)
     # the shells of `ray submit` / `ray exec` (drivers) see the mode too
     assert any("RAY_AUTH_MODE=token" in c and ".bashrc" in c for c in cfg["setup_commands"])
@@ -216,8 +224,14 @@ def test_no_credentials_in_cluster_files():
     for path in sorted(CLUSTER.rglob("*")):
         if path.is_file() and path.suffix != ".md":  # (the README names the variables, without values)
             text = path.read_text().lower()
-            for word in ("aws_secret_access_key", "aws_access_key_id", "aws_session_token", '"private_key":',
-                         "-----begin", "google_application_credentials"):  # (local.yaml's ssh key path is fine)
+            for word in (
+                "aws_secret_access_key",
+                "aws_access_key_id",
+                "aws_session_token",
+                '"private_key":',
+                "-----begin",
+                "google_application_credentials",
+            ):  # (local.yaml's ssh key path is fine)
                 assert word not in text, f"{path.relative_to(CLUSTER)} mentions {word}"
 
 
@@ -337,7 +351,9 @@ def _check_cluster_spec(spec: dict) -> None:
     images = {c["image"] for pod in pods for c in pod["containers"]}
     assert len(images) == 1, images
     for pod in pods:  # every node mounts the shared volume where the sweep writes
-        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v
+        }
         mounts = {m["mountPath"]: m["name"] for c in pod["containers"] for m in c.get("volumeMounts", [])}
         assert claims.get(mounts.get(SHARED)) == pvc["metadata"]["name"], pod
 
@@ -372,8 +388,14 @@ def test_kuberay_object_store_variant():
     for path in KUBE_OBJECT_FILES:
         for doc in yaml.safe_load_all(path.read_text()):
             docs.setdefault(doc["kind"], []).append(doc)
-    assert sorted(docs) == ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "RayJob", "Service",
-                            "ServiceAccount"]
+    assert sorted(docs) == [
+        "Deployment",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "RayJob",
+        "Service",
+        "ServiceAccount",
+    ]
     (policy,) = docs["NetworkPolicy"]  # only the Ray pods may reach MLflow
     client = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
     (sa,), (job,), (deploy,), (service,) = docs["ServiceAccount"], docs["RayJob"], docs["Deployment"], docs["Service"]
@@ -382,8 +404,11 @@ def test_kuberay_object_store_variant():
     assert spec["rayVersion"] == ray.__version__ and spec.get("authOptions", {}).get("mode") == "token"
     assert str(spec["headGroupSpec"]["rayStartParams"].get("num-cpus")) == "0"
     pods = [spec["headGroupSpec"]["template"]["spec"]] + [g["template"]["spec"] for g in spec["workerGroupSpecs"]]
-    assert any(c["resources"]["limits"].get("nvidia.com/gpu") for g in spec["workerGroupSpecs"]
-               for c in g["template"]["spec"]["containers"])
+    assert any(
+        c["resources"]["limits"].get("nvidia.com/gpu")
+        for g in spec["workerGroupSpecs"]
+        for c in g["template"]["spec"]["containers"]
+    )
     for pod in [*pods, deploy["spec"]["template"]["spec"]]:
         assert pod.get("serviceAccountName") == sa["metadata"]["name"], pod
     for pod in pods:
@@ -410,7 +435,9 @@ def test_kuberay_mlflow_is_internal_and_on_the_shared_volume():
     assert service["spec"]["selector"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
     # the server has no authentication: only the Ray pods (labelled in both configs) may reach it
     policy = _one("NetworkPolicy")
-    assert policy["spec"]["podSelector"]["matchLabels"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert policy["spec"]["policyTypes"] == ["Ingress"] and len(policy["spec"]["ingress"]) == 1
     rule = policy["spec"]["ingress"][0]
     assert rule["ports"] == [{"port": 5000, "protocol": "TCP"}] and len(rule["from"]) == 1
@@ -423,5 +450,9 @@ def test_kuberay_mlflow_is_internal_and_on_the_shared_volume():
         assert all(allowed.items() <= t["metadata"]["labels"].items() for t in templates)
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     cmd = " ".join(container["command"] + container["args"])
-    assert f"sqlite:///{SHARED}/rsng/mlflow/mlflow.db" in cmd and f"--artifacts-destination {SHARED}/rsng/mlflow/" in cmd
-    assert container["image"] == _one("RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"]
+    assert (
+        f"sqlite:///{SHARED}/rsng/mlflow/mlflow.db" in cmd and f"--artifacts-destination {SHARED}/rsng/mlflow/" in cmd
+    )
+    assert (
+        container["image"] == _one("RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"]
+    )

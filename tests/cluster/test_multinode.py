@@ -75,17 +75,25 @@ class LocalCluster:
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     def run(self, args, cwd, timeout=420, **env) -> subprocess.CompletedProcess:
-        return subprocess.run(args, cwd=cwd, env={**self.env, **env}, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(args, cwd=cwd, env={**self.env, **env}, capture_output=True, text=True, timeout=timeout)
 
     def sweep_args(self, *extra: str) -> list[str]:
-        return ["--smoke", "--cache-dir", str(self.cache), "--storage", str(self.shared / "rsng" / "results"),
-                "--mlflow-uri", self.mlflow_uri, *extra]
+        return [
+            "--smoke",
+            "--cache-dir",
+            str(self.cache),
+            "--storage",
+            str(self.shared / "rsng" / "results"),
+            "--mlflow-uri",
+            self.mlflow_uri,
+            *extra,
+        ]
 
 
 def _count_nodes(gcs: str, env: dict) -> int:
-    r = subprocess.run([str(BIN / "ray"), "status", "--address", gcs], env=env, capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [str(BIN / "ray"), "status", "--address", gcs], env=env, capture_output=True, text=True, timeout=60
+    )
     if r.returncode != 0 or "Active:" not in r.stdout:
         return 0
     active = r.stdout.split("Active:")[1].split("Pending:")[0]
@@ -139,17 +147,29 @@ def cluster(tmp_path_factory, s3_server):
     ports = {k: _free_port() for k in ("gcs", "dashboard", "agent_head", "agent_worker", "mlflow")}
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",  # `python` and `ray` of this venv, as on a node
-        "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex,  # token auth on, as in cluster/*.yaml
-        "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true",
-        "RSNG_MLFLOW_HOST": "127.0.0.1", "RSNG_MLFLOW_PORT": str(ports["mlflow"]),
-        "RSNG_MLFLOW_STATE": str(tmp / "mlflow-state"),
-    })
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",  # `python` and `ray` of this venv, as on a node
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": uuid.uuid4().hex,  # token auth on, as in cluster/*.yaml
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "RSNG_MLFLOW_HOST": "127.0.0.1",
+            "RSNG_MLFLOW_PORT": str(ports["mlflow"]),
+            "RSNG_MLFLOW_STATE": str(tmp / "mlflow-state"),
+        }
+    )
     env = s3_server.env(env)  # every node reaches the test's S3 server (its "instance role")
-    c = LocalCluster(gcs=f"127.0.0.1:{ports['gcs']}", dashboard=f"http://127.0.0.1:{ports['dashboard']}",
-                     temp_dirs={n: ray_tmp / n for n in NODES}, shared=tmp / "shared", cache=tmp / "cache",
-                     home=tmp / "home", mlflow_uri=f"http://127.0.0.1:{ports['mlflow']}", env=env)
+    c = LocalCluster(
+        gcs=f"127.0.0.1:{ports['gcs']}",
+        dashboard=f"http://127.0.0.1:{ports['dashboard']}",
+        temp_dirs={n: ray_tmp / n for n in NODES},
+        shared=tmp / "shared",
+        cache=tmp / "cache",
+        home=tmp / "home",
+        mlflow_uri=f"http://127.0.0.1:{ports['mlflow']}",
+        env=env,
+    )
     c.home.mkdir()
     logs = tmp / "logs"
     logs.mkdir()
@@ -166,20 +186,57 @@ def cluster(tmp_path_factory, s3_server):
         # MLflow first: its start (≈ 10–15 s) overlaps with Ray's.
         mlflow_start = subprocess.Popen(
             ["bash", str(ROOT / "cluster" / "mlflow-server.sh"), "start", str(c.shared / "rsng" / "mlflow")],
-            env=env, stdout=log("mlflow-start.log"), stderr=subprocess.STDOUT)
-        c.procs.append(subprocess.Popen(
-            [str(BIN / "ray"), "start", "--head", *common, "--port", str(ports["gcs"]),
-             "--temp-dir", str(c.temp_dirs["head"]), "--dashboard-host", "127.0.0.1",
-             "--dashboard-port", str(ports["dashboard"]), "--dashboard-agent-listen-port", str(ports["agent_head"])],
-            env=env, stdout=log("head.log"), stderr=subprocess.STDOUT, start_new_session=True))
+            env=env,
+            stdout=log("mlflow-start.log"),
+            stderr=subprocess.STDOUT,
+        )
+        c.procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "ray"),
+                    "start",
+                    "--head",
+                    *common,
+                    "--port",
+                    str(ports["gcs"]),
+                    "--temp-dir",
+                    str(c.temp_dirs["head"]),
+                    "--dashboard-host",
+                    "127.0.0.1",
+                    "--dashboard-port",
+                    str(ports["dashboard"]),
+                    "--dashboard-agent-listen-port",
+                    str(ports["agent_head"]),
+                ],
+                env=env,
+                stdout=log("head.log"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         deadline = time.monotonic() + 120
         while _count_nodes(c.gcs, env) < 1:
             assert time.monotonic() < deadline and c.procs[0].poll() is None, (logs / "head.log").read_text()[-3000:]
             time.sleep(1)
-        c.procs.append(subprocess.Popen(
-            [str(BIN / "ray"), "start", *common, "--address", c.gcs, "--temp-dir", str(c.temp_dirs["worker"]),
-             "--dashboard-agent-listen-port", str(ports["agent_worker"])],
-            env=env, stdout=log("worker.log"), stderr=subprocess.STDOUT, start_new_session=True))
+        c.procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "ray"),
+                    "start",
+                    *common,
+                    "--address",
+                    c.gcs,
+                    "--temp-dir",
+                    str(c.temp_dirs["worker"]),
+                    "--dashboard-agent-listen-port",
+                    str(ports["agent_worker"]),
+                ],
+                env=env,
+                stdout=log("worker.log"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         while _count_nodes(c.gcs, env) < 2:
             assert time.monotonic() < deadline and c.procs[1].poll() is None, (logs / "worker.log").read_text()[-3000:]
             time.sleep(1)
@@ -211,8 +268,11 @@ def _trial_pids(sweep_dir) -> dict[str, int]:
         from pyarrow.fs import FileSelector
 
         infos = sweep_dir.fs.get_file_info(FileSelector((sweep_dir / "_ray").path, recursive=True))
-        texts = [(sweep_dir / i.path[len(sweep_dir.path) + 1:]).read_text()
-                 for i in infos if i.path.endswith("/result.json")]
+        texts = [
+            (sweep_dir / i.path[len(sweep_dir.path) + 1 :]).read_text()
+            for i in infos
+            if i.path.endswith("/result.json")
+        ]
     else:
         texts = [p.read_text() for p in sweep_dir.glob("_ray/*/*/result.json")]
     out = {}
@@ -256,8 +316,9 @@ def _check_sweep(cluster: LocalCluster, name: str, output: str, storage=None) ->
 
     sweep_dir = storage_path(storage or cluster.shared / "rsng" / "results") / name
     df = load(sweep_dir, with_steps=False).trajectories
-    assert len(df) == 12 and df["trial_id"].is_unique and (df["status"] == "ok").all(), \
+    assert len(df) == 12 and df["trial_id"].is_unique and (df["status"] == "ok").all(), (
         df[["trial_id", "status", "error_message"]].to_string() + output[-3000:]
+    )
     assert df["device"].str.startswith("cpu").all()
 
     pids = _trial_pids(sweep_dir)
@@ -269,8 +330,10 @@ def _check_sweep(cluster: LocalCluster, name: str, output: str, storage=None) ->
     listed = {t: node_of_pid[p] for t, p in pids.items() if p in node_of_pid}
     ids_of = {n: {listed[t] for t in listed if by_logs[t] == n} for n in NODES}
     assert all(len(ids) <= 1 for ids in ids_of.values()) and not (ids_of["head"] & ids_of["worker"]), (by_logs, listed)
-    print(f"\n{name}: trials per node {dict((n, list(by_logs.values()).count(n)) for n in NODES)}; "
-          f"the state API listed {len(listed)} of {len(pids)} trial actors")
+    print(
+        f"\n{name}: trials per node {dict((n, list(by_logs.values()).count(n)) for n in NODES)}; "
+        f"the state API listed {len(listed)} of {len(pids)} trial actors"
+    )
 
     client = MlflowClient(tracking_uri=cluster.mlflow_uri)
     exp = client.get_experiment_by_name(f"rsng/{name}")
@@ -316,8 +379,22 @@ def test_ray_job_submit_resume_skips_finished_trajectories(cluster, script_sweep
     before = {p.name: p.stat().st_mtime_ns for p in (sweep_dir / "trajectories").glob("*.parquet")}
     assert len(before) == 12
     t0 = time.monotonic()
-    r = cluster.run(["ray", "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--",
-                     "python", "sweeps/sparsity.py", *cluster.sweep_args("--resume")], cwd=ROOT)
+    r = cluster.run(
+        [
+            "ray",
+            "job",
+            "submit",
+            "--address",
+            cluster.dashboard,
+            "--working-dir",
+            ".",
+            "--",
+            "python",
+            "sweeps/sparsity.py",
+            *cluster.sweep_args("--resume"),
+        ],
+        cwd=ROOT,
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "succeeded" in out, out[-5000:]
     assert "(12 already done, 0 to run)" in out, out[-5000:]
@@ -332,8 +409,22 @@ def test_ray_job_submit_runs_a_whole_sweep_on_both_nodes(cluster):
     """The README's `ray job submit` alternative end to end: the job's working dir reaches the worker
     node, the trials run on both nodes (≈ 80–100 s here on 2 busy cores)."""
     t0 = time.monotonic()
-    r = cluster.run(["ray", "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--",
-                     "python", "sweeps/sparsity.py", *cluster.sweep_args("--name", "sparsity-smoke-job")], cwd=ROOT)
+    r = cluster.run(
+        [
+            "ray",
+            "job",
+            "submit",
+            "--address",
+            cluster.dashboard,
+            "--working-dir",
+            ".",
+            "--",
+            "python",
+            "sweeps/sparsity.py",
+            *cluster.sweep_args("--name", "sparsity-smoke-job"),
+        ],
+        cwd=ROOT,
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "succeeded" in out, out[-5000:]
     print(f"\nsweep via ray job submit: {time.monotonic() - t0:.0f} s")
@@ -346,11 +437,12 @@ def test_script_sweep_to_s3_runs_trials_on_both_nodes(cluster, s3_env):
     from its node into the bucket, Tune keeps its experiment state there, nothing lands on the
     "shared" folder."""
     storage = f"s3://{s3_env.bucket}/multinode-{uuid.uuid4().hex[:8]}"
-    args = [a if a != str(cluster.shared / "rsng" / "results") else storage
-            for a in cluster.sweep_args("--name", "sparsity-smoke-s3")]
+    args = [
+        a if a != str(cluster.shared / "rsng" / "results") else storage
+        for a in cluster.sweep_args("--name", "sparsity-smoke-s3")
+    ]
     t0 = time.monotonic()
-    r = cluster.run(["python", str(ROOT / "sweeps" / "sparsity.py"), *args], cwd=cluster.home,
-                    RAY_ADDRESS=cluster.gcs)
+    r = cluster.run(["python", str(ROOT / "sweeps" / "sparsity.py"), *args], cwd=cluster.home, RAY_ADDRESS=cluster.gcs)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
     print(f"\nsweep to S3 via the script on the head node: {time.monotonic() - t0:.0f} s")

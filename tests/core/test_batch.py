@@ -4,11 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_integrate import SMALL, _blowup_problem, exact_reference, random_theta
 
 from rsng.core.config import resolve
 from rsng.core.integrate import Trajectory, TrajectoryBatch
-
-from test_integrate import SMALL, _blowup_problem, exact_reference, random_theta
 
 
 def _batch(cfgs, **kw):

@@ -64,7 +64,7 @@ def test_stage_quantities_decline_mixed_and_third_derivatives():
         assert not galerkin.supports_stage_quantities(dataclasses.replace(pr, derivatives=derivs))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _runner(cfg, solver):
     """Compiled: θ(0) → (θ after STEPS steps, index sets (STEPS, s), u on the grid)."""
     problem = get_problem(cfg.problem)
@@ -92,8 +92,17 @@ def _march(cfg, theta0, solver):
 
 def _setup(sampler, precision):
     """allen_cahn on a small network (depth 4, width 12: p = 382; n = 128, s = 40) from a random θ(0)."""
-    cfg = resolve("smoke", problem="allen_cahn", sampler=sampler, precision=precision, seed=3, n=128,
-                  depth=4, width=12, s="dense" if sampler == "dense" else 40)
+    cfg = resolve(
+        "smoke",
+        problem="allen_cahn",
+        sampler=sampler,
+        precision=precision,
+        seed=3,
+        n=128,
+        depth=4,
+        width=12,
+        s="dense" if sampler == "dense" else 40,
+    )
     problem = get_problem(cfg.problem)
     net = Network(problem.dim, problem.lengths, cfg.width, cfg.depth)
     return cfg, np.asarray(net.init(jax.random.PRNGKey(0), jnp.float64))

@@ -16,15 +16,22 @@ def _net(cfg):
     return pr, Network(pr.dim, pr.lengths, cfg.width, cfg.depth)
 
 
-@pytest.mark.parametrize("problem,preset,max_err", [
-    ("allen_cahn", "fast", 1e-5), ("burgers", "fast", 1e-5),
-    ("allen_cahn", "smoke", 2e-5), ("burgers", "smoke", 2e-5),
-])
+@pytest.mark.parametrize(
+    "problem,preset,max_err",
+    [
+        ("allen_cahn", "fast", 1e-5),
+        ("burgers", "fast", 1e-5),
+        ("allen_cahn", "smoke", 2e-5),
+        ("burgers", "smoke", 2e-5),
+    ],
+)
 def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
     cfg = resolve(preset, problem=problem)
     pr, net = _net(cfg)
     path = SHIPPED_DIR / f"{fit_key(pr, net, cfg.n, 0, FitSettings())}.npz"
-    assert path.exists(), f"missing shipped θ(0) {path.name}: regenerate with `rsng fit --problem {problem} --preset {preset} --ship`"
+    assert path.exists(), (
+        f"missing shipped θ(0) {path.name}: regenerate with `rsng fit --problem {problem} --preset {preset} --ship`"
+    )
     with np.load(path, allow_pickle=False) as z:  # arrays only, no pickles
         theta, info = z["theta"], json.loads(str(z["info"]))
     assert theta.shape == (net.num_params,) and theta.dtype == np.float64

@@ -21,15 +21,22 @@ STEPS = 12
 
 # (case name, preset, overrides); t_end is set to STEPS steps of the problem's dt
 CASES = [
-    *[(f"allen_cahn-{s}", "smoke", {"problem": "allen_cahn", "sampler": s})
-      for s in ("uniform", "column_norm", "leverage", "pivoted_qr", "gaussian")],
+    *[
+        (f"allen_cahn-{s}", "smoke", {"problem": "allen_cahn", "sampler": s})
+        for s in ("uniform", "column_norm", "leverage", "pivoted_qr", "gaussian")
+    ],
     ("allen_cahn-dense", "smoke", {"problem": "allen_cahn", "s": "dense"}),
-    *[(f"allen_cahn-{s}-full", "smoke", {"problem": "allen_cahn", "sampler": s, "solver": "full-jacobian"})
-      for s in ("uniform", "column_norm", "gaussian")],
+    *[
+        (f"allen_cahn-{s}-full", "smoke", {"problem": "allen_cahn", "sampler": s, "solver": "full-jacobian"})
+        for s in ("uniform", "column_norm", "gaussian")
+    ],
     ("allen_cahn-dense-full", "smoke", {"problem": "allen_cahn", "s": "dense", "solver": "full-jacobian"}),
     ("allen_cahn-uniform-s=p", "smoke", {"problem": "allen_cahn", "sampler": "uniform", "s": 765}),
-    ("allen_cahn-uniform-euler-f64", "smoke", {"problem": "allen_cahn", "sampler": "uniform", "integrator": "euler",
-                                                "precision": "f64"}),
+    (
+        "allen_cahn-uniform-euler-f64",
+        "smoke",
+        {"problem": "allen_cahn", "sampler": "uniform", "integrator": "euler", "precision": "f64"},
+    ),
     ("vlasov-gaussian", "smoke", {"problem": "vlasov", "sampler": "gaussian"}),
     ("advection-leverage-full", "smoke", {"problem": "advection", "sampler": "leverage", "solver": "full-jacobian"}),
     ("allen_cahn-fast-uniform", "fast", {"problem": "allen_cahn", "sampler": "uniform"}),
@@ -52,8 +59,13 @@ def _run(preset, overrides, theta0=None, cache_dir=None):
     cfg = _config(preset, overrides)
     r = solve(cfg, theta0=theta0, chunk=5, cache_dir=cache_dir)
     assert r.status == "ok"
-    return {"step": r.step, "rel_l2_t": r.rel_l2_t, "ls_residual": r.ls_residual, "theta": r.theta,
-            "rel_l2": np.asarray(r.rel_l2)}
+    return {
+        "step": r.step,
+        "rel_l2_t": r.rel_l2_t,
+        "ls_residual": r.ls_residual,
+        "theta": r.theta,
+        "rel_l2": np.asarray(r.rel_l2),
+    }
 
 
 @pytest.fixture(scope="module")

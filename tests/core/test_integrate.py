@@ -104,11 +104,21 @@ def _blowup_problem():
     from rsng.core.problems import ExactReference, Problem, problem_names, register
 
     if "test_blowup" not in problem_names():
-        register(Problem(
-            name="test_blowup", equation="u_t = u^3", box=((0.0, 2 * np.pi),), derivatives={},
-            rhs=lambda x, f: f["u"] ** 3, u0=lambda xp, x: 2.0 + xp.sin(x[..., 0]), t_end=1.0, dt=1e-2, n=32,
-            rcond=1e-4, reference=ExactReference(exact=lambda xp, x, t: 2.0 + xp.sin(x[..., 0])),
-        ))
+        register(
+            Problem(
+                name="test_blowup",
+                equation="u_t = u^3",
+                box=((0.0, 2 * np.pi),),
+                derivatives={},
+                rhs=lambda x, f: f["u"] ** 3,
+                u0=lambda xp, x: 2.0 + xp.sin(x[..., 0]),
+                t_end=1.0,
+                dt=1e-2,
+                n=32,
+                rcond=1e-4,
+                reference=ExactReference(exact=lambda xp, x, t: 2.0 + xp.sin(x[..., 0])),
+            )
+        )
     return "test_blowup"
 
 
@@ -192,8 +202,9 @@ def test_finite_blow_up_is_diverged_at_the_first_step_over_the_bound():
     cfg = resolve(None, **dict(SMALL, dt=2.0, t_end=10.0), s=40, seed=0)
     twin = traj(cfg, chunk=1)
     bound = twin._u_bound
-    assert bound == BLOWUP_FACTOR * max(np.sqrt((exact_reference(cfg) ** 2).sum(axis=1)).max(),
-                                        np.linalg.norm(twin._eval(twin.theta)))
+    assert bound == BLOWUP_FACTOR * max(
+        np.sqrt((exact_reference(cfg) ** 2).sum(axis=1)).max(), np.linalg.norm(twin._eval(twin.theta))
+    )
     twin._u_bound = np.inf  # the same run, unchecked: ‖u‖ after every step
     norms = []
     while not twin.done:

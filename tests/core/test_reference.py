@@ -264,8 +264,10 @@ def test_concurrent_processes_compute_a_reference_once(tmp_path):
     import subprocess
     import sys
 
-    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     outs = [json.loads(p.communicate(timeout=300)[0].splitlines()[-1]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sorted(o["cached"] for o in outs) == [False, True, True]

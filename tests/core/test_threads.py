@@ -27,8 +27,12 @@ CLAIM = textwrap.dedent("""
 
 
 def start(lock_dir, n=1, jax="nojax", hold="hold"):
-    p = subprocess.Popen([sys.executable, "-c", CLAIM, str(lock_dir), str(n), jax, hold],
-                         stdout=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    p = subprocess.Popen(
+        [sys.executable, "-c", CLAIM, str(lock_dir), str(n), jax, hold],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
     return p, json.loads(p.stdout.readline())
 
 
@@ -87,8 +91,11 @@ def test_xla_flags_are_read(user_flag, ynn):
     did that): configure_threads drops such a token, and the flags after it must reach XLA, seen in the
     compiled HLO — XLA's default YNNPACK dot fusions, or none where the user's flag turns them off."""
     env = {**os.environ, "XLA_FLAGS": f"intra_op_parallelism_threads=1 {user_flag}".strip(), "JAX_PLATFORMS": "cpu"}
-    out = json.loads(subprocess.run([sys.executable, "-c", FLAGS], env=env, capture_output=True, text=True,
-                                    check=True).stdout.splitlines()[-1])
+    out = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", FLAGS], env=env, capture_output=True, text=True, check=True
+        ).stdout.splitlines()[-1]
+    )
     assert "intra_op_parallelism_threads" not in out["flags"]
     assert "--xla_cpu_multi_thread_eigen=false" in out["flags"]
     assert out["ynn"] is ynn

@@ -11,7 +11,7 @@ import sys
 import textwrap
 import uuid
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +32,46 @@ from rsng.results import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 def make_row(trial_id: str = "trial_0001", sweep: str = "sw", **kw) -> dict:
     row = dict(
-        sweep=sweep, trial_id=trial_id, problem="allen_cahn", sampler="uniform", s=120, p=1400, n=64,
-        depth=7, width=25, dt=1e-3, t_end=1.0, seed=3, init_seed=0, precision="f32", rcond=1e-4,
-        integrator="rk4", lstsq="svd", solver="fast", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5, batch_size=1,
-        compile_s=2.25, steps=1000, status="ok", diverged_step=None, error_message="",
-        reference="spectral", rsng_version="0.1.0", git_sha="c2b4069", jax_version="0.10.2", device="cpu",
-        started_at=T0, finished_at=T0 + timedelta(seconds=15),
+        sweep=sweep,
+        trial_id=trial_id,
+        problem="allen_cahn",
+        sampler="uniform",
+        s=120,
+        p=1400,
+        n=64,
+        depth=7,
+        width=25,
+        dt=1e-3,
+        t_end=1.0,
+        seed=3,
+        init_seed=0,
+        precision="f32",
+        rcond=1e-4,
+        integrator="rk4",
+        lstsq="svd",
+        solver="fast",
+        rel_l2=0.0123,
+        rel_l2_t0=0.001,
+        rel_l2_final=0.02,
+        wall_s=12.5,
+        batch_size=1,
+        compile_s=2.25,
+        steps=1000,
+        status="ok",
+        diverged_step=None,
+        error_message="",
+        reference="spectral",
+        rsng_version="0.1.0",
+        git_sha="c2b4069",
+        jax_version="0.10.2",
+        device="cpu",
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=15),
     )
     row.update(kw)
     return row
@@ -50,8 +79,13 @@ def make_row(trial_id: str = "trial_0001", sweep: str = "sw", **kw) -> dict:
 
 def make_steps(k0: int, k1: int, scale: float = 1.0) -> dict:
     k = np.arange(k0, k1)
-    return dict(step=k, t=k * 1e-3, rel_l2_t=scale * (1 + k) * 1e-3, ls_residual=np.where(k == 0, np.nan, 1e-6),
-                wall_s_cumulative=k * 0.01)
+    return dict(
+        step=k,
+        t=k * 1e-3,
+        rel_l2_t=scale * (1 + k) * 1e-3,
+        ls_residual=np.where(k == 0, np.nan, 1e-6),
+        wall_s_cumulative=k * 0.01,
+    )
 
 
 def visible(folder: Path) -> list[str]:
@@ -94,10 +128,27 @@ def check_steps_dtypes(df: pd.DataFrame) -> None:
 def test_round_trip_rows_and_steps(tmp_path):
     sweep = tmp_path / "sw"
     ok = make_row("a")
-    div = make_row("b", status="diverged", rel_l2=float("nan"), rel_l2_final=float("inf"), diverged_step=412,
-                   steps=411, sampler="leverage")
-    fail = make_row("c", status="failed", rel_l2=0.5, rel_l2_t0=None, rel_l2_final=None, compile_s=None,
-                    error_message="Traceback: boom", reference=None, git_sha=None, steps=0)
+    div = make_row(
+        "b",
+        status="diverged",
+        rel_l2=float("nan"),
+        rel_l2_final=float("inf"),
+        diverged_step=412,
+        steps=411,
+        sampler="leverage",
+    )
+    fail = make_row(
+        "c",
+        status="failed",
+        rel_l2=0.5,
+        rel_l2_t0=None,
+        rel_l2_final=None,
+        compile_s=None,
+        error_message="Traceback: boom",
+        reference=None,
+        git_sha=None,
+        steps=0,
+    )
     for r in (ok, div, fail):
         p = R.write_trajectory(sweep, r)
         assert p.parent == sweep / "trajectories" and p.name == f"{r['trial_id']}.parquet"
@@ -212,12 +263,22 @@ def test_corrupt_and_foreign_files_are_skipped_or_raise_in_strict_mode(tmp_path)
     with pytest.warns(ResultsWarning) as rec:
         res = R.load(sweep)
     messages = "\n".join(str(w.message) for w in rec)
-    for name in ("garbage.parquet", "foreign.parquet", "wrongtypes.parquet", "other-000000.parquet",
-                 "misplaced.parquet"):
+    for name in (
+        "garbage.parquet",
+        "foreign.parquet",
+        "wrongtypes.parquet",
+        "other-000000.parquet",
+        "misplaced.parquet",
+    ):
         assert name in messages
     skipped = {Path(f).name: reason for f, reason in res.skipped}
-    assert set(skipped) == {"garbage.parquet", "foreign.parquet", "wrongtypes.parquet", "other-000000.parquet",
-                            "misplaced.parquet"}
+    assert set(skipped) == {
+        "garbage.parquet",
+        "foreign.parquet",
+        "wrongtypes.parquet",
+        "other-000000.parquet",
+        "misplaced.parquet",
+    }
     assert "not a readable Parquet file" in skipped["garbage.parquet"]
     assert "missing columns" in skipped["foreign.parquet"]
     assert "column types" in skipped["wrongtypes.parquet"]
@@ -226,8 +287,9 @@ def test_corrupt_and_foreign_files_are_skipped_or_raise_in_strict_mode(tmp_path)
     check_trajectory_dtypes(res.trajectories)
 
     # strict: each bad file in turn raises, naming it (files are read in sorted order)
-    for path in [tdir / n for n in ("foreign.parquet", "garbage.parquet", "misplaced.parquet",
-                                    "wrongtypes.parquet")] + [sdir / "other-000000.parquet"]:
+    for path in [
+        tdir / n for n in ("foreign.parquet", "garbage.parquet", "misplaced.parquet", "wrongtypes.parquet")
+    ] + [sdir / "other-000000.parquet"]:
         with pytest.raises(ResultsError, match=path.name) as exc:
             R.load(sweep, strict=True)
         assert str(path) in str(exc.value) and type(exc.value) is ResultsError
@@ -255,7 +317,8 @@ def test_version_1_files_load_with_solver_reference(tmp_path):
     path = R.write_trajectory(sweep, make_row("old"))
     table = pq.read_table(path)
     v1 = table.drop_columns(["solver", "batch_size"]).set_column(
-        0, "schema_version", pa.array([1] * table.num_rows, pa.int32()))
+        0, "schema_version", pa.array([1] * table.num_rows, pa.int32())
+    )
     v1 = v1.replace_schema_metadata({**table.schema.metadata, b"rsng.schema_version": b"1"})
     pq.write_table(v1, sweep / "trajectories" / "old.parquet")
     res = R.load(sweep, strict=True)
@@ -347,7 +410,11 @@ def test_storage_root_with_two_sweeps_concatenates(tmp_path):
     assert len(res.trajectories) == 4 and len(res.steps) == 16
     assert sorted(res.trajectories["sweep"].cat.categories) == ["s1", "s2"]
     assert list(zip(res.trajectories["sweep"], res.trajectories["trial_id"])) == [
-        ("s1", "t0"), ("s1", "t1"), ("s2", "t0"), ("s2", "t1")]
+        ("s1", "t0"),
+        ("s1", "t1"),
+        ("s2", "t0"),
+        ("s2", "t1"),
+    ]
     assert res.meta is None and set(res.sweeps) == {"s1", "s2"} and res.sweeps["s2"]["name"] == "s2"
     assert res.steps.groupby("sweep", observed=True).size().to_dict() == {"s1": 8, "s2": 8}
     assert len(R.load(root / "s1").trajectories) == 2
@@ -421,8 +488,14 @@ def test_killed_writer_leaves_no_visible_partial_file(tmp_path):
     R.write_steps(sweep, "t1", 0, make_steps(0, 10))
     R.write_steps(sweep, "t1", 1, make_steps(10, 13))  # the old version of the chunk being rewritten
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(sweep)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(sweep)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         line = proc.stdout.readline() if ready else ""
@@ -470,8 +543,10 @@ def test_check_writable(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root bypasses permissions (covered by the path-under-a-file case)")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="root bypasses permissions (covered by the path-under-a-file case)",
+)
 def test_check_writable_read_only_dir(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -485,8 +560,10 @@ def test_check_writable_read_only_dir(tmp_path):
 
 # -- packaging ---------------------------------------------------------------------------------------
 def test_import_is_cheap():
-    code = ("import sys, rsng.results; heavy = [m for m in ('pyarrow', 'pandas', 'numpy', 'jax', 'ray', 'mlflow') "
-            "if m in sys.modules]; assert not heavy, heavy")
+    code = (
+        "import sys, rsng.results; heavy = [m for m in ('pyarrow', 'pandas', 'numpy', 'jax', 'ray', 'mlflow') "
+        "if m in sys.modules]; assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
@@ -498,7 +575,7 @@ def test_docs_describe_every_column():
 
 
 # -- property test -----------------------------------------------------------------------------------
-_ZONES = st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
 _STRATEGIES = {
     "int32": st.integers(-(2**31), 2**31 - 1),
     "int64": st.integers(-(2**63), 2**63 - 1),
@@ -543,7 +620,7 @@ def test_property_valid_rows_round_trip(tmp_path_factory, row):
         elif c.name == "rel_l2" and row["status"] != "ok":
             assert pd.isna(got[c.name])
         elif c.type == "timestamp":
-            exp = row[c.name].astimezone(timezone.utc)
+            exp = row[c.name].astimezone(UTC)
             assert got[c.name] == pd.Timestamp(exp), c.name
         else:
             assert _same(row[c.name], got[c.name]), (c.name, row[c.name], got[c.name])

@@ -30,8 +30,17 @@ N_TRIALS = 6
 
 
 def sweep_cmd(storage: Path, cache: Path, *args: str) -> list[str]:
-    return [sys.executable, str(FAULT_SWEEP), "--ray-address", "local", "--storage", str(storage),
-            "--cache-dir", str(cache), *args]
+    return [
+        sys.executable,
+        str(FAULT_SWEEP),
+        "--ray-address",
+        "local",
+        "--storage",
+        str(storage),
+        "--cache-dir",
+        str(cache),
+        *args,
+    ]
 
 
 def sweep_env() -> dict:
@@ -45,8 +54,9 @@ def run(cmd, cwd, timeout=600):
 
 def start(cmd, cwd, log: Path):
     """The driver in its own session (as a terminal would run it), output to ``log``."""
-    return subprocess.Popen(cmd, cwd=cwd, env=sweep_env(), stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=sweep_env(), stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_for(cond, timeout, what, proc=None, log=None):
@@ -121,8 +131,11 @@ def mlflow_runs(uri: str):
 
 def children(runs, status: str | None = None) -> list[str]:
     """Trial ids of the child runs (with that run status only, if given)."""
-    return sorted(r.data.tags["rsng.trial_id"] for r in runs if r.data.tags.get("mlflow.parentRunId")
-                  and status in (None, r.info.status))
+    return sorted(
+        r.data.tags["rsng.trial_id"]
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") and status in (None, r.info.status)
+    )
 
 
 def sqlite_uri(sweep_dir: Path) -> str:
@@ -149,8 +162,10 @@ def assert_same_as_reference(sweep_dir: Path, ref_dir: Path, trial_ids=None) -> 
         r = ref_steps[ref_steps.trial_id == tid]
         assert g["step"].tolist() == r["step"].tolist()
         assert np.array_equal(g["rel_l2_t"].to_numpy(), r["rel_l2_t"].to_numpy(), equal_nan=True)
-        with np.load(sweep_dir / "_state" / f"{safe_name(tid)}.npz") as a, \
-                np.load(ref_dir / "_state" / f"{safe_name(tid)}.npz") as b:
+        with (
+            np.load(sweep_dir / "_state" / f"{safe_name(tid)}.npz") as a,
+            np.load(ref_dir / "_state" / f"{safe_name(tid)}.npz") as b,
+        ):
             assert int(a["k"]) == int(b["k"]) and np.array_equal(a["theta"], b["theta"])  # final θ
 
 
@@ -170,8 +185,22 @@ def test_killed_trial_worker_is_retried_from_its_checkpoint_bit_identically(refe
     storage = tmp_path / "results"
     sweep_dir = storage / "faults"
     log = tmp_path / "driver.log"
-    proc = start(sweep_cmd(storage, tmp_path / "cache", "--seeds", "1", "--t-end", "10", "--report-steps", str(REPORT),
-                           "--max-concurrent", "1"), tmp_path, log)
+    proc = start(
+        sweep_cmd(
+            storage,
+            tmp_path / "cache",
+            "--seeds",
+            "1",
+            "--t-end",
+            "10",
+            "--report-steps",
+            str(REPORT),
+            "--max-concurrent",
+            "1",
+        ),
+        tmp_path,
+        log,
+    )
     try:
         spath, k_kill = wait_for(lambda: mid_trajectory(sweep_dir), 300, "a mid-trajectory state file", proc, log)
         workers = wait_for(lambda: trial_workers(proc.pid), 30, "the trial's worker process", proc, log)
@@ -210,8 +239,13 @@ def test_sigint_to_the_driver_stops_cleanly_and_resume_finishes_bit_identically(
     proc = start(sweep_cmd(storage, tmp_path / "cache", *GRID, "--max-concurrent", "1"), tmp_path, log)
     try:
         # at least two trajectories done and another one part-way through
-        wait_for(lambda: len(rows(sweep_dir)) >= 2 and mid_trajectory(sweep_dir), 300,
-                 "two rows and a trajectory in progress", proc, log)
+        wait_for(
+            lambda: len(rows(sweep_dir)) >= 2 and mid_trajectory(sweep_dir),
+            300,
+            "two rows and a trajectory in progress",
+            proc,
+            log,
+        )
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C in a terminal sends: the driver's process group
         rc = finish(proc, timeout=120)
     finally:
@@ -269,11 +303,26 @@ def test_mlflow_server_stopped_mid_sweep_then_sync_completes_it(template_db, tmp
         procs = [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)]
         listening = {c.laddr.ip for p in procs for c in p.net_connections("inet") if c.status == psutil.CONN_LISTEN}
         assert listening == {"127.0.0.1"}, listening
-        proc = start(sweep_cmd(storage, tmp_path / "cache", "--seeds", "4", "--t-end", "5", "--max-concurrent", "1",
-                               "--mlflow-uri", server.uri), tmp_path, log)
+        proc = start(
+            sweep_cmd(
+                storage,
+                tmp_path / "cache",
+                "--seeds",
+                "4",
+                "--t-end",
+                "5",
+                "--max-concurrent",
+                "1",
+                "--mlflow-uri",
+                server.uri,
+            ),
+            tmp_path,
+            log,
+        )
         try:
-            wait_for(lambda: len(children(mlflow_runs(server.uri), "FINISHED")) >= 1, 300, "a first child run", proc,
-                     log)
+            wait_for(
+                lambda: len(children(mlflow_runs(server.uri), "FINISHED")) >= 1, 300, "a first child run", proc, log
+            )
             os.killpg(server.process.pid, signal.SIGKILL)  # the tracking server dies mid-sweep, at once
             server.stop()
             rc = finish(proc)
@@ -295,11 +344,19 @@ def test_mlflow_server_stopped_mid_sweep_then_sync_completes_it(template_db, tmp
         before = children(mlflow_runs(server2.uri), "FINISHED")
         assert 1 <= len(before) < 4, before
         for i in range(2):  # the second sync must create nothing
-            r = subprocess.run([sys.executable, "-m", "rsng.cli", "mlflow-sync", str(sweep_dir), "--mlflow-uri",
-                                server2.uri], capture_output=True, text=True, timeout=300, env=sweep_env())
+            r = subprocess.run(
+                [sys.executable, "-m", "rsng.cli", "mlflow-sync", str(sweep_dir), "--mlflow-uri", server2.uri],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env=sweep_env(),
+            )
             assert r.returncode == 0, r.stdout + r.stderr
-            expected = (f"created {4 - len(before)}, already present {len(before)}" if i == 0
-                        else "created 0, already present 4")
+            expected = (
+                f"created {4 - len(before)}, already present {len(before)}"
+                if i == 0
+                else "created 0, already present 4"
+            )
             assert expected in r.stdout, r.stdout
         runs = mlflow_runs(server2.uri)
         assert children(runs) == sorted(traj["trial_id"])  # every trajectory once
@@ -358,14 +415,19 @@ def test_an_exception_inside_a_trial_is_recorded_as_failed(tmp_path):
     spec = SweepSpec("faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke"})
     t = spec.expand()[0]
     sweep_dir = tmp_path / "results" / "faults"
-    payload = _trial_payload(t, Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set()),
-                             SweepOptions(cache_dir=str(tmp_path / "cache")), {"rsng_version": "0"})
+    payload = _trial_payload(
+        t,
+        Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set()),
+        SweepOptions(cache_dir=str(tmp_path / "cache")),
+        {"rsng_version": "0"},
+    )
     _save_state(state_path(sweep_dir, t.trial_id), {"theta": np.zeros(3, np.float32), "k": np.asarray(10)})
     code = "import json, sys; from rsng.service.trial import run_trajectory; run_trajectory(json.loads(sys.argv[1]))"
     import json
 
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(payload)], capture_output=True, text=True,
-                       timeout=300, env=sweep_env())
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(payload)], capture_output=True, text=True, timeout=300, env=sweep_env()
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     row = load(sweep_dir).trajectories.iloc[0]
     assert row["status"] == "failed" and row["trial_id"] == t.trial_id and pd.isna(row["rel_l2"])

@@ -28,11 +28,24 @@ def test_two_hundred_trajectories_complete_and_the_driver_stays_small(tmp_path):
     log = tmp_path / "driver.log"
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
     # heat smoke, 10 steps each: the per-trajectory cost is the service's (scheduling, Parquet, MLflow)
-    cmd = [sys.executable, str(FAULT_SWEEP), "--ray-address", "local", "--seeds", str(N), "--t-end", "0.1",
-           "--storage", str(storage), "--cache-dir", str(tmp_path / "cache")]
+    cmd = [
+        sys.executable,
+        str(FAULT_SWEEP),
+        "--ray-address",
+        "local",
+        "--seeds",
+        str(N),
+        "--t-end",
+        "0.1",
+        "--storage",
+        str(storage),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
     driver = psutil.Process(proc.pid)
     peak = baseline = 0
     try:
@@ -42,8 +55,11 @@ def test_two_hundred_trajectories_complete_and_the_driver_stays_small(tmp_path):
             except psutil.Error:
                 break
             peak = max(peak, rss)
-            if not baseline and (sweep_dir / "trajectories").is_dir() and \
-                    len(list((sweep_dir / "trajectories").iterdir())) >= WARM:
+            if (
+                not baseline
+                and (sweep_dir / "trajectories").is_dir()
+                and len(list((sweep_dir / "trajectories").iterdir())) >= WARM
+            ):
                 baseline = rss  # Ray, Tune, MLflow, pandas and matplotlib loaded and in use
             time.sleep(0.25)
         rc = proc.wait(60)
@@ -59,8 +75,10 @@ def test_two_hundred_trajectories_complete_and_the_driver_stays_small(tmp_path):
     assert len(load(sweep_dir).steps) == N * 11  # t = 0 and 10 steps each
     reported = float(re.search(r"Driver peak memory \(RSS\): (\d+) MiB", out).group(1))
     growth = (peak - baseline) / 2**20
-    print(f"\n{N} trajectories in {wall:.0f} s; driver peak RSS {peak / 2**20:.0f} MiB (getrusage: {reported:.0f} MiB), "
-          f"growth over the last {N - WARM} trajectories {growth:.0f} MiB")
+    print(
+        f"\n{N} trajectories in {wall:.0f} s; driver peak RSS {peak / 2**20:.0f} MiB (getrusage: {reported:.0f} MiB), "
+        f"growth over the last {N - WARM} trajectories {growth:.0f} MiB"
+    )
     # measured here: 169-179 s, peak 576 MiB, ≈ 50 MiB growth over the last 180 trajectories. The
     # driver keeps no per-step series (it reads one trajectory's steps to log it, then drops them).
     assert 0 < baseline and growth < 150, growth

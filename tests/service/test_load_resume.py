@@ -60,13 +60,28 @@ def test_a_thousand_trajectories_survive_a_driver_kill_and_resume(tmp_path):
 
     storage, cache = tmp_path / "results", tmp_path / "cache"
     sweep_dir = storage / NAME
-    cmd = [sys.executable, str(LOAD), "--trajectories", str(N), "--t-end", T_END, "--report-steps", REPORT,
-           "--ray-address", "local", "--storage", str(storage), "--cache-dir", str(cache)]
+    cmd = [
+        sys.executable,
+        str(LOAD),
+        "--trajectories",
+        str(N),
+        "--t-end",
+        T_END,
+        "--report-steps",
+        REPORT,
+        "--ray-address",
+        "local",
+        "--storage",
+        str(storage),
+        "--cache-dir",
+        str(cache),
+    ]
     t0 = time.monotonic()
     log = tmp_path / "first.log"
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, env=env(), stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 1800
         while n_rows(sweep_dir) < N // 2:
@@ -86,8 +101,11 @@ def test_a_thousand_trajectories_survive_a_driver_kill_and_resume(tmp_path):
     t_resume = time.monotonic() - t1
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert f"{N} trajectories ({len(done)} already done, {N - len(done)} to run)" in r.stdout
-    tune_warnings = [line for line in (r.stdout + r.stderr).splitlines()
-                     if "WARNING" in line and any(k in line for k in ("tune", "experiment_state", "trial"))]
+    tune_warnings = [
+        line
+        for line in (r.stdout + r.stderr).splitlines()
+        if "WARNING" in line and any(k in line for k in ("tune", "experiment_state", "trial"))
+    ]
     assert not tune_warnings, tune_warnings
 
     # Parquet: every trajectory once, every stored step once
@@ -104,8 +122,9 @@ def test_a_thousand_trajectories_survive_a_driver_kill_and_resume(tmp_path):
     exp = client.get_experiment_by_name(f"rsng/{NAME}")
     runs, token = [], None
     while True:
-        page = client.search_runs([exp.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=1000,
-                                  page_token=token)
+        page = client.search_runs(
+            [exp.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
+        )
         runs += page
         token = page.token
         if not token:
@@ -122,8 +141,14 @@ def test_a_thousand_trajectories_survive_a_driver_kill_and_resume(tmp_path):
     seeds = df.set_index("trial_id").loc[ids, "seed"].astype(int).tolist()
     ref_storage = tmp_path / "reference"
     t2 = time.monotonic()
-    ref = subprocess.run([sys.executable, "-c", REFERENCE, str(ref_storage), str(cache), ",".join(map(str, seeds)),
-                          T_END, REPORT], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=1800)
+    ref = subprocess.run(
+        [sys.executable, "-c", REFERENCE, str(ref_storage), str(cache), ",".join(map(str, seeds)), T_END, REPORT],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert ref.returncode == 0, ref.stderr[-3000:]
     ref_res = load(ref_storage / "reference")
     got = df.set_index("trial_id").loc[ids]
@@ -135,8 +160,12 @@ def test_a_thousand_trajectories_survive_a_driver_kill_and_resume(tmp_path):
         w = ref_res.steps[ref_res.steps.trial_id == tid]
         assert g["step"].tolist() == w["step"].tolist()
         assert np.array_equal(g["rel_l2_t"].to_numpy(), w["rel_l2_t"].to_numpy(), equal_nan=True)
-        with np.load(sweep_dir / "_state" / f"{safe_name(tid)}.npz") as a, \
-                np.load(ref_storage / "reference" / "_state" / f"{safe_name(tid)}.npz") as b:
+        with (
+            np.load(sweep_dir / "_state" / f"{safe_name(tid)}.npz") as a,
+            np.load(ref_storage / "reference" / "_state" / f"{safe_name(tid)}.npz") as b,
+        ):
             assert int(a["k"]) == int(b["k"]) and np.array_equal(a["theta"], b["theta"])
-    print(f"\n{N} trajectories: killed after {t_kill:.0f} s at {len(done)} rows ({len(cut)} cut short), resumed in "
-          f"{t_resume:.0f} s; {len(ids)} compared with an uninterrupted run ({time.monotonic() - t2:.0f} s)")
+    print(
+        f"\n{N} trajectories: killed after {t_kill:.0f} s at {len(done)} rows ({len(cut)} cut short), resumed in "
+        f"{t_resume:.0f} s; {len(ids)} compared with an uninterrupted run ({time.monotonic() - t2:.0f} s)"
+    )

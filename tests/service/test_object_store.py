@@ -32,15 +32,25 @@ def _prefix(tag: str) -> str:
 
 
 def sweep_cmd(storage: str, cache: Path, *args: str, script: Path = FAULT_SWEEP) -> list[str]:
-    return [sys.executable, str(script), "--ray-address", "local", "--storage", storage, "--cache-dir", str(cache),
-            *args]
+    return [
+        sys.executable,
+        str(script),
+        "--ray-address",
+        "local",
+        "--storage",
+        storage,
+        "--cache-dir",
+        str(cache),
+        *args,
+    ]
 
 
 def sweep_env(server, home: Path) -> dict:
     """The sweep's environment: the S3 server, and RSNG_CACHE_DIR in the test's folder (the default MLflow
     store of an s3:// sweep lives there)."""
-    return server.env(dict(os.environ, RAY_AUTH_MODE="disabled", MLFLOW_DISABLE_TELEMETRY="true",
-                           RSNG_CACHE_DIR=str(home)))
+    return server.env(
+        dict(os.environ, RAY_AUTH_MODE="disabled", MLFLOW_DISABLE_TELEMETRY="true", RSNG_CACHE_DIR=str(home))
+    )
 
 
 def local_mlflow_db(home: Path, bucket: str, prefix: str, sweep: str = "faults") -> Path:
@@ -53,10 +63,16 @@ def mlflow_children(db: Path, sweep: str = "faults", status: str | None = None) 
 
     client = MlflowClient(tracking_uri=f"sqlite:///{db}")
     exp = client.get_experiment_by_name(f"rsng/{sweep}")
-    runs = [] if exp is None else client.search_runs([exp.experiment_id], run_view_type=ViewType.ACTIVE_ONLY,
-                                                     max_results=1000)
-    return sorted(r.data.tags["rsng.trial_id"] for r in runs if r.data.tags.get("mlflow.parentRunId")
-                  and status in (None, r.info.status))
+    runs = (
+        []
+        if exp is None
+        else client.search_runs([exp.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=1000)
+    )
+    return sorted(
+        r.data.tags["rsng.trial_id"]
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") and status in (None, r.info.status)
+    )
 
 
 def _rows(server, prefix: str) -> set[str]:
@@ -128,13 +144,22 @@ def test_storage_path_parses_uris_and_refuses_malformed_ones():
     assert isinstance(p, ObjectPath) and str(p) == "s3://bkt/a/b" and p.path == "bkt/a/b" and p.bucket == "bkt"
     q = p / "trajectories" / "x-000001.parquet"
     assert str(q) == "s3://bkt/a/b/trajectories/x-000001.parquet"
-    assert (q.name, q.stem, q.suffix, str(q.parent.parent)) == ("x-000001.parquet", "x-000001", ".parquet",
-                                                                 "s3://bkt/a/b")
+    assert (q.name, q.stem, q.suffix, str(q.parent.parent)) == (
+        "x-000001.parquet",
+        "x-000001",
+        ".parquet",
+        "s3://bkt/a/b",
+    )
     assert str(storage_path("gcs://bkt//x/")) == "gs://bkt/x"
     assert storage_path("results/run") == Path("results/run") and storage_path("file:///tmp/x") == Path("/tmp/x")
-    for bad, words in [("ftp://h/x", "unsupported scheme 'ftp'"), ("s3:/bkt/x", "malformed URI"),
-                       ("s3://", "no bucket"), ("gs:///x", "no bucket"), ("s3://bkt/x?endpoint_override=h", "query"),
-                       ("s3://Bkt_/x", "not a valid bucket name")]:
+    for bad, words in [
+        ("ftp://h/x", "unsupported scheme 'ftp'"),
+        ("s3:/bkt/x", "malformed URI"),
+        ("s3://", "no bucket"),
+        ("gs:///x", "no bucket"),
+        ("s3://bkt/x?endpoint_override=h", "query"),
+        ("s3://Bkt_/x", "not a valid bucket name"),
+    ]:
         with pytest.raises(ValueError, match=words):
             storage_path(bad)
 
@@ -154,11 +179,21 @@ def test_bad_storage_uris_exit_2_naming_storage_before_ray_starts(s3_env, tmp_pa
         ("s3:/rsng-test/x", {}, "malformed URI"),
         ("s3://", {}, "no bucket"),
         ("s3://no-such-bucket/x", {}, "bucket 'no-such-bucket' does not exist"),
-        ("s3://rsng-test/x", {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
-                              "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-                              "AWS_CONFIG_FILE": str(tmp_path / "none")}, "no AWS credentials found"),
-        ("s3://rsng-test/x", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
-         "cannot be written (endpoint http://127.0.0.1:9)"),
+        (
+            "s3://rsng-test/x",
+            {
+                "AWS_ACCESS_KEY_ID": None,
+                "AWS_SECRET_ACCESS_KEY": None,
+                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            },
+            "no AWS credentials found",
+        ),
+        (
+            "s3://rsng-test/x",
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+            "cannot be written (endpoint http://127.0.0.1:9)",
+        ),
     ]
     for storage, env, words in cases:
         from rsng.results import fs
@@ -167,8 +202,13 @@ def test_bad_storage_uris_exit_2_naming_storage_before_ray_starts(s3_env, tmp_pa
             m.setattr(fs, "_FILESYSTEMS", {})
             for k, v in env.items():
                 m.delenv(k, raising=False) if v is None else m.setenv(k, v)
-            rc = sweep_main("faults", "", script.build, script.extra,
-                            argv=["--ray-address", "local", "--storage", storage, "--cache-dir", str(tmp_path / "c")])
+            rc = sweep_main(
+                "faults",
+                "",
+                script.build,
+                script.extra,
+                argv=["--ray-address", "local", "--storage", storage, "--cache-dir", str(tmp_path / "c")],
+            )
         err = capsys.readouterr().err.strip()
         assert rc == 2, (storage, err)
         assert len(err.splitlines()) == 1 and "error: --storage: " in err and words in err, (storage, err)
@@ -187,9 +227,15 @@ def s3_sweep(s3_server, tmp_path_factory):
     prefix = _prefix("sweep")
     storage = f"s3://{s3_server.bucket}/{prefix}"
     t0 = time.perf_counter()
-    r = subprocess.run(sweep_cmd(storage, tmp / "cache", "--seeds", "2", "--t-end", "2", "--report-steps", "100"),
-                       cwd=tmp, env=sweep_env(s3_server, tmp / "home"), capture_output=True, text=True, check=False,
-                       timeout=600)
+    r = subprocess.run(
+        sweep_cmd(storage, tmp / "cache", "--seeds", "2", "--t-end", "2", "--report-steps", "100"),
+        cwd=tmp,
+        env=sweep_env(s3_server, tmp / "home"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return storage, prefix, tmp, r, time.perf_counter() - t0
 
@@ -229,8 +275,14 @@ def test_sweep_to_s3_writes_rows_steps_states_and_mlflow_children(s3_sweep, s3_s
     assert "of 2 eligible runs" in capsys.readouterr().out
     assert main(["report", f"{storage}/faults", "--out", str(tmp / "report"), "--no-reference"]) == 0
     assert f"{storage}/faults" in (tmp / "report" / "index.html").read_text()
-    out = subprocess.run([sys.executable, "-m", "rsng.cli", "mlflow-sync", f"{storage}/faults"], capture_output=True,
-                         text=True, check=False, timeout=300, env=sweep_env(s3_server, tmp / "home"))
+    out = subprocess.run(
+        [sys.executable, "-m", "rsng.cli", "mlflow-sync", f"{storage}/faults"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=sweep_env(s3_server, tmp / "home"),
+    )
     assert out.returncode == 0 and "created 0, already present 2, failed 0" in out.stdout, out.stdout + out.stderr
 
 
@@ -262,25 +314,41 @@ def local_reference(tmp_path_factory):
     """The uninterrupted sweep of GRID on local disk."""
     tmp = tmp_path_factory.mktemp("s3-local-ref")
     env = dict(os.environ, RAY_AUTH_MODE="disabled", MLFLOW_DISABLE_TELEMETRY="true")
-    r = subprocess.run(sweep_cmd(str(tmp / "results"), tmp / "cache", *GRID), cwd=tmp, env=env, capture_output=True,
-                       text=True, check=False, timeout=900)
+    r = subprocess.run(
+        sweep_cmd(str(tmp / "results"), tmp / "cache", *GRID),
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return tmp / "results" / "faults"
 
 
 @pytest.mark.slow
-def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(local_reference, s3_server, s3_env,
-                                                                        tmp_path):
+def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(local_reference, s3_server, s3_env, tmp_path):
     prefix = _prefix("resume")
     storage = f"s3://{s3_server.bucket}/{prefix}"
     env = sweep_env(s3_server, tmp_path / "home")
     log = tmp_path / "driver.log"
-    proc = subprocess.Popen(sweep_cmd(storage, tmp_path / "cache", *GRID, "--max-concurrent", "1"), cwd=tmp_path,
-                            env=env, stdout=open(log, "w"),  # noqa: SIM115
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        sweep_cmd(storage, tmp_path / "cache", *GRID, "--max-concurrent", "1"),
+        cwd=tmp_path,
+        env=env,
+        stdout=open(log, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        _wait_for(lambda: len(_rows(s3_server, prefix)) >= 1 and _mid_trajectory(s3_server, prefix), 600,
-                  "a row and a trajectory in progress", proc, log)
+        _wait_for(
+            lambda: len(_rows(s3_server, prefix)) >= 1 and _mid_trajectory(s3_server, prefix),
+            600,
+            "a row and a trajectory in progress",
+            proc,
+            log,
+        )
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes, at once
         proc.wait(60)
     finally:
@@ -291,8 +359,15 @@ def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(local_r
     assert 1 <= len(done) < 3
     before = {k: v for k, v in s3_server.keys(f"{prefix}/faults/trajectories/").items()}
     etags = {k: s3_server.client().head_object(Bucket=s3_server.bucket, Key=k)["ETag"] for k in before}
-    r = subprocess.run(sweep_cmd(storage, tmp_path / "cache", *GRID, "--resume"), cwd=tmp_path, env=env,
-                       capture_output=True, text=True, check=False, timeout=900)
+    r = subprocess.run(
+        sweep_cmd(storage, tmp_path / "cache", *GRID, "--resume"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert f"3 trajectories ({len(done)} already done, {3 - len(done)} to run)" in r.stdout
     for k, etag in etags.items():  # finished rows were not rewritten
@@ -310,10 +385,25 @@ def test_killed_worker_is_retried_from_its_state_object(local_reference, s3_serv
     storage = f"s3://{s3_server.bucket}/{prefix}"
     env = sweep_env(s3_server, tmp_path / "home")
     log = tmp_path / "driver.log"
-    proc = subprocess.Popen(sweep_cmd(storage, tmp_path / "cache", "--seeds", "1", "--t-end", "10", "--report-steps",
-                                      str(REPORT), "--max-concurrent", "1"),
-                            cwd=tmp_path, env=env, stdout=open(log, "w"),  # noqa: SIM115
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        sweep_cmd(
+            storage,
+            tmp_path / "cache",
+            "--seeds",
+            "1",
+            "--t-end",
+            "10",
+            "--report-steps",
+            str(REPORT),
+            "--max-concurrent",
+            "1",
+        ),
+        cwd=tmp_path,
+        env=env,
+        stdout=open(log, "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def workers():
         out = []
@@ -326,12 +416,15 @@ def test_killed_worker_is_retried_from_its_state_object(local_reference, s3_serv
         return out
 
     try:
-        tid, k_kill = _wait_for(lambda: _mid_trajectory(s3_server, prefix), 600, "a mid-trajectory state object",
-                                proc, log)
+        tid, k_kill = _wait_for(
+            lambda: _mid_trajectory(s3_server, prefix), 600, "a mid-trajectory state object", proc, log
+        )
         ws = _wait_for(workers, 60, "the trial's worker process", proc, log)
-        steps_before = {k: s3_server.client().head_object(Bucket=s3_server.bucket, Key=k)["ETag"]
-                        for k in s3_server.keys(f"{prefix}/faults/steps/")
-                        if int(k[: -len(".parquet")].rsplit("-", 1)[1]) <= k_kill // REPORT}
+        steps_before = {
+            k: s3_server.client().head_object(Bucket=s3_server.bucket, Key=k)["ETag"]
+            for k in s3_server.keys(f"{prefix}/faults/steps/")
+            if int(k[: -len(".parquet")].rsplit("-", 1)[1]) <= k_kill // REPORT
+        }
         os.kill(ws[0].pid, signal.SIGKILL)
         assert proc.wait(600) == 0, log.read_text()[-3000:]
     finally:
@@ -342,8 +435,9 @@ def test_killed_worker_is_retried_from_its_state_object(local_reference, s3_serv
     assert_same_rows(f"{storage}/faults", local_reference, trial_ids=[tid])
     assert any(k.endswith("error.txt") for k in s3_server.keys(f"{prefix}/faults/_ray/")), "Tune saw no failure"
     # retried from the state object, not from step 0: the chunks written before the kill were not rewritten
-    assert steps_before and all(s3_server.client().head_object(Bucket=s3_server.bucket, Key=k)["ETag"] == e
-                                for k, e in steps_before.items())
+    assert steps_before and all(
+        s3_server.client().head_object(Bucket=s3_server.bucket, Key=k)["ETag"] == e for k, e in steps_before.items()
+    )
     db = local_mlflow_db(tmp_path / "home", s3_server.bucket, prefix)
     assert mlflow_children(db, status="FINISHED") == [tid]
 
@@ -355,10 +449,20 @@ def test_sparsity_smoke_to_s3_matches_the_local_smoke_sweep(smoke_sweep, s3_serv
     from rsng.results import load
 
     prefix = _prefix("sweeps")
-    r = subprocess.run(sweep_cmd(f"s3://{s3_server.bucket}/{prefix}", smoke_sweep[0].parent.parent / "cache", "--smoke",
-                                 script=ROOT / "sweeps" / "sparsity.py"),
-                       cwd=tmp_path, env=sweep_env(s3_server, tmp_path / "home"), capture_output=True, text=True,
-                       check=False, timeout=900)
+    r = subprocess.run(
+        sweep_cmd(
+            f"s3://{s3_server.bucket}/{prefix}",
+            smoke_sweep[0].parent.parent / "cache",
+            "--smoke",
+            script=ROOT / "sweeps" / "sparsity.py",
+        ),
+        cwd=tmp_path,
+        env=sweep_env(s3_server, tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert not (tmp_path / "s3:").exists()
     got = load(f"s3://{s3_server.bucket}/{prefix}/sparsity-smoke").trajectories.set_index("trial_id").sort_index()

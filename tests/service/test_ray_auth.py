@@ -22,7 +22,7 @@ def _group_processes(pgid: int) -> dict[str, list[str]]:
             fields = stat.rsplit(")", 1)[1].split()
             if int(fields[2]) != pgid:
                 continue
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
             out[comm] = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
             out[comm + ".pid"] = [pid]
         except (OSError, ValueError, IndexError):
@@ -66,10 +66,24 @@ def test_embedded_ray_refuses_clients_without_the_token_while_a_sweep_runs(tmp_p
     had_token_file = token_file.exists()
     env["RSNG_CACHE_DIR"] = str(tmp_path / "cache")
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "sweeps" / "sparsity.py"), "--smoke", "--ray-address", "local",
-         "--storage", str(tmp_path / "results"), "--max-concurrent", "1"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [
+            sys.executable,
+            str(ROOT / "sweeps" / "sparsity.py"),
+            "--smoke",
+            "--ray-address",
+            "local",
+            "--storage",
+            str(tmp_path / "results"),
+            "--max-concurrent",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 240
         procs = {}
@@ -79,12 +93,17 @@ def test_embedded_ray_refuses_clients_without_the_token_while_a_sweep_runs(tmp_p
                 break  # Ray is up and has started a worker
             time.sleep(0.5)
         assert proc.poll() is None and "gcs_server" in procs and "raylet" in procs, proc.communicate()[0][-3000:]
-        gcs_env = dict(kv.split("=", 1) for kv in
-                       Path(f"/proc/{procs['gcs_server.pid'][0]}/environ").read_text().split("\0") if "=" in kv)
+        gcs_env = dict(
+            kv.split("=", 1)
+            for kv in Path(f"/proc/{procs['gcs_server.pid'][0]}/environ").read_text().split("\0")
+            if "=" in kv
+        )
         assert gcs_env.get("RAY_AUTH_MODE") == "token"
         token = gcs_env.get("RAY_AUTH_TOKEN") or token_file.read_text().strip()
-        for name, method in (("gcs_server", "/ray.rpc.NodeInfoGcsService/GetClusterId"),
-                             ("raylet", "/ray.rpc.NodeManagerService/GetNodeStats")):
+        for name, method in (
+            ("gcs_server", "/ray.rpc.NodeInfoGcsService/GetClusterId"),
+            ("raylet", "/ray.rpc.NodeManagerService/GetNodeStats"),
+        ):
             ports = _listening_ports(procs[name + ".pid"][0])
             answered = [port for port in ports if _call(port, method, token) == grpc.StatusCode.OK]
             assert answered, (name, ports)  # the server answers this request when it carries the token ...

@@ -14,8 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_expand_is_deterministic_and_deduplicates():
-    spec = SweepSpec("t", grid={"problem": ["heat"], "s": [10, "dense"], "sampler": ["uniform", "column_norm"]},
-                     fixed={"preset": "smoke"})
+    spec = SweepSpec(
+        "t",
+        grid={"problem": ["heat"], "s": [10, "dense"], "sampler": ["uniform", "column_norm"]},
+        fixed={"preset": "smoke"},
+    )
     trials = spec.expand()
     assert [t.trial_id for t in trials] == [t.trial_id for t in spec.expand()]
     # (uniform, dense) and (column_norm, dense) are the same run
@@ -23,18 +26,25 @@ def test_expand_is_deterministic_and_deduplicates():
     assert len({t.trial_id for t in trials}) == 3
 
 
-@pytest.mark.parametrize("spec,key,fragment", [
-    (SweepSpec("t", grid={"problem": ["heat"], "colour": ["red"]}), "colour", "unknown grid key"),
-    (SweepSpec("t", grid={"problem": []}), "problem", "empty"),
-    (SweepSpec("t", grid={"problem": ["nope"]}), "problem", "accepted"),
-    (SweepSpec("t", grid={"problem": ["heat"], "s": [10, -1]}, fixed={"preset": "smoke"}), "s", "≥ 1"),
-    (SweepSpec("t", grid={"problem": ["heat"], "dt": [float("nan")]}), "dt", "finite"),
-    (SweepSpec("t", grid={"problem": ["heat"], "seed": [0, 0]}), "seed", "duplicate"),
-    (SweepSpec("t", grid={"problem": ["heat"], "sampler": ["uniform"]}, fixed={"sampler": "dense"}), "sampler", "both"),
-    (SweepSpec("t", grid={"sampler": ["uniform"]}), "problem", "required"),
-    (SweepSpec("../evil", grid={"problem": ["heat"]}), "name", "letters"),
-    (SweepSpec("t", grid={"problem": "heat"}), "problem", "list"),
-])
+@pytest.mark.parametrize(
+    "spec,key,fragment",
+    [
+        (SweepSpec("t", grid={"problem": ["heat"], "colour": ["red"]}), "colour", "unknown grid key"),
+        (SweepSpec("t", grid={"problem": []}), "problem", "empty"),
+        (SweepSpec("t", grid={"problem": ["nope"]}), "problem", "accepted"),
+        (SweepSpec("t", grid={"problem": ["heat"], "s": [10, -1]}, fixed={"preset": "smoke"}), "s", "≥ 1"),
+        (SweepSpec("t", grid={"problem": ["heat"], "dt": [float("nan")]}), "dt", "finite"),
+        (SweepSpec("t", grid={"problem": ["heat"], "seed": [0, 0]}), "seed", "duplicate"),
+        (
+            SweepSpec("t", grid={"problem": ["heat"], "sampler": ["uniform"]}, fixed={"sampler": "dense"}),
+            "sampler",
+            "both",
+        ),
+        (SweepSpec("t", grid={"sampler": ["uniform"]}), "problem", "required"),
+        (SweepSpec("../evil", grid={"problem": ["heat"]}), "name", "letters"),
+        (SweepSpec("t", grid={"problem": "heat"}), "problem", "list"),
+    ],
+)
 def test_bad_specs_name_the_key(spec, key, fragment):
     with pytest.raises(SweepSpecError) as e:
         spec.expand()
@@ -48,9 +58,20 @@ def test_huge_grid_needs_confirmation():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.sampled_from(GRID_KEYS + ("bogus",)),
-                       st.lists(st.one_of(st.integers(-5, 5000), st.floats(allow_nan=True), st.sampled_from(
-                           ["heat", "uniform", "dense", "f32", "rk4", "smoke", "x"])), max_size=3), max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(GRID_KEYS + ("bogus",)),
+        st.lists(
+            st.one_of(
+                st.integers(-5, 5000),
+                st.floats(allow_nan=True),
+                st.sampled_from(["heat", "uniform", "dense", "f32", "rk4", "smoke", "x"]),
+            ),
+            max_size=3,
+        ),
+        max_size=4,
+    )
+)
 def test_validator_either_expands_or_names_a_key(grid):
     spec = SweepSpec("prop", grid=grid, fixed={} if "problem" in grid else {"problem": "heat"})
     try:
@@ -63,8 +84,7 @@ def test_validator_either_expands_or_names_a_key(grid):
 
 def _run_script(args, tmp_path, script="sparsity"):
     path = ROOT / "sweeps" / f"{script}.py" if script != "faults" else ROOT / "tests" / "service" / "fault_sweep.py"
-    return subprocess.run([sys.executable, str(path), *args], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, str(path), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 def _tree(folder: Path) -> dict[str, int]:
@@ -108,8 +128,11 @@ BAD_SWEEP_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("script,args,fragment", BAD_SWEEP_OPTIONS,
-                         ids=[f"{b[0]} {' '.join(b[1][1:] if b[1][0] == '--smoke' else b[1])}" for b in BAD_SWEEP_OPTIONS])
+@pytest.mark.parametrize(
+    "script,args,fragment",
+    BAD_SWEEP_OPTIONS,
+    ids=[f"{b[0]} {' '.join(b[1][1:] if b[1][0] == '--smoke' else b[1])}" for b in BAD_SWEEP_OPTIONS],
+)
 def test_sweep_script_refuses_bad_options_before_starting(script, args, fragment, tmp_path):
     from rsng.tracking import free_port
 
@@ -128,8 +151,9 @@ def test_sweep_script_refuses_bad_options_before_starting(script, args, fragment
 def test_sweep_refuses_an_existing_sweep_without_resume(tmp_path):
     from rsng.service.runner import Prepared, SweepOptions, _record_lost_trial, _trial_payload
 
-    spec = SweepSpec("faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke", "t_end": 2.0,
-                                                          "dt": 0.01})
+    spec = SweepSpec(
+        "faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke", "t_end": 2.0, "dt": 0.01}
+    )
     t = spec.expand()[0]
     sweep_dir = tmp_path / "results" / "faults"
     prep = Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set())
@@ -146,10 +170,19 @@ def test_sweep_refuses_read_only_or_full_storage_before_starting(kind, tmp_path)
     mount namespace (``unshare -rm``, no root needed where unprivileged user namespaces are allowed)."""
     import shutil
 
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs \"$0\"", str(tmp_path)],
-                           capture_output=True, text=True) if shutil.which("unshare") else None
+    probe = (
+        subprocess.run(
+            ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs "$0"', str(tmp_path)],
+            capture_output=True,
+            text=True,
+        )
+        if shutil.which("unshare")
+        else None
+    )
     if probe is None or probe.returncode != 0:
-        pytest.skip("cannot mount a private tmpfs here (unshare -rm): " + (probe.stderr.strip() if probe else "no unshare"))
+        pytest.skip(
+            "cannot mount a private tmpfs here (unshare -rm): " + (probe.stderr.strip() if probe else "no unshare")
+        )
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     script = ROOT / "sweeps" / "sparsity.py"
@@ -160,10 +193,17 @@ def test_sweep_refuses_read_only_or_full_storage_before_starting(kind, tmp_path)
         # fill it up: dd stops at ENOSPC
         setup = 'mount -t tmpfs -o size=1m tmpfs "$0" && (dd if=/dev/zero of="$0/fill" bs=64k 2>/dev/null; true)'
         storage = mnt / "results"
-    cmd = (f'{setup} && df -k "$0" | tail -1 >&2 && "$1" "$2" --smoke --storage "$3"; rc=$?; '
-           'echo "LISTING: $(ls -A "$0" | tr "\n" " ")" >&2; exit $rc')
-    r = subprocess.run(["unshare", "-rm", "sh", "-c", cmd, str(mnt), sys.executable, str(script), str(storage)],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    cmd = (
+        f'{setup} && df -k "$0" | tail -1 >&2 && "$1" "$2" --smoke --storage "$3"; rc=$?; '
+        'echo "LISTING: $(ls -A "$0" | tr "\n" " ")" >&2; exit $rc'
+    )
+    r = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", cmd, str(mnt), sys.executable, str(script), str(storage)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     msg = [line for line in r.stderr.splitlines() if "error:" in line]
     assert len(msg) == 1 and "--storage" in msg[0], r.stderr

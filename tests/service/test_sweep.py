@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "sweeps" / "sparsity.py"
 
@@ -65,11 +64,24 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smok
     sweep_dir_ref, _, _ = smoke_sweep
     storage = tmp_path / "results"
     env = dict(os.environ)
-    args = [sys.executable, str(SCRIPT), "--smoke", "--ray-address", "local", "--storage", str(storage),
-            "--cache-dir", str(tmp_path / "cache"),
-            "--max-concurrent", "1", "--report-steps", "20"]
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    args = [
+        sys.executable,
+        str(SCRIPT),
+        "--smoke",
+        "--ray-address",
+        "local",
+        "--storage",
+        str(storage),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--max-concurrent",
+        "1",
+        "--report-steps",
+        "20",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     traj_dir = storage / "sparsity-smoke" / "trajectories"
     deadline = time.time() + 300
     while time.time() < deadline and (not traj_dir.exists() or len(list(traj_dir.glob("*.parquet"))) < 2):
@@ -79,8 +91,9 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smok
     n_before = len(list(traj_dir.glob("*.parquet")))
     assert 2 <= n_before < smoke_n
 
-    r = sparsity_script(["--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
-                    "--resume"], tmp_path)
+    r = sparsity_script(
+        ["--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"), "--resume"], tmp_path
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     got = load(storage / "sparsity-smoke").trajectories.set_index("trial_id").sort_index()
     ref = load(sweep_dir_ref).trajectories.set_index("trial_id").sort_index()
@@ -103,15 +116,30 @@ def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, smoke_n
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     storage = tmp_path / "results"
-    r = sparsity_script(["--smoke", "--serial", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"),
-                    "--mlflow-uri", f"http://127.0.0.1:{port}"], tmp_path)
+    r = sparsity_script(
+        [
+            "--smoke",
+            "--serial",
+            "--storage",
+            str(storage),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--mlflow-uri",
+            f"http://127.0.0.1:{port}",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "MLflow unavailable" in r.stdout + r.stderr and "rsng mlflow-sync" in r.stdout + r.stderr
     sweep_dir = storage / "sparsity-smoke"
     assert len(load(sweep_dir).trajectories) == smoke_n
     for _ in range(2):  # the second sync must create nothing
-        out = subprocess.run([sys.executable, "-m", "rsng.cli", "mlflow-sync", str(sweep_dir)], capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-m", "rsng.cli", "mlflow-sync", str(sweep_dir)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr
     assert f"created 0, already present {smoke_n}, failed 0" in out.stdout
     client, runs = mlflow_runs(sweep_dir)
@@ -126,8 +154,18 @@ def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, spar
 
     from rsng.results import load
 
-    r = sparsity_script(["--smoke", "--seeds-per-trial", "2", "--storage", str(tmp_path / "results"),
-                         "--cache-dir", str(smoke_sweep[0].parent.parent / "cache")], tmp_path)
+    r = sparsity_script(
+        [
+            "--smoke",
+            "--seeds-per-trial",
+            "2",
+            "--storage",
+            str(tmp_path / "results"),
+            "--cache-dir",
+            str(smoke_sweep[0].parent.parent / "cache"),
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     sweep_dir = tmp_path / "results" / "sparsity-smoke"
     res = load(sweep_dir)
@@ -143,8 +181,12 @@ def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, spar
     from rsng.core.record import record_columns
 
     group = df[(df["problem"] == "allen_cahn") & (df["sampler"] == "uniform") & (df["s"] == 50)].sort_values("seed")
-    cfgs = [resolve(None, **{k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in record_columns()
-                             if k != "p"}) for _, row in group.iterrows()]
+    cfgs = [
+        resolve(
+            None, **{k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in record_columns() if k != "p"}
+        )
+        for _, row in group.iterrows()
+    ]
     assert len(cfgs) == 2
     here = TrajectoryBatch(cfgs, cache_dir=str(smoke_sweep[0].parent.parent / "cache")).run()
     np.testing.assert_array_equal([h.rel_l2 for h in here], group["rel_l2"].to_numpy())

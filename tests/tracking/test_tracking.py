@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +27,46 @@ from rsng.tracking import (
     validate_tracking_uri,
 )
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def make_row(trial_id: str, sweep: str = "demo", **kw) -> dict:
     row = dict(
-        sweep=sweep, trial_id=trial_id, problem="allen_cahn", sampler="uniform", s=60, p=1400, n=64, depth=7,
-        width=25, dt=1e-3, t_end=0.05, seed=1, init_seed=0, precision="f32", rcond=1e-4, integrator="rk4",
-        lstsq="svd", solver="fast", rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5, batch_size=1, compile_s=2.25, steps=50,
-        status="ok", diverged_step=None, error_message="", reference="spectral", rsng_version="0.1.0",
-        git_sha="c2b4069", jax_version="0.10.2", device="cpu", started_at=T0, finished_at=T0 + timedelta(seconds=15),
+        sweep=sweep,
+        trial_id=trial_id,
+        problem="allen_cahn",
+        sampler="uniform",
+        s=60,
+        p=1400,
+        n=64,
+        depth=7,
+        width=25,
+        dt=1e-3,
+        t_end=0.05,
+        seed=1,
+        init_seed=0,
+        precision="f32",
+        rcond=1e-4,
+        integrator="rk4",
+        lstsq="svd",
+        solver="fast",
+        rel_l2=0.0123,
+        rel_l2_t0=0.001,
+        rel_l2_final=0.02,
+        wall_s=12.5,
+        batch_size=1,
+        compile_s=2.25,
+        steps=50,
+        status="ok",
+        diverged_step=None,
+        error_message="",
+        reference="spectral",
+        rsng_version="0.1.0",
+        git_sha="c2b4069",
+        jax_version="0.10.2",
+        device="cpu",
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=15),
     )
     row.update(kw)
     return row
@@ -46,10 +76,18 @@ def write_series(sweep: Path, trial_id: str, k1: int, chunk_len: int = 20, scale
     """Steps 0..k1-1 in chunks of ``chunk_len`` (ls_residual NaN at step 0)."""
     for c, k0 in enumerate(range(0, k1, chunk_len)):
         k = np.arange(k0, min(k0 + chunk_len, k1))
-        R.write_steps(sweep, trial_id, c, dict(
-            step=k, t=k * 1e-3, rel_l2_t=scale * (1 + k) * 1e-3, ls_residual=np.where(k == 0, np.nan, 1e-6 * (1 + k)),
-            wall_s_cumulative=k * 0.01,
-        ))
+        R.write_steps(
+            sweep,
+            trial_id,
+            c,
+            dict(
+                step=k,
+                t=k * 1e-3,
+                rel_l2_t=scale * (1 + k) * 1e-3,
+                ls_residual=np.where(k == 0, np.nan, 1e-6 * (1 + k)),
+                wall_s_cumulative=k * 0.01,
+            ),
+        )
 
 
 #: trial id -> (status, number of stored steps or 0)
@@ -60,22 +98,60 @@ SWEEP_TRIALS = {"t-ok-a": ("ok", 51), "t-ok-b": ("ok", 30), "t-div": ("diverged"
 def sweep(tmp_path) -> Path:
     """A sweep folder: two ok trajectories, one diverged (rel_l2 null, rel_l2_final inf), one failed."""
     d = tmp_path / "runs" / "demo"
-    R.write_sweep_meta(d, {"name": "demo", "grid": {"sampler": ["uniform", "leverage"], "s": [60, 120],
-                                                    "problem": {"name": "allen_cahn", "n": 64}},
-                           "fixed": {"dt": 1e-3, "t_end": 0.05}, "description": "a small demo sweep",
-                           "versions": {"rsng_version": "0.1.0", "git_sha": "c2b4069", "ray_version": None}})
+    R.write_sweep_meta(
+        d,
+        {
+            "name": "demo",
+            "grid": {"sampler": ["uniform", "leverage"], "s": [60, 120], "problem": {"name": "allen_cahn", "n": 64}},
+            "fixed": {"dt": 1e-3, "t_end": 0.05},
+            "description": "a small demo sweep",
+            "versions": {"rsng_version": "0.1.0", "git_sha": "c2b4069", "ray_version": None},
+        },
+    )
     R.write_trajectory(d, make_row("t-ok-a"))
     write_series(d, "t-ok-a", 51)
-    R.write_trajectory(d, make_row("t-ok-b", sampler="leverage", s=120, seed=2, rel_l2=0.5,
-                                   started_at=T0 + timedelta(minutes=1), finished_at=T0 + timedelta(minutes=2)))
+    R.write_trajectory(
+        d,
+        make_row(
+            "t-ok-b",
+            sampler="leverage",
+            s=120,
+            seed=2,
+            rel_l2=0.5,
+            started_at=T0 + timedelta(minutes=1),
+            finished_at=T0 + timedelta(minutes=2),
+        ),
+    )
     write_series(d, "t-ok-b", 30, chunk_len=10, scale=3.0)
-    R.write_trajectory(d, make_row("t-div", status="diverged", rel_l2=None, rel_l2_final=float("inf"), steps=17,
-                                   diverged_step=17, started_at=T0 + timedelta(minutes=3),
-                                   finished_at=T0 + timedelta(minutes=4)))
+    R.write_trajectory(
+        d,
+        make_row(
+            "t-div",
+            status="diverged",
+            rel_l2=None,
+            rel_l2_final=float("inf"),
+            steps=17,
+            diverged_step=17,
+            started_at=T0 + timedelta(minutes=3),
+            finished_at=T0 + timedelta(minutes=4),
+        ),
+    )
     write_series(d, "t-div", 17)
-    R.write_trajectory(d, make_row("t-fail", status="failed", rel_l2=None, rel_l2_t0=None, rel_l2_final=None,
-                                   compile_s=None, steps=0, error_message="RuntimeError: boom",
-                                   started_at=T0 + timedelta(minutes=5), finished_at=T0 + timedelta(minutes=5)))
+    R.write_trajectory(
+        d,
+        make_row(
+            "t-fail",
+            status="failed",
+            rel_l2=None,
+            rel_l2_t0=None,
+            rel_l2_final=None,
+            compile_s=None,
+            steps=0,
+            error_message="RuntimeError: boom",
+            started_at=T0 + timedelta(minutes=5),
+            finished_at=T0 + timedelta(minutes=5),
+        ),
+    )
     return d
 
 
@@ -124,8 +200,22 @@ def check_synced_store(uri: str, dl: Path) -> None:
         assert run.data.tags["rsng.status"] == status
         assert run.info.status == ("FINISHED" if status == "ok" else "FAILED"), tid
         assert run.data.params["problem"] == "allen_cahn" and run.data.params["seed"] in ("1", "2")
-        assert set(run.data.params) >= {"sampler", "s", "p", "n", "dt", "t_end", "precision", "rcond", "lstsq",
-                                        "integrator", "init_seed", "reference", "rsng_version", "jax_version"}
+        assert set(run.data.params) >= {
+            "sampler",
+            "s",
+            "p",
+            "n",
+            "dt",
+            "t_end",
+            "precision",
+            "rcond",
+            "lstsq",
+            "integrator",
+            "init_seed",
+            "reference",
+            "rsng_version",
+            "jax_version",
+        }
         m = run.data.metrics
         assert ("rel_l2" in m) == (status == "ok")
         assert m["wall_s"] == 12.5
@@ -161,39 +251,47 @@ def check_synced_store(uri: str, dl: Path) -> None:
 
 # -- tests --------------------------------------------------------------------------------------------
 def test_import_is_cheap():
-    code = ("import sys, rsng.tracking; heavy = [m for m in ('mlflow', 'pandas', 'pyarrow', 'matplotlib', 'jax', "
-            "'ray') if m in sys.modules]; print(heavy); sys.exit(bool(heavy))")
+    code = (
+        "import sys, rsng.tracking; heavy = [m for m in ('mlflow', 'pandas', 'pyarrow', 'matplotlib', 'jax', "
+        "'ray') if m in sys.modules]; print(heavy); sys.exit(bool(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("uri, expected", [
-    ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
-    ("sqlite:////abs/path/mlflow.db", "sqlite:////abs/path/mlflow.db"),
-    ("  SQLite:///x.db ", "sqlite:///x.db"),
-    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
-    ("http://mlflow.internal", "http://mlflow.internal"),
-    ("https://mlflow.example.org/prefix", "https://mlflow.example.org/prefix"),
-])
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+        ("sqlite:////abs/path/mlflow.db", "sqlite:////abs/path/mlflow.db"),
+        ("  SQLite:///x.db ", "sqlite:///x.db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("http://mlflow.internal", "http://mlflow.internal"),
+        ("https://mlflow.example.org/prefix", "https://mlflow.example.org/prefix"),
+    ],
+)
 def test_validate_tracking_uri_accepts(uri, expected):
     assert validate_tracking_uri(uri) == expected
 
 
-@pytest.mark.parametrize("uri, fragment", [
-    ("ftp://x", "unsupported scheme 'ftp'"),
-    ("file:./mlruns", "unsupported scheme 'file'"),
-    ("file:///tmp/mlruns", "unsupported scheme 'file'"),
-    ("databricks", "no scheme"),
-    ("./mlruns", "no scheme"),
-    ("", "no scheme"),
-    ("sqlite://", "not a sqlite file URI"),
-    ("sqlite:///", "not a sqlite file URI"),
-    ("sqlite:mlflow.db", "not a sqlite file URI"),
-    ("http://", "no host"),
-    ("http:host:80", "no host"),
-    ("http://host:notaport", "bad port"),
-    ("postgresql://u@h/db", "unsupported scheme 'postgresql'"),
-])
+@pytest.mark.parametrize(
+    "uri, fragment",
+    [
+        ("ftp://x", "unsupported scheme 'ftp'"),
+        ("file:./mlruns", "unsupported scheme 'file'"),
+        ("file:///tmp/mlruns", "unsupported scheme 'file'"),
+        ("databricks", "no scheme"),
+        ("./mlruns", "no scheme"),
+        ("", "no scheme"),
+        ("sqlite://", "not a sqlite file URI"),
+        ("sqlite:///", "not a sqlite file URI"),
+        ("sqlite:mlflow.db", "not a sqlite file URI"),
+        ("http://", "no host"),
+        ("http:host:80", "no host"),
+        ("http://host:notaport", "bad port"),
+        ("postgresql://u@h/db", "unsupported scheme 'postgresql'"),
+    ],
+)
 def test_validate_tracking_uri_refuses(uri, fragment):
     with pytest.raises(ValueError) as e:
         validate_tracking_uri(uri)
@@ -203,8 +301,11 @@ def test_validate_tracking_uri_refuses(uri, fragment):
 
 
 def test_validate_tracking_uri_exact_message():
-    with pytest.raises(ValueError, match=r"^--mlflow-uri: unsupported scheme 'ftp'; accepted: sqlite:///PATH, "
-                                         r"http://HOST:PORT, https://…$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^--mlflow-uri: unsupported scheme 'ftp'; accepted: sqlite:///PATH, "
+        r"http://HOST:PORT, https://…$",
+    ):
         validate_tracking_uri("ftp://x")
 
 
@@ -241,8 +342,9 @@ def test_resume_replaces_interrupted_and_retried_children(sweep, make_db):
     assert tr.start() and tr.available
     client = client_for(uri)
     # an interrupted sync: child created, never ended
-    stale = client.create_run(tr.experiment_id, tags={"mlflow.parentRunId": tr.parent_run_id,
-                                                        "rsng.trial_id": "t-ok-a"})
+    stale = client.create_run(
+        tr.experiment_id, tags={"mlflow.parentRunId": tr.parent_run_id, "rsng.trial_id": "t-ok-a"}
+    )
     res = R.load(sweep)
     rows = {r["trial_id"]: r for r in res.trajectories.to_dict("records")}
     steps = R.load_steps(sweep, trial_ids="t-ok-a")
@@ -257,7 +359,7 @@ def test_resume_replaces_interrupted_and_retried_children(sweep, make_db):
     R.write_trajectory(sweep, retried)
     assert tr.log_trajectory(retried, None) is True
     # ids that cannot be quoted in an MLflow filter are matched in Python
-    odd = make_row("it's \"odd\" `x`", started_at=T0 - timedelta(days=1))
+    odd = make_row('it\'s "odd" `x`', started_at=T0 - timedelta(days=1))
     assert tr.log_trajectory(odd, None) is True and tr.log_trajectory(odd, None) is False
     client.delete_run(tr._children(odd["trial_id"])[0].info.run_id)
     # a bad row is refused without taking the store down
