@@ -660,7 +660,9 @@ def test_compact_merges_rows_and_steps_into_part_files(tmp_path):
         after.trajectories.sort_values(key).reset_index(drop=True),
     )
     pd.testing.assert_frame_equal(before.steps, after.steps)
-    pd.testing.assert_frame_equal(R.load_steps(sweep, ["t1"]), before.steps[before.steps.trial_id == "t1"].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        R.load_steps(sweep, ["t1"]), before.steps[before.steps.trial_id == "t1"].reset_index(drop=True)
+    )
     rows = R.load_rows(sweep, ["t2", "u9", "nope"])
     assert sorted(rows["trial_id"]) == ["t2", "u9"]
     assert R.compact(sweep, "unit-a", ["t0", "t1", "t2"]) == 0  # nothing left to merge
