@@ -5,6 +5,14 @@ Layout under ``<storage>/<sweep name>/``::
     sweep.json                               sweep metadata (grid spec, versions, git sha, created_at)
     trajectories/<trial_id>.parquet          one row: the trajectory's summary (TRAJECTORY_COLUMNS)
     steps/<trial_id>-<chunk:06d>.parquet     a chunk of the trajectory's per-time series (STEPS_COLUMNS)
+    trajectories/+<unit>.parquet             the rows of a work unit's trajectories, merged (:func:`compact`)
+    steps/+<unit>.parquet                    their per-time series, merged
+
+A trajectory's files are written as it runs; a work unit of several trajectories (a Tune trial of
+the sweep service) merges them into its two part files when it ends, so that a sweep of 10,000
+trajectories is a few hundred files rather than 30,000 (a file costs :func:`load` a few
+milliseconds). Readers take both forms; a row or step present in both (an interrupted merge) is read
+once.
 
 ``<storage>`` is a local folder or an object store URI (``s3://BUCKET/PREFIX``, ``gs://…``; see
 :mod:`rsng.results.fs`). Every function here takes either, as a string or a path object.
