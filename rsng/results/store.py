@@ -5,6 +5,14 @@ Layout under ``<storage>/<sweep name>/``::
     sweep.json                               sweep metadata (grid spec, versions, git sha, created_at)
     trajectories/<trial_id>.parquet          one row: the trajectory's summary (TRAJECTORY_COLUMNS)
     steps/<trial_id>-<chunk:06d>.parquet     a chunk of the trajectory's per-time series (STEPS_COLUMNS)
+    trajectories/+<unit>.parquet             the rows of a work unit's trajectories, merged (:func:`compact`)
+    steps/+<unit>.parquet                    their per-time series, merged
+
+A trajectory's files are written as it runs; a work unit of several trajectories (a Tune trial of
+the sweep service) merges them into its two part files when it ends, so that a sweep of 10,000
+trajectories is a few hundred files rather than 30,000 (a file costs :func:`load` a few
+milliseconds). Readers take both forms; a row or step present in both (an interrupted merge) is read
+once.
 
 ``<storage>`` is a local folder or an object store URI (``s3://BUCKET/PREFIX``, ``gs://…``; see
 :mod:`rsng.results.fs`). Every function here takes either, as a string or a path object.
@@ -85,6 +93,10 @@ __all__ = [
     "write_steps",
     "load",
     "load_steps",
+    "load_rows",
+    "compact",
+    "finished_names",
+    "has_part",
     "check_writable",
     "SWEEP_META",
     "TRAJECTORIES_DIR",
@@ -99,6 +111,9 @@ STEPS_DIR = "steps"
 MIN_FREE_BYTES = 50 * 1024 * 1024
 _COMPRESSION = "zstd"
 _CHUNK_RE = re.compile(r"^(?P<stem>.+)-(?P<chunk>\d{6,})$")
+#: Part files (:func:`compact`: many trajectories' rows or steps in one file) start with this; a
+#: trial id's own file never does (:func:`safe_name` keeps only ``[A-Za-z0-9._-]``).
+PART_PREFIX = "+"
 
 
 # ================================================================================================
@@ -121,9 +136,10 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
 
-def _atomic_write_bytes(path: Path | ObjectPath, write) -> Path | ObjectPath:
+def _atomic_write_bytes(path: Path | ObjectPath, write, durable: bool = True) -> Path | ObjectPath:
     """Call ``write(fileobj)`` on a hidden temp file next to ``path``, fsync, rename over ``path``
-    (on an object store: into memory, then one upload under ``path``)."""
+    (on an object store: into memory, then one upload under ``path``). ``durable=False`` skips the
+    two fsyncs (the rename stays atomic): for files that a part file replaces soon (:func:`compact`)."""
     if isinstance(path, ObjectPath):
         buf = io.BytesIO()
         write(buf)
@@ -135,7 +151,8 @@ def _atomic_write_bytes(path: Path | ObjectPath, write) -> Path | ObjectPath:
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -143,17 +160,18 @@ def _atomic_write_bytes(path: Path | ObjectPath, write) -> Path | ObjectPath:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
     return path
 
 
-def _atomic_write_table(table: pa.Table, path: Path | ObjectPath) -> Path | ObjectPath:
+def _atomic_write_table(table: pa.Table, path: Path | ObjectPath, durable: bool = True) -> Path | ObjectPath:
     import pyarrow.parquet as pq
 
     def write(f):
         pq.write_table(table, f, row_group_size=max(1, table.num_rows), compression=_COMPRESSION)
 
-    return _atomic_write_bytes(path, write)
+    return _atomic_write_bytes(path, write, durable)
 
 
 def _json_default(obj: Any) -> Any:
@@ -204,31 +222,39 @@ def read_sweep_meta(sweep_dir: str | os.PathLike | ObjectPath) -> dict[str, Any]
     return meta
 
 
-def write_trajectory(sweep_dir: str | os.PathLike | ObjectPath, row: Mapping[str, Any]) -> Path | ObjectPath:
+def write_trajectory(
+    sweep_dir: str | os.PathLike | ObjectPath, row: Mapping[str, Any], *, durable: bool = True
+) -> Path | ObjectPath:
     """Validate ``row`` and write it as ``<sweep_dir>/trajectories/<trial_id>.parquet``.
 
     ``row`` must have exactly the keys of :data:`TRAJECTORY_COLUMNS` (``schema_version`` may be
     omitted); missing or unknown keys, bad types and a ``status`` outside ok/diverged/failed raise
     ``ValueError`` naming them. Writing the same ``trial_id`` again replaces the file. Returns the
-    path written.
+    path written. ``durable=False``: no fsync (for a file :func:`compact` will replace).
     """
     import pyarrow as pa
 
     clean = validate_row(row)
     table = pa.Table.from_pylist([clean], schema=trajectory_schema())
     path = storage_path(sweep_dir) / TRAJECTORIES_DIR / f"{safe_name(clean['trial_id'])}.parquet"
-    return _atomic_write_table(table, path)
+    return _atomic_write_table(table, path, durable)
 
 
 def write_steps(
-    sweep_dir: str | os.PathLike | ObjectPath, trial_id: str, chunk: int, columns: Mapping[str, Any]
+    sweep_dir: str | os.PathLike | ObjectPath,
+    trial_id: str,
+    chunk: int,
+    columns: Mapping[str, Any],
+    *,
+    durable: bool = True,
 ) -> Path | ObjectPath:
     """Write one chunk of a trial's per-time series as ``steps/<trial_id>-<chunk:06d>.parquet``.
 
     ``columns`` maps ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, ``wall_s_cumulative`` to
     equal-length array-likes (``trial_id`` is filled in; if given it must match). ``step`` must be
     integer-valued. ``chunk`` (≥ 0) must be derived from the trial's own progress so that a
-    retried trial rewrites the same file. Returns the path written.
+    retried trial rewrites the same file. Returns the path written. ``durable=False``: no fsync (for
+    a file :func:`compact` will replace).
     """
     import numpy as np
     import pyarrow as pa
@@ -279,7 +305,135 @@ def write_steps(
         schema=schema,
     )
     path = storage_path(sweep_dir) / STEPS_DIR / f"{stem}-{chunk:06d}.parquet"
-    return _atomic_write_table(table, path)
+    return _atomic_write_table(table, path, durable)
+
+
+def _part_path(folder: Path | ObjectPath, name: str) -> Path | ObjectPath:
+    return folder / f"{PART_PREFIX}{safe_name(name)}.parquet"
+
+
+def _is_part(p: Path | ObjectPath) -> bool:
+    return p.name.startswith(PART_PREFIX)
+
+
+def has_part(sweep_dir: str | os.PathLike | ObjectPath, name: str) -> bool:
+    """Whether the rows of part ``name`` (:func:`compact`) are written."""
+    return _part_path(storage_path(sweep_dir) / TRAJECTORIES_DIR, name).is_file()
+
+
+def compact(sweep_dir: str | os.PathLike | ObjectPath, name: str, trial_ids: Iterable[str]) -> int:
+    """Merge the row files and steps chunks of ``trial_ids`` into one part file each —
+    ``trajectories/+<name>.parquet`` and ``steps/+<name>.parquet`` — then delete the merged files
+    (the state files, ``_state/<trial_id>.npz``, with the final θ, stay). Returns the number of rows
+    merged.
+
+    A work unit of a sweep calls this when it ends, so that a sweep of 10,000 trajectories is a few
+    hundred files, not 30,000 (:func:`load` reads a file in a few milliseconds). Order of writes:
+    the steps part, then the rows part (durable, atomic), then the deletions — a compaction
+    interrupted anywhere leaves every row and step readable; at worst some are in both a part and
+    their own file, which :func:`load` reads once (identical copies are dropped silently). Trial
+    ids without a row file are left out; an unreadable file stops the compaction with nothing
+    deleted (raised as :class:`ResultsError`).
+    """
+    import pyarrow as pa
+
+    sweep_dir = storage_path(sweep_dir)
+    stems = sorted({safe_name(str(t)) for t in trial_ids})
+    tdir, sdir = sweep_dir / TRAJECTORIES_DIR, sweep_dir / STEPS_DIR
+    skip = _Skipper(strict=True)
+    row_files = [p for p in (tdir / f"{stem}.parquet" for stem in stems) if p.is_file()]
+    if not row_files:
+        return 0
+    have = {p.name[: -len(".parquet")] for p in row_files}
+    step_files = [p for stem, _, p in _steps_files(sdir, skip, have) if stem]
+    fetched = _fetch(row_files + step_files)
+    rows = pa.concat_tables([_read_checked(p, trajectory_schema(), "trajectory", skip, fetched) for p in row_files])
+    steps = [_read_checked(p, steps_schema(), "steps", skip, fetched) for p in step_files]
+    if steps:
+        table = pa.concat_tables(steps)
+        df = table.to_pandas()  # a retried chunk may repeat steps: the last chunk's copy is kept
+        keep = ~df.duplicated(["trial_id", "step"], keep="last").to_numpy()
+        if not keep.all():
+            table = table.filter(pa.array(keep))
+        _atomic_write_table(table.cast(steps_schema()), _part_path(sdir, name))
+    _atomic_write_table(rows.cast(trajectory_schema()), _part_path(tdir, name))
+    for p in step_files + row_files:
+        p.unlink(missing_ok=True)
+    return rows.num_rows
+
+
+def finished_names(sweep_dir: str | os.PathLike | ObjectPath) -> set[str]:
+    """The file names (:func:`safe_name`) of the trajectories of a sweep folder that have a row — in
+    a file of their own or in a part file (:func:`compact`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sweep_dir = storage_path(sweep_dir)
+    out: set[str] = set()
+    parts = []
+    for p in _visible_files(sweep_dir / TRAJECTORIES_DIR):
+        if _is_part(p):
+            parts.append(p)
+        elif p.suffix == ".parquet":
+            out.add(p.name[: -len(".parquet")])
+    fetched = _fetch(parts)
+    for p in parts:
+        try:
+            source = pa.BufferReader(fetched[p]) if p in fetched else p
+            ids = pq.read_table(source, columns=["trial_id"]).column("trial_id").to_pylist()
+        except Exception:  # noqa: BLE001 - an unreadable part has no usable rows (load skips it too)
+            continue
+        out.update(safe_name(str(t)) for t in ids)
+    return out
+
+
+def load_rows(sweep_dir: str | os.PathLike | ObjectPath, trial_ids: Iterable[str]) -> pd.DataFrame:
+    """The rows of some trajectories of one sweep folder (from their own files or part files), one
+    per trial id found, with the columns and dtypes of ``load(path).trajectories``."""
+    sweep_dir = storage_path(sweep_dir)
+    wanted = {str(t) for t in trial_ids}
+    stems = {safe_name(t) for t in wanted}
+    skip = _Skipper(strict=False)
+    files = [
+        p
+        for p in _visible_files(sweep_dir / TRAJECTORIES_DIR)
+        if _is_part(p) or (p.suffix == ".parquet" and p.name[: -len(".parquet")] in stems)
+    ]
+    traj = _trajectories_frame(_read_tables(files, trajectory_schema(), "trajectory", skip))
+    return traj[traj["trial_id"].astype(str).isin(wanted)].reset_index(drop=True)
+
+
+def _read_tables(files: list, schema, kind: str, skip: _Skipper) -> list:
+    fetched = _fetch([p for p in files if p.suffix == ".parquet" and not p.is_dir()])
+    tables = []
+    for p in files:
+        if p.is_dir():
+            skip(p, f"unexpected directory in {p.parent.name}/")
+            continue
+        t = _read_checked(p, schema, kind, skip, fetched)
+        if t is not None:
+            tables.append(t)
+    return tables
+
+
+def _drop_duplicates(df: pd.DataFrame, key: list[str], what: str, stacklevel: int) -> pd.DataFrame:
+    """Rows repeated under ``key``: exact copies (a row in a part file and in its own file, left by
+    an interrupted :func:`compact`) are dropped silently; differing ones keep the last file's, with
+    a warning."""
+    dup = df.duplicated(key, keep="last")
+    if not dup.any():
+        return df
+    same = df.duplicated(keep="last")
+    df = df[~same]
+    dup = df.duplicated(key, keep="last")
+    if dup.any():
+        warnings.warn(
+            f"{what}: {int(dup.sum())} duplicate {tuple(key)} rows; kept the last file's",
+            ResultsWarning,
+            stacklevel=stacklevel,
+        )
+        df = df[~dup]
+    return df
 
 
 def check_writable(storage: str | os.PathLike | ObjectPath, *, min_free_bytes: int = MIN_FREE_BYTES) -> None:
@@ -519,6 +673,9 @@ def _steps_files(
             if stems is None:
                 skip(p, "unexpected directory in steps/")
             continue
+        if _is_part(p) and p.suffix == ".parquet":  # many trajectories: filtered by trial id when read
+            out.append(("", -1, p))
+            continue
         m = _CHUNK_RE.match(p.stem) if p.suffix == ".parquet" else None
         if m is None:
             if stems is None:
@@ -599,14 +756,7 @@ def _read_steps(sweeps: list, skip: _Skipper, stems: set[str] | None, trial_ids:
     cols = (Column("sweep", "string", False, ""),) + STEPS_COLUMNS
     df = _to_pandas(table, cols)
     key = ["sweep", "trial_id", "step"]
-    dup = df.duplicated(key, keep="last")
-    if dup.any():
-        warnings.warn(
-            f"steps: {int(dup.sum())} duplicate (trial_id, step) rows across chunk files; kept the last chunk's",
-            ResultsWarning,
-            stacklevel=3,
-        )
-        df = df[~dup]
+    df = _drop_duplicates(df, key, "steps", stacklevel=4)
     df = df.sort_values(key, kind="stable").reset_index(drop=True)
     return df
 
@@ -628,7 +778,6 @@ def load(path: str | os.PathLike | ObjectPath, *, strict: bool = False, with_ste
     DataFrames with the right columns and dtypes. Files written by a newer schema version raise
     :class:`ResultsError` (even when not strict).
     """
-    import pyarrow as pa
 
     path = storage_path(path)
     sweeps, single = _sweep_dirs(path)
@@ -646,26 +795,8 @@ def load(path: str | os.PathLike | ObjectPath, *, strict: bool = False, with_ste
         except ResultsError as e:
             skip(sweep_dir / SWEEP_META, str(e).split(": ", 1)[-1])
             metas[sweep_dir.name] = None
-        files = _visible_files(sweep_dir / TRAJECTORIES_DIR)
-        fetched = _fetch([p for p in files if p.suffix == ".parquet" and not p.is_dir()])
-        for p in files:
-            if p.is_dir():
-                skip(p, "unexpected directory in trajectories/")
-                continue
-            t = _read_checked(p, schema, "trajectory", skip, fetched)
-            if t is not None:
-                tables.append(t)
-    table = pa.concat_tables(tables) if tables else _empty_trajectories()
-    traj = _to_pandas(table, trajectory_columns())
-    dup = traj.duplicated(["sweep", "trial_id"], keep="last")
-    if dup.any():
-        warnings.warn(
-            f"trajectories: {int(dup.sum())} duplicate (sweep, trial_id) rows; kept the last file's",
-            ResultsWarning,
-            stacklevel=2,
-        )
-        traj = traj[~dup]
-    traj = traj.reset_index(drop=True)
+        tables += _read_tables(_visible_files(sweep_dir / TRAJECTORIES_DIR), schema, "trajectory", skip)
+    traj = _trajectories_frame(tables)
     steps = _read_steps(sweeps if with_steps else [], skip, None, None)
     return Results(
         trajectories=traj,
@@ -676,12 +807,21 @@ def load(path: str | os.PathLike | ObjectPath, *, strict: bool = False, with_ste
     )
 
 
+def _trajectories_frame(tables: list) -> pd.DataFrame:
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables) if tables else _empty_trajectories()
+    traj = _to_pandas(table, trajectory_columns())
+    return _drop_duplicates(traj, ["sweep", "trial_id"], "trajectories", stacklevel=4).reset_index(drop=True)
+
+
 def load_steps(
     path: str | os.PathLike | ObjectPath, trial_ids: Iterable[str] | str | None = None, *, strict: bool = False
 ) -> pd.DataFrame:
     """Read the per-time series of some trials (all when ``trial_ids`` is ``None``).
 
-    Only the chunk files whose names belong to the requested trials are opened. ``path`` is a
+    Only the chunk files whose names belong to the requested trials (and the part files of
+    :func:`compact`, filtered by trial id) are opened. ``path`` is a
     sweep folder or a storage root, as for :func:`load`; the frame has the same columns and dtypes
     as ``load(path).steps``.
     """

@@ -371,7 +371,7 @@ def _units(items: list[dict[str, Any]], opts: SweepOptions, slots: int, history_
 
 def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
     """Run every trajectory of ``spec`` not yet in Parquet; returns the prepared sweep."""
-    from rsng.results import write_sweep_meta
+    from rsng.results import safe_name, write_sweep_meta
     from rsng.tracking import HISTORY_POINTS, Tracker
 
     log = opts.log
@@ -428,12 +428,14 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
                 )
         else:
             _run_tune(prep, opts, versions, logger.put, HISTORY_POINTS)
-        missing = [t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)]
+        finished = _finished(prep.sweep_dir)
+        missing = [t.trial_id for t in prep.todo if safe_name(t.trial_id) not in finished]
         if missing:  # Tune returns normally after a SIGINT
             raise SweepInterrupted(f"{len(missing)} of {len(prep.trials)} trajectories unfinished")
     except KeyboardInterrupt:
         status = "KILLED"
-        n_done = sum(_has_row(prep.sweep_dir, t.trial_id) for t in prep.trials)
+        finished = _finished(prep.sweep_dir)
+        n_done = sum(safe_name(t.trial_id) in finished for t in prep.trials)
         log(
             f"interrupted: {n_done} of {len(prep.trials)} trajectories are finished and saved; unfinished ones "
             "continue from their last saved state when you rerun the same command with --resume"
@@ -441,7 +443,8 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         raise
     finally:
         # every row on disk reaches MLflow before the parent run ends (also when interrupted)
-        logger.close([t.trial_id for t in prep.todo if _has_row(prep.sweep_dir, t.trial_id)])
+        finished = _finished(prep.sweep_dir)
+        logger.close([t.trial_id for t in prep.todo if safe_name(t.trial_id) in finished])
         tracker.finish(status)
         if tracker.logged:
             log(
@@ -508,10 +511,20 @@ class _MlflowLogger:
                 records = [{"trial_id": tid} for tid in item[1] if tid not in self._seen]
             else:
                 records = decode_records(item) if isinstance(item, str) else item
+            from_files: set[str] = set()
             for rec in records:
-                self._one(rec)
+                self._one(rec, from_files)
+            if from_files:  # one read of the sweep's files for all of them
+                try:
+                    _log_finished(self.tracker, self.prep.sweep_dir, from_files, log=self.log)
+                except Exception as e:  # noqa: BLE001 - the tracker fails soft; this guards the thread itself
+                    self.log(
+                        f"could not log {len(from_files)} trajectories to MLflow: {e}; "
+                        f"run `rsng mlflow-sync {self.prep.sweep_dir}` later"
+                    )
 
-    def _one(self, rec: dict[str, Any]) -> None:
+    def _one(self, rec: dict[str, Any], from_files: set[str]) -> None:
+        """Log one record, or add its trial id to ``from_files`` (a record without a row: read from Parquet)."""
         row = rec.get("row")
         tid = row["trial_id"] if row is not None else rec["trial_id"]
         if tid in self._seen:  # reported twice (Tune repeats a trial's last result when it ends)
@@ -519,18 +532,18 @@ class _MlflowLogger:
         self._seen.add(tid)
         self._n += 1
         total = len(self.prep.trials)
+        if row is None:
+            self.log(f"[{self._n}/{total}] {tid}: row read from Parquet")
+            from_files.add(tid)
+            return
         try:
-            if row is not None:
-                err = row.get("rel_l2")
-                err_s = "n/a" if err is None or err != err else f"{err:.2e}"
-                self.log(
-                    f"[{self._n}/{total}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
-                    f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s"
-                )
-                self.tracker.log_trajectory(row, rec.get("series"), plot=False)
-            else:
-                self.log(f"[{self._n}/{total}] {tid}: row read from Parquet")
-                _log_finished(self.tracker, self.prep.sweep_dir, {tid}, log=self.log)
+            err = row.get("rel_l2")
+            err_s = "n/a" if err is None or err != err else f"{err:.2e}"
+            self.log(
+                f"[{self._n}/{total}] {row['problem']} {row['sampler']} s={row['s']} seed={row['seed']}: "
+                f"{row['status']}, rel_l2={err_s}, {row['wall_s']:.1f} s"
+            )
+            self.tracker.log_trajectory(row, rec.get("series"), plot=False)
         except Exception as e:  # noqa: BLE001 - the tracker fails soft; this guards the thread itself
             self.log(f"could not log {tid} to MLflow: {e}; run `rsng mlflow-sync {self.prep.sweep_dir}` later")
 
@@ -572,31 +585,29 @@ class _Background:
             raise err
 
 
-def _has_row(sweep_dir, trial_id: str) -> bool:
-    from rsng.results import safe_name
+def _finished(sweep_dir) -> set[str]:
+    """The file names (``safe_name``) of the trajectories with a row, own file or part file."""
+    from rsng.results import finished_names
 
-    return (sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
+    return finished_names(sweep_dir)
 
 
 def _log_finished(tracker, sweep_dir, ids: set[str], log=None) -> None:
-    """Log the given trajectories to MLflow from their Parquet files (a back-fill: a resumed sweep,
-    or a row whose record did not reach the driver)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Log the given trajectories to MLflow from their Parquet rows and steps (a back-fill: a resumed
+    sweep, or a row whose record did not reach the driver), reading the sweep's files once."""
+    from rsng.results import load_rows, load_steps
 
-    from rsng.results import load_steps, safe_name
-
-    for trial_id in sorted(ids):
-        path = sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet"
-        try:
-            row = (
-                pq.read_table(path) if isinstance(path, Path) else pq.read_table(pa.BufferReader(path.read_bytes()))
-            ).to_pylist()[0]
-        except (OSError, ValueError, IndexError) as e:
-            if log:
-                log(f"could not read the row of {trial_id}: {e}")
-            continue
-        tracker.log_trajectory(row, load_steps(sweep_dir, trial_id), plot=False)
+    rows = load_rows(sweep_dir, ids)
+    found = set(rows["trial_id"].astype(str))
+    for trial_id in sorted(set(ids) - found):
+        if log:
+            log(f"could not read the row of {trial_id}: no readable row file")
+    if rows.empty:
+        return
+    steps = load_steps(sweep_dir, found)
+    by_trial = dict(iter(steps.groupby("trial_id", observed=True, sort=False))) if len(steps) else {}
+    for row in rows.to_dict("records"):
+        tracker.log_trajectory(row, by_trial.get(row["trial_id"]), plot=False)
 
 
 #: Ray Tune settings for sweeps of many trials (``os.environ.setdefault``: a value already set wins):
@@ -697,7 +708,7 @@ def _inert_callback():
 
 def _record_lost_trial(payload: dict, message: str) -> None:
     """A trial that never wrote its rows (its process died every time) is recorded as failed."""
-    from rsng.results import safe_name, storage_path
+    from rsng.results import finished_names, safe_name, storage_path
 
     if "work" in payload:
         for item in payload["work"]:
@@ -705,8 +716,9 @@ def _record_lost_trial(payload: dict, message: str) -> None:
         return
     sweep_dir = storage_path(payload["sweep_dir"])
     members = payload.get("members") or [{"trial_id": payload["trial_id"], "config": payload["config"]}]
+    finished = finished_names(sweep_dir)
     for m in members:
-        if (sweep_dir / "trajectories" / f"{safe_name(m['trial_id'])}.parquet").exists():
+        if safe_name(m["trial_id"]) in finished:
             continue
         _write_failed_row(payload, m["trial_id"], m["config"], message, len(members))
 

@@ -4,15 +4,16 @@
 marched together: it sizes threads and picks the JAX platform *before* JAX loads, builds the
 :class:`~rsng.core.integrate.Trajectory`, resumes from the newest state it can find (the sweep's own
 state file, written after every chunk; on a Tune retry and on ``--resume`` alike), advances in
-chunks — after each chunk it writes that chunk's per-step rows to Parquet and saves its state — and
-finally writes the trajectory row. An exception inside the solver is recorded as ``status =
+chunks — after each chunk it writes that chunk's per-step rows to Parquet and saves its state (the
+last state holds the final θ) — and finally writes the trajectory row. An exception inside the solver is recorded as ``status =
 failed``; a non-finite or blown-up state as ``diverged``; neither is retried.
 
 A Tune trial (:func:`tune_trainable`) is a *work unit*: a list of work items run one after another in
 the same worker process (so the compiled step is reused), skipping those that already have their
-rows (a retried unit). After every chunk it reports one result carrying the rows finished since
-the last report and their downsampled per-step series (:func:`log_record`), from which the driver
-logs MLflow without reading any file back. No Tune checkpoints are written: the state files are what
+rows (a retried unit). After a chunk, at most once a second, and when it ends, it reports one result
+carrying the rows finished since the last report and their downsampled per-step series
+(:func:`log_record`), from which the driver logs MLflow without reading any file back. A unit of
+several trajectories merges their files into part files when it ends (:func:`rsng.results.compact`). No Tune checkpoints are written: the state files are what
 a retry resumes from.
 
 State files (``<sweep>/_state/<trial_id>.npz``) are plain arrays (``allow_pickle=False``); the
@@ -151,6 +152,7 @@ def run_trajectory(
     report: Callable[[dict, dict | None], None] | None = None,
     checkpoint_state: dict | None = None,
     on_row: Callable[[dict, dict | None], None] | None = None,
+    durable: bool = True,
 ) -> list[dict[str, Any]]:
     """Run (or resume) the trajectories of one trial and write their Parquet records; returns their rows.
 
@@ -160,7 +162,8 @@ def run_trajectory(
     ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
     checkpoint of ``state``; the sweep service passes none). ``on_row(row, series)`` is called after
     each row is written, with the trajectory's whole per-step series (``None`` for a failed run).
-    Each trajectory keeps its own state file, steps files and row.
+    Each trajectory keeps its own state file, steps files and row (``durable=False``: written
+    without fsync, for a work unit that merges them into part files when it ends).
     """
     prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
     import jax
@@ -216,13 +219,14 @@ def run_trajectory(
         every = chunk * max(1, round(trial.get("report_steps", 200) / chunk))
         for tid, traj in zip(ids, trajs):
             if traj.k == 0:
-                write_steps(sweep_dir, tid, 0, traj.series([0]) | {"trial_id": tid})
+                write_steps(sweep_dir, tid, 0, traj.series([0]) | {"trial_id": tid}, durable=durable)
         while not done():
             recorded = advance(every)
             states = {}
             for tid, traj, rec in zip(ids, trajs, recorded):
                 if rec:  # chunk file j holds the stored steps in ((j-1)·every, j·every]
-                    write_steps(sweep_dir, tid, (rec[0] - 1) // every + 1, traj.series(rec) | {"trial_id": tid})
+                    chunk_no = (rec[0] - 1) // every + 1
+                    write_steps(sweep_dir, tid, chunk_no, traj.series(rec) | {"trial_id": tid}, durable=durable)
                 states[tid] = traj.state()
                 _save_state(state_path(sweep_dir, tid), states[tid])
             if report is not None:
@@ -245,7 +249,7 @@ def run_trajectory(
         message = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
         rows = [finish_row(row, error=message) for row in rows]
     for i, row in enumerate(rows):
-        write_trajectory(sweep_dir, row)
+        write_trajectory(sweep_dir, row, durable=durable)
         if on_row is not None:
             series = None
             if row["status"] != "failed" and i < len(trajs):
@@ -325,17 +329,28 @@ def _has_row(sweep_dir, trial_id: str) -> bool:
     return (storage_path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
 
 
+#: A work unit reports to Tune at most this often (and when it ends): each report is a round trip to
+#: the driver, which short trajectories would otherwise pay twice each (benchmarks/README.md).
+REPORT_INTERVAL_S = 1.0
+
+
 def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = None) -> None:
     """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` with the work
     units given through ``tune.with_parameters`` (or ``config = {"trial": <work unit or item>}``).
 
-    Runs the unit's items one after another; a ``tune.report`` after every chunk (no checkpoint)
-    carries the log records (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items
-    whose rows exist (written before this worker died and Tune retried the unit) are skipped and their
-    ids reported without a row."""
+    Runs the unit's items one after another; a ``tune.report`` after a chunk, at most every
+    :data:`REPORT_INTERVAL_S` seconds and once at the end (no checkpoint), carries the log records
+    (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items whose rows exist
+    (written before this worker died and Tune retried the unit) are skipped and their ids reported
+    without a row. A unit of several trajectories writes their files without fsync and, when it
+    ends, merges them into one part file each for rows and steps (:func:`rsng.results.compact`)."""
     import json
+    import sys
+    import time
 
     from ray import tune
+
+    from rsng.results import compact, has_part
 
     unit = config["trial"]
     if "unit" in unit and units is not None:
@@ -349,10 +364,16 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
         claim_cpus(int(cpus))
     points = int(unit.get("history_points", 200))
     records: list[dict] = []
+    all_ids = [tid for item in items for tid in work_ids(item)]
+    sweep_dir = items[0]["sweep_dir"]
+    part = unit["trial_id"] if len(all_ids) > 1 else None
+    last = [time.monotonic()]
 
-    def flush(metrics: dict | None = None, state: dict | None = None) -> None:
-        # a report waits for the driver's answer, and is where Tune stops a trial (Ctrl+C): one per
-        # chunk, carrying the trajectories finished since the last one; no checkpoint
+    def flush(metrics: dict | None = None, state: dict | None = None, *, force: bool = False) -> None:
+        # a report waits for the driver's answer, and is where Tune stops a trial (Ctrl+C): at most one
+        # per REPORT_INTERVAL_S, carrying the trajectories finished since the last one; no checkpoint
+        if not force and time.monotonic() - last[0] < REPORT_INTERVAL_S:
+            return
         tune.report(
             {
                 RESULT_KEY: json.dumps(records) if records else "",
@@ -361,12 +382,26 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
             }
         )
         records.clear()
+        last[0] = time.monotonic()
 
+    if part is not None and has_part(sweep_dir, part):  # an earlier attempt finished and merged the unit
+        records.extend({"trial_id": tid} for tid in all_ids)
+        flush(force=True)
+        return
     for item in items:
         ids = work_ids(item)
         if all(_has_row(item["sweep_dir"], tid) for tid in ids):
             records.extend({"trial_id": tid} for tid in ids)
             continue
-        run_trajectory(item, report=flush, on_row=lambda row, series: records.append(log_record(row, series, points)))
-    if records:
-        flush()
+        run_trajectory(
+            item,
+            report=flush,
+            on_row=lambda row, series: records.append(log_record(row, series, points)),
+            durable=part is None,
+        )
+    if part is not None:
+        try:
+            compact(sweep_dir, part, all_ids)
+        except Exception as e:  # noqa: BLE001 - the trajectories' own files stay, and load reads them
+            print(f"rsng: could not merge the files of work unit {part}: {e}", file=sys.stderr)
+    flush(force=True)

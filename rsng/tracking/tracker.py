@@ -116,6 +116,8 @@ _MAX_KEY = 250  # MAX_ENTITY_KEY_LENGTH
 _MAX_METRICS_PER_BATCH = 1000
 _MAX_PARAMS_TAGS_PER_BATCH = 100
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
+#: ``sync`` reads the steps of this many trajectories at a time.
+_SYNC_BATCH = 500
 #: MLflow error codes that mean "this request was refused", not "the store is down".
 _REJECTED_CODES = frozenset(
     {
@@ -834,21 +836,26 @@ def sync(
         return SyncReport(failed=len(rows))
     known = tracker.existing_trials()
     created = skipped = failed = 0
+    todo = []
     for row in rows:
-        tid = str(row["trial_id"])
-        have = known.get(tid, [])
+        have = known.get(str(row["trial_id"]), [])
         if len(have) == 1 and _up_to_date(*have[0], _iso(row["finished_at"])):
             skipped += 1
-            continue
-        steps = None
-        if tracker.available:
-            steps = results.load_steps(sweep_dir, trial_ids=tid)
-        outcome = tracker._log(row, steps)
-        if outcome == "created":
-            created += 1
-        elif outcome == "skipped":
-            skipped += 1
         else:
-            failed += 1
+            todo.append(row)
+    for i in range(0, len(todo), _SYNC_BATCH):
+        batch = todo[i : i + _SYNC_BATCH]
+        by_trial = {}
+        if tracker.available:  # one read of the steps per batch (a part file holds a work unit's trajectories)
+            steps = results.load_steps(sweep_dir, trial_ids=[str(r["trial_id"]) for r in batch])
+            by_trial = dict(iter(steps.groupby("trial_id", observed=True, sort=False))) if len(steps) else {}
+        for row in batch:
+            outcome = tracker._log(row, by_trial.get(str(row["trial_id"])))
+            if outcome == "created":
+                created += 1
+            elif outcome == "skipped":
+                skipped += 1
+            else:
+                failed += 1
     tracker.finish("FINISHED")
     return SyncReport(created=created, skipped=skipped, failed=failed)

@@ -624,3 +624,70 @@ def test_property_valid_rows_round_trip(tmp_path_factory, row):
             assert got[c.name] == pd.Timestamp(exp), c.name
         else:
             assert _same(row[c.name], got[c.name]), (c.name, row[c.name], got[c.name])
+
+
+# -- part files (compact) ---------------------------------------------------------------------------
+def _write_trial(sweep, tid, *, durable=True, chunks=((0, 4), (4, 9))):
+    R.write_trajectory(sweep, make_row(tid, seed=int(tid[-1])), durable=durable)
+    for c, (a, b) in enumerate(chunks):
+        R.write_steps(sweep, tid, c, make_steps(a, b, scale=int(tid[-1]) + 1.0), durable=durable)
+    (sweep / "_state").mkdir(parents=True, exist_ok=True)
+    (sweep / "_state" / f"{tid}.npz").write_bytes(b"state")
+
+
+def test_compact_merges_rows_and_steps_into_part_files(tmp_path):
+    sweep = tmp_path / "sw"
+    for i in range(3):
+        _write_trial(sweep, f"t{i}", durable=False)
+    _write_trial(sweep, "u9")  # another unit's trajectory: untouched
+    before = R.load(sweep)
+    assert R.compact(sweep, "unit-a", ["t0", "t1", "t2", "missing"]) == 3
+    assert sorted(p.name for p in (sweep / "trajectories").iterdir()) == ["+unit-a.parquet", "u9.parquet"]
+    assert sorted(p.name for p in (sweep / "steps").iterdir()) == [
+        "+unit-a.parquet",
+        "u9-000000.parquet",
+        "u9-000001.parquet",
+    ]
+    assert len(list((sweep / "_state").iterdir())) == 4  # the states (final θ) stay
+    assert R.has_part(sweep, "unit-a") and not R.has_part(sweep, "unit-b")
+    assert R.finished_names(sweep) == {"t0", "t1", "t2", "u9"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        after = R.load(sweep)
+    key = ["trial_id"]
+    pd.testing.assert_frame_equal(
+        before.trajectories.sort_values(key).reset_index(drop=True),
+        after.trajectories.sort_values(key).reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(before.steps, after.steps)
+    pd.testing.assert_frame_equal(
+        R.load_steps(sweep, ["t1"]), before.steps[before.steps.trial_id == "t1"].reset_index(drop=True)
+    )
+    rows = R.load_rows(sweep, ["t2", "u9", "nope"])
+    assert sorted(rows["trial_id"]) == ["t2", "u9"]
+    assert R.compact(sweep, "unit-a", ["t0", "t1", "t2"]) == 0  # nothing left to merge
+
+
+def test_interrupted_compaction_reads_each_row_once(tmp_path):
+    """Killed between the part write and the deletions: every row and step in two files, read once."""
+    sweep = tmp_path / "sw"
+    for i in range(2):
+        _write_trial(sweep, f"t{i}")
+    copies = {p: p.read_bytes() for p in sweep.rglob("*.parquet")}
+    before = R.load(sweep)
+    R.compact(sweep, "unit-a", ["t0", "t1"])
+    for p, data in copies.items():  # the small files back, as if the deletions never happened
+        p.write_bytes(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        after = R.load(sweep)
+    assert len(after.trajectories) == 2 and len(after.steps) == len(before.steps) == 18
+    pd.testing.assert_frame_equal(before.steps, after.steps)
+
+
+def test_compaction_keeps_a_retried_chunk_once(tmp_path):
+    sweep = tmp_path / "sw"
+    _write_trial(sweep, "t0", chunks=((0, 6), (4, 9)))  # chunk 1 repeats steps 4 and 5
+    R.compact(sweep, "unit-a", ["t0"])
+    steps = R.load(sweep).steps
+    np.testing.assert_array_equal(steps["step"], np.arange(9))

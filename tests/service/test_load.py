@@ -21,7 +21,7 @@ WARM = 20  # memory growth is measured from the 20th finished trajectory on
 def test_two_hundred_trajectories_complete_and_the_driver_stays_small(tmp_path):
     import psutil
 
-    from rsng.results import load
+    from rsng.results import finished_names, load
 
     storage = tmp_path / "results"
     sweep_dir = storage / "faults"
@@ -55,11 +55,7 @@ def test_two_hundred_trajectories_complete_and_the_driver_stays_small(tmp_path):
             except psutil.Error:
                 break
             peak = max(peak, rss)
-            if (
-                not baseline
-                and (sweep_dir / "trajectories").is_dir()
-                and len(list((sweep_dir / "trajectories").iterdir())) >= WARM
-            ):
+            if not baseline and (sweep_dir / "trajectories").is_dir() and len(finished_names(sweep_dir)) >= WARM:
                 baseline = rss  # Ray, Tune, MLflow, pandas and matplotlib loaded and in use
             time.sleep(0.25)
         rc = proc.wait(60)
