@@ -18,7 +18,7 @@ Design and measurements: docs/search.md, benchmarks/README.md.
   configuration runs all the grid's seeds, marched together in one trial (one vmapped call).
 * Early stopping (:class:`FrontStopper`, a Tune scheduler): after each reported chunk, a trial whose
   mean running space-time error is above the error of a finished front point whose cost is at most
-  the trial's projected cost (time so far / progress) is stopped — it cannot reach the front. Its
+  the trial's projected cost (time so far + the remaining steps at the last chunk's pace) is stopped — it cannot reach the front. Its
   trajectories are kept with status ``stopped`` (their rows written by the driver from the rows the
   trial reported with the chunk), excluded from fronts and recommendations and counted in reports.
 * Budget: ``--budget N`` trajectories (whole configurations: the last one may pass N by its seeds)
@@ -120,7 +120,9 @@ def validate_options(sopts: SearchOptions) -> None:
     if sopts.method not in SEARCHES:
         raise SweepSpecError("--search", f"unknown searcher {sopts.method!r}; accepted: {', '.join(SEARCHES)}")
     if (sopts.budget is None) == (sopts.budget_hours is None):
-        raise SweepSpecError("--budget", "give exactly one of --budget N (trajectories) or --budget-hours H with --search")
+        raise SweepSpecError(
+            "--budget", "give exactly one of --budget N (trajectories) or --budget-hours H with --search"
+        )
     if sopts.budget is not None and (
         isinstance(sopts.budget, bool) or not isinstance(sopts.budget, int) or sopts.budget < 1
     ):
@@ -175,9 +177,7 @@ def plan_search(spec: SweepSpec, sopts: SearchOptions, *, confirm_large: bool = 
                 if spec.skip_invalid_s and e.key in ("grid", "s"):
                     continue  # s > p at this architecture: not in the lattice
                 raise
-            params = {
-                a: (values[a].index(v) if _numeric(values[a]) else str(v)) for a, v in zip(axes, combo)
-            }
+            params = {a: (values[a].index(v) if _numeric(values[a]) else str(v)) for a, v in zip(axes, combo)}
             lattice.append(Configuration(_canon(params), str(problem), params, trials))
             n += len(trials)
         if not lattice:
@@ -265,8 +265,7 @@ class Front:
 # --- the searcher ------------------------------------------------------------------------------------
 
 
-def _make_searcher(plan: SearchPlan, lattice: list[Configuration], sopts: SearchOptions, budget, sweep_dir, front,
-                   log):
+def _make_searcher(plan: SearchPlan, lattice: list[Configuration], sopts: SearchOptions, budget, sweep_dir, front, log):
     import optuna
     from ray.tune.search import Searcher
     from ray.tune.search.optuna import OptunaSearch
@@ -392,11 +391,13 @@ def _make_stopper(front: Front, sweep_dir, on_records, enabled: bool):
 
     class FrontStopper(FIFOScheduler):
         """Stops a trial whose mean running error is above a finished front point of cost ≤ its
-        projected cost, after :data:`GRACE` of its steps; writes its rows with status ``stopped``."""
+        projected cost (time so far + the remaining steps at the last chunk's pace), after :data:`GRACE`
+        of its steps and two reports; writes its rows with status ``stopped``."""
 
         def __init__(self):
             super().__init__()
             self.stopped: dict[str, int] = {}
+            self.last: dict[str, tuple[float, float]] = {}  # trial -> (progress, wall_s) of its last report
 
         @property
         def supports_buffered_results(self) -> bool:  # decide on every chunk, before the next one runs
@@ -405,11 +406,15 @@ def _make_stopper(front: Front, sweep_dir, on_records, enabled: bool):
         def on_trial_result(self, tune_controller, trial, result):
             if not enabled or "if_stopped" not in result:
                 return TrialScheduler.CONTINUE
-            progress = float(result.get("progress", 1.0))
-            if not GRACE <= progress < 1.0:
+            progress, wall = float(result.get("progress", 1.0)), float(result["wall_s"])
+            prev = self.last.get(trial.trial_id)
+            self.last[trial.trial_id] = (progress, wall)
+            if prev is None or not GRACE <= progress < 1.0 or progress <= prev[0]:
                 return TrialScheduler.CONTINUE
+            # the rest of the run at the last chunk's pace (the first chunk also pays one-time start-up costs)
             members = max(1, len(json.loads(result["if_stopped"])))
-            projected = float(result["wall_s"]) / members / progress
+            rate = (wall - prev[1]) / (progress - prev[0])
+            projected = (wall + (1.0 - progress) * rate) / members
             best = front.best_error(projected)
             if best is None or not float(result["running_rel_l2"]) > best:
                 return TrialScheduler.CONTINUE
@@ -563,8 +568,11 @@ def run_search(prep, opts, versions: dict, on_records: Callable, history_points:
             f"search {sopts.method} over {problem}: {len(lattice)} configurations × seeds on axes "
             f"{', '.join(plan.axes)}; budget "
             + (f"{budget[0]} trajectories" if budget[0] is not None else f"{budget[1]:.0f} s of solver time")
-            + (f"; resumed: {searcher.replayed} configurations replayed, {searcher.resumed} continued"
-               if searcher.replayed or searcher.resumed else "")
+            + (
+                f"; resumed: {searcher.replayed} configurations replayed, {searcher.resumed} continued"
+                if searcher.replayed or searcher.resumed
+                else ""
+            )
         )
         sink = _make_search_sink(on_records, payloads, opts.max_failures, RESULT_KEY)
         resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
