@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     grid = None
     for r in range(args.reps):
         if r < args.grid_reps or grid is None:
-            base = SweepOptions(storage=str(work), ray_address="local", log=quiet)
+            base = SweepOptions(storage=str(work), ray_address="local", log=quiet, seeds_per_trial=len(SPACE["seed"]))
             run_sweep(spec(f"grid-r{r}"), base)
             grid = load(work / f"grid-r{r}", with_steps=False).trajectories
             print(
