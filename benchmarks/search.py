@@ -102,13 +102,16 @@ def main(argv=None) -> int:
     ap.add_argument("--fraction", type=float, default=0.25, help="search budget as a share of the grid's solver time")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--work", default="/tmp/rsng-bench-search", help="scratch storage for the sweeps")
+    ap.add_argument(
+        "--stamp", help="continue the run of this stamp (its folder under --work): finished sweeps are reused"
+    )
     args = ap.parse_args(argv)
 
     from rsng.results import load
     from rsng.service.runner import SweepOptions, run_sweep
     from rsng.service.search import SearchOptions
 
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d-%H%M")
+    stamp = args.stamp or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d-%H%M")
     work = Path(args.work) / stamp
     quiet = lambda m: None  # noqa: E731
     rows, curves = [], {}
@@ -116,7 +119,13 @@ def main(argv=None) -> int:
     grid = None
     for r in range(args.reps):
         if r < args.grid_reps or grid is None:
-            base = SweepOptions(storage=str(work), ray_address="local", log=quiet, seeds_per_trial=len(SPACE["seed"]))
+            base = SweepOptions(
+                storage=str(work),
+                ray_address="local",
+                log=quiet,
+                seeds_per_trial=len(SPACE["seed"]),
+                resume=(work / f"grid-r{r}").exists(),
+            )
             run_sweep(spec(f"grid-r{r}"), base)
             grid = load(work / f"grid-r{r}", with_steps=False).trajectories
             print(
@@ -137,7 +146,10 @@ def main(argv=None) -> int:
                 seed=r,
             )
             name = f"{m.replace('+', '-')}-r{r}"
-            run_sweep(spec(name), SweepOptions(storage=str(work), ray_address="local", log=quiet, search=sopts))
+            opts = SweepOptions(
+                storage=str(work), ray_address="local", log=quiet, search=sopts, resume=(work / name).exists()
+            )
+            run_sweep(spec(name), opts)
             frames[m] = load(work / name, with_steps=False).trajectories
             print(
                 f"  {name}: {len(frames[m])} trajectories, {frames[m]['wall_s'].sum():.1f} s solver, "
@@ -172,6 +184,9 @@ def main(argv=None) -> int:
                 }
             )
         print(f"repetition {r} done after {time.time() - t0:.0f} s", flush=True)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        __import__("pandas").DataFrame(rows).to_csv(Path(args.out) / f"search-{stamp[:10]}-partial.csv", index=False)
+        print(__import__("pandas").DataFrame(rows[-4:]).to_string(index=False), flush=True)
     import pandas as pd
 
     table = pd.DataFrame(rows)

@@ -15,12 +15,16 @@ import pytest
 HERE = Path(__file__).resolve().parent
 SEARCH_SWEEP = HERE / "search_sweep.py"
 SEEDS = 2
-#: the sampler seed of the smoke search: its first draws put a cheap accurate configuration before far
-#: dominated ones, so some trajectories are stopped (with another seed the order, not the product, differs)
-SEARCH_SEED = "1"
+#: the sampler seed of the searches here: Optuna's first (random) draws with it are (s, rcond) = (8, 1e-4),
+#: (128, 0.5), (128, 1e-4), so the cheap accurate configuration finishes before a dominated one several
+#: times as expensive starts (with --max-concurrent 1), which must then be stopped; another seed changes
+#: the order, not the product
+SEARCH_SEED = "11"
 
 
-def cmd(storage: Path, cache: Path, *args: str) -> list[str]:
+def cmd(storage: Path, *args: str) -> list[str]:
+    """The test sweep on an embedded Ray, one trial at a time (the order of the sampler's draws is the
+    order they run); θ(0), references and compiled code come from the usual cache ($RSNG_CACHE_DIR)."""
     return [
         sys.executable,
         str(SEARCH_SWEEP),
@@ -28,8 +32,8 @@ def cmd(storage: Path, cache: Path, *args: str) -> list[str]:
         "local",
         "--storage",
         str(storage),
-        "--cache-dir",
-        str(cache),
+        "--max-concurrent",
+        "1",
         *args,
     ]
 
@@ -77,12 +81,12 @@ def check_search_results(sweep_dir: Path, budget: int) -> object:
 
 @pytest.fixture(scope="module")
 def search_sweep(tmp_path_factory):
-    """One smoke search (budget 8 trajectories = 4 of the 8 configurations): (sweep folder, stdout, budget)."""
+    """One smoke search (budget 6 trajectories = 3 of the 6 configurations): (sweep folder, stdout, budget)."""
     tmp = tmp_path_factory.mktemp("search")
     storage = tmp / "results"
-    budget = 8
+    budget = 6
     r = subprocess.run(
-        cmd(storage, tmp / "cache", "--search", "pareto", "--budget", str(budget), "--search-seed", SEARCH_SEED),
+        cmd(storage, "--search", "pareto", "--budget", str(budget), "--search-seed", SEARCH_SEED),
         cwd=tmp,
         env=env(),
         capture_output=True,
@@ -132,10 +136,10 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
     storage = tmp_path / "results"
     sweep_dir = storage / "search"
     budget = 10
-    args = ["--search", "pareto", "--budget", str(budget), "--search-seed", SEARCH_SEED, "--max-concurrent", "1"]
+    args = ["--search", "pareto", "--budget", str(budget), "--search-seed", SEARCH_SEED]
     log = tmp_path / "driver.log"
     proc = subprocess.Popen(
-        cmd(storage, tmp_path / "cache", *args, "--t-end", "4"),
+        cmd(storage, *args, "--t-end", "4"),
         cwd=tmp_path,
         env=env(),
         stdout=open(log, "w"),
@@ -164,7 +168,7 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
     before = {p.stem: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")}
     assert len(before) >= 2 * SEEDS
     r = subprocess.run(
-        cmd(storage, tmp_path / "cache", *args, "--t-end", "4", "--resume"),
+        cmd(storage, *args, "--t-end", "4", "--resume"),
         cwd=tmp_path,
         env=env(),
         capture_output=True,
