@@ -105,6 +105,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--stamp", help="continue the run of this stamp (its folder under --work): finished sweeps are reused"
     )
+    ap.add_argument(
+        "--analyse-only",
+        action="store_true",
+        help="run nothing: the table and plot of the repetitions of --stamp whose sweeps all exist",
+    )
     args = ap.parse_args(argv)
 
     from rsng.results import load
@@ -118,6 +123,10 @@ def main(argv=None) -> int:
     t0 = time.time()
     grid = None
     for r in range(args.reps):
+        names = [f"grid-r{r}"] if r < args.grid_reps or grid is None else []
+        names += [f"{m.replace('+', '-')}-r{r}" for m in METHODS[1:]]
+        if args.analyse_only and not all((work / n / "sweep.json").exists() for n in names):
+            break
         if r < args.grid_reps or grid is None:
             base = SweepOptions(
                 storage=str(work),
@@ -126,7 +135,8 @@ def main(argv=None) -> int:
                 seeds_per_trial=len(SPACE["seed"]),
                 resume=(work / f"grid-r{r}").exists(),
             )
-            run_sweep(spec(f"grid-r{r}"), base)
+            if not args.analyse_only:
+                run_sweep(spec(f"grid-r{r}"), base)
             grid = load(work / f"grid-r{r}", with_steps=False).trajectories
             print(
                 f"grid {r}: {len(grid)} trajectories, {grid['wall_s'].sum():.1f} s solver, "
@@ -149,7 +159,8 @@ def main(argv=None) -> int:
             opts = SweepOptions(
                 storage=str(work), ray_address="local", log=quiet, search=sopts, resume=(work / name).exists()
             )
-            run_sweep(spec(name), opts)
+            if not args.analyse_only:
+                run_sweep(spec(name), opts)
             frames[m] = load(work / name, with_steps=False).trajectories
             print(
                 f"  {name}: {len(frames[m])} trajectories, {frames[m]['wall_s'].sum():.1f} s solver, "
