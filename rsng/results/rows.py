@@ -93,5 +93,7 @@ def stopped_row(base: Mapping[str, Any], result: Any, reason: str) -> dict[str, 
     step it stopped at, ``rel_l2_final`` the error there, ``wall_s`` the marching time spent, ``rel_l2``
     null (it has no whole-run error), ``error_message`` says why."""
     row = finish_row(base, result=result)
-    row.update(status="stopped", rel_l2=None, diverged_step=None, error_message=f"stopped at step {result.steps}: {reason}")
+    row.update(
+        status="stopped", rel_l2=None, diverged_step=None, error_message=f"stopped at step {result.steps}: {reason}"
+    )
     return row

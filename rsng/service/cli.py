@@ -76,7 +76,11 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
         help="Ray cluster address (default: RAY_ADDRESS, a running cluster on this node, else embedded); "
         "'local' always starts an embedded single-node Ray",
     )
-    p.add_argument("--dry-run", action="store_true", help="validate and list the trajectories, run nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and list the trajectories (with --search: the configurations), run nothing",
+    )
     g = p.add_argument_group(
         "search (docs/search.md)",
         "instead of the whole grid, search its configurations for the error-versus-cost front; each "
@@ -181,7 +185,7 @@ def sweep_main(
             for problem, lattice in plan.studies.items():
                 for c in lattice:
                     done = all(t.trial_id in prep.done_ids for t in c.trials)
-                    print(f"{'done  ' if done else 'todo  '}{problem} {c.key} ({len(c.trials)} seeds)")
+                    print(f"{'done  ' if done else 'todo  '}{problem} {c.label} ({len(c.trials)} seeds)")
             n = sum(len(v) for v in plan.studies.values())
             print(f"{n} configurations on axes {', '.join(plan.axes)}; the search runs as many as its budget allows")
             return 0

@@ -440,9 +440,11 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
             prep.search = run_search(prep, opts, versions, logger.put, HISTORY_POINTS)
         else:
             _run_tune(prep, opts, versions, logger.put, HISTORY_POINTS)
-        missing = [] if opts.search is not None else [
-            t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)
-        ]
+        missing = (
+            []
+            if opts.search is not None
+            else [t.trial_id for t in prep.todo if not _has_row(prep.sweep_dir, t.trial_id)]
+        )
         if missing:  # Tune returns normally after a SIGINT
             raise SweepInterrupted(f"{len(missing)} of {len(prep.trials)} trajectories unfinished")
     except KeyboardInterrupt:

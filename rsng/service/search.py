@@ -82,6 +82,7 @@ class Configuration:
     problem: str
     params: dict[str, Any]
     trials: list[TrialSpec]
+    label: str = ""  # the axes' values, e.g. "s=50 sampler=uniform"
 
 
 @dataclass
@@ -178,7 +179,8 @@ def plan_search(spec: SweepSpec, sopts: SearchOptions, *, confirm_large: bool = 
                     continue  # s > p at this architecture: not in the lattice
                 raise
             params = {a: (values[a].index(v) if _numeric(values[a]) else str(v)) for a, v in zip(axes, combo)}
-            lattice.append(Configuration(_canon(params), str(problem), params, trials))
+            label = " ".join(f"{a}={v}" for a, v in zip(axes, combo))
+            lattice.append(Configuration(_canon(params), str(problem), params, trials, label))
             n += len(trials)
         if not lattice:
             raise SweepSpecError("grid", f"no valid configuration for problem {problem!r}")

@@ -65,7 +65,8 @@ def check_search_results(sweep_dir: Path, budget: int) -> object:
     assert len(per_config) <= -(-budget // SEEDS)  # whole configurations, within the budget
     stopped = df[df["status"].astype(str) == "stopped"]
     for _, r in stopped.iterrows():
-        assert 0 < r["steps"] < 100 and r["error_message"].startswith(f"stopped at step {r['steps']}:")
+        assert 0 < r["steps"] < round(r["t_end"] / r["dt"])  # stopped part-way
+        assert r["error_message"].startswith(f"stopped at step {r['steps']}:")
         assert r["rel_l2"] != r["rel_l2"] and r["rel_l2_final"] > 0  # no whole-run error; its last one kept
     children = mlflow_children(sweep_dir)
     tids = sorted(r.data.tags["rsng.trial_id"] for r in children)
@@ -135,11 +136,11 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
 
     storage = tmp_path / "results"
     sweep_dir = storage / "search"
-    budget = 10
+    budget = 8
     args = ["--search", "pareto", "--budget", str(budget), "--search-seed", SEARCH_SEED]
     log = tmp_path / "driver.log"
     proc = subprocess.Popen(
-        cmd(storage, *args, "--t-end", "4"),
+        cmd(storage, *args, "--t-end", "2"),
         cwd=tmp_path,
         env=env(),
         stdout=open(log, "w"),
@@ -168,7 +169,7 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
     before = {p.stem: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")}
     assert len(before) >= 2 * SEEDS
     r = subprocess.run(
-        cmd(storage, *args, "--t-end", "4", "--resume"),
+        cmd(storage, *args, "--t-end", "2", "--resume"),
         cwd=tmp_path,
         env=env(),
         capture_output=True,
