@@ -41,7 +41,7 @@ SPACE = {
     "seed": [0, 1, 2],
 }
 FIXED = {"problem": "allen_cahn", "preset": "smoke", "t_end": 0.5}
-METHODS = ("grid", "random", "pareto", "pareto+stop")
+METHODS = ("grid", "pareto+stop", "random", "pareto")
 
 
 def spec(name: str):
@@ -123,12 +123,10 @@ def main(argv=None) -> int:
     t0 = time.time()
     grid = None
     for r in range(args.reps):
-        names = [f"grid-r{r}"] if r < args.grid_reps or grid is None else []
-        names += [f"{m.replace('+', '-')}-r{r}" for m in METHODS[1:]]
-        if args.analyse_only and not all((work / n / "sweep.json").exists() for n in names):
+        if args.analyse_only and not (work / f"grid-r{min(r, args.grid_reps - 1)}" / "sweep.json").exists():
             break
         if r < args.grid_reps or grid is None:
-            base = SweepOptions(
+            base = SweepOptions(  # the seeds of a configuration marched together, as a search does
                 storage=str(work),
                 ray_address="local",
                 log=quiet,
@@ -156,6 +154,8 @@ def main(argv=None) -> int:
                 seed=r,
             )
             name = f"{m.replace('+', '-')}-r{r}"
+            if args.analyse_only and not (work / name / "sweep.json").exists():
+                continue
             opts = SweepOptions(
                 storage=str(work), ray_address="local", log=quiet, search=sopts, resume=(work / name).exists()
             )
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
             spent = float(df["wall_s"].sum())
             st = df["status"].astype(str)
             n_cfg = df.groupby(["s", "sampler", "depth", "width"], observed=True).ngroups
-            rx, rh = curves[("random", r)]
+            rx, rh = curves.get(("random", r), (np.array([math.inf]), np.array([math.nan])))
             equal = min(spent, float(rx[-1])) if m != "grid" else spent
             rows.append(
                 {
