@@ -93,6 +93,8 @@ def stopped_row(base: Mapping[str, Any], result: Any, reason: str) -> dict[str, 
     step it stopped at, ``rel_l2_final`` the error there, ``wall_s`` the marching time spent, ``rel_l2``
     null (it has no whole-run error), ``error_message`` says why."""
     row = finish_row(base, result=result)
+    if row["status"] != "ok":  # a member of a seed batch that diverged before the stop keeps its outcome
+        return row
     row.update(
         status="stopped", rel_l2=None, diverged_step=None, error_message=f"stopped at step {result.steps}: {reason}"
     )

@@ -156,7 +156,9 @@ def run_trajectory(
 
     ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
     "cpus", "gpus", "cache_dir", "versions": {...}}``, plus ``"members": [{"trial_id", "config"}, …]``
-    for several seeds of one configuration marched together (:class:`TrajectoryBatch`).
+    for several seeds of one configuration marched together (:class:`TrajectoryBatch`); a search's
+    payload (:mod:`rsng.service.search`) adds ``"chunk"`` (steps per compiled call) and ``"stoppable"``
+    (each chunk's report then carries the running error, the progress and the rows if stopped).
     ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
     checkpoint of ``state``; the sweep service passes none). ``on_row(row, series)`` is called after
     each row is written, with the trajectory's whole per-step series (``None`` for a failed run).
