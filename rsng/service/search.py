@@ -323,11 +323,16 @@ def _make_searcher(plan: SearchPlan, lattice: list[Configuration], sopts: Search
             values = None
             if out is not None and out.status in ("ok", "stopped") and out.error > 0 and out.cost > 0:
                 values = {"error": math.log10(out.error), "cost": math.log10(out.cost)}
-            if inner_id is None:  # a replayed configuration
-                if values is None:
-                    self.inner.add_evaluated_point(c.params, 0.0, error=True)
-                else:
-                    self.inner.add_evaluated_point(c.params, [values["error"], values["cost"]])
+            if inner_id is None:  # a replayed configuration (OptunaSearch.add_evaluated_point is single-objective)
+                state = optuna.trial.TrialState.FAIL if values is None else optuna.trial.TrialState.COMPLETE
+                self.inner._ot_study.add_trial(
+                    optuna.trial.create_trial(
+                        state=state,
+                        values=None if values is None else [values["error"], values["cost"]],
+                        params=dict(c.params),
+                        distributions=self.inner._space,
+                    )
+                )
             else:
                 self.inner.on_trial_complete(inner_id, values, error=values is None)
 

@@ -226,3 +226,37 @@ def test_bad_search_options_exit_2_naming_the_option_before_ray_starts(tmp_path)
         assert rc == 2 and len(lines) == 1 and option in lines[0] and "error" in lines[0], (args, err.getvalue())
         assert not ray.is_initialized()
         assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_a_resumed_search_replays_parquet_and_suggests_only_new_configurations(search_sweep):
+    """The searcher rebuilt from the smoke search's Parquet rows (what ``--resume`` does; no Ray needed):
+    every finished configuration replayed and counted against the budget, and with budget left it
+    suggests only configurations that have not run, until the lattice is covered."""
+    import argparse
+
+    from rsng.results import load
+    from rsng.service.search import Front, SearchOptions, _make_searcher, plan_search
+
+    sys.path.insert(0, str(HERE))
+    try:
+        import search_sweep as script
+    finally:
+        sys.path.remove(str(HERE))
+    sweep_dir = search_sweep[0]
+    spec = script.build(argparse.Namespace(seeds=SEEDS, t_end=1.0))
+    sopts = SearchOptions(budget=100)
+    plan = plan_search(spec, sopts)
+    lattice = plan.studies["heat"]
+    df = load(sweep_dir, with_steps=False).trajectories
+    done = {(int(s), float(r)) for s, r in zip(df["s"], df["rcond"])}
+    searcher = _make_searcher(plan, lattice, sopts, (100, None), sweep_dir, Front(), print)
+    assert searcher.replayed == len(done) and searcher.resumed == 0 and searcher.used_trajectories == len(df)
+    by_key = {c.key: c for c in lattice}
+    new = []
+    for i in range(len(lattice) + 1):
+        got = searcher.suggest(f"t{i}")
+        if got == "FINISHED":
+            break
+        cfg = by_key[got["point"]].trials[0].config
+        new.append((cfg.s, cfg.rcond))
+    assert not set(new) & done and len(new) == len(set(new)) == len(lattice) - len(done)
