@@ -48,19 +48,20 @@ NOTEBOOKS = {
         new_code_cell(IMPORTS),
         new_markdown_cell(
             "## One row per configuration (statistics over seeds)\n\n"
-            "`n_ok` runs enter the statistics; `n_diverged`/`n_failed` are shown, never dropped."
+            "`n_ok` runs enter the statistics; `n_diverged`/`n_failed`/`n_stopped` (stopped early by a search) "
+            "are shown, never dropped."
         ),
         new_code_cell("agg = an.aggregate(traj)\nagg"),
         new_markdown_cell("## Runs that did not finish ok"),
         new_code_cell(
             'bad = traj[traj["status"] != "ok"]\n'
-            'print(f"{len(bad)} of {len(traj)} runs diverged or failed")\n'
+            'print(f"{len(bad)} of {len(traj)} runs diverged, failed or were stopped early by a search")\n'
             'bad[["trial_id", "problem", "sampler", "s", "seed", "status", "diverged_step", "error_message"]]'
         ),
         new_markdown_cell(
             "## Pareto front per problem (single runs)\n\n"
             "Both coordinates minimised; runs with identical (time, error) are all kept; "
-            "diverged/failed runs are counted in `attrs['excluded']`."
+            "diverged/failed runs and runs stopped early by a search are counted in `attrs['excluded']`."
         ),
         new_code_cell(
             'front = an.pareto_front(traj, x="wall_s", y="rel_l2", by="problem")\n'
@@ -98,7 +99,7 @@ NOTEBOOKS = {
             "## Recommendation\n\n"
             "`target_error`: the cheapest configuration whose mean + 2 SE meets the target; "
             "`budget_s`: the lowest mean + 2 SE whose mean wall time fits. Configurations need "
-            "≥ 2 ok seeds and no diverged/failed seed (`max_failure_share=0`)."
+            "≥ 2 ok seeds and no diverged, failed or stopped seed (`max_failure_share=0`)."
         ),
         new_code_cell(
             "TARGET_ERROR = 1e-2   # relative space-time L2 error\n"
@@ -174,7 +175,7 @@ NOTEBOOKS = {
         new_code_cell(SETUP),
         new_code_cell(IMPORTS),
         new_code_cell("an.plot_error_vs_s(traj)"),
-        new_markdown_cell("## Mean ± 2 SE per sampler and s\n\nFailure share = diverged or failed runs / runs."),
+        new_markdown_cell("## Mean ± 2 SE per sampler and s\n\nFailure share = diverged, failed or stopped (by a search) runs / runs."),
         new_code_cell(
             "agg = an.aggregate(traj)\n"
             'table = agg.assign(**{"rel_l2 (mean ± 2SE)": [f"{m:.3g} ± {2 * e:.2g}" if m == m else "—"\n'

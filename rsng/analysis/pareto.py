@@ -7,7 +7,7 @@ Dominance is the strict definition: point ``a`` dominates ``b`` when ``a.x ≤ b
   is on the front every copy is (two seeds or configurations that tie are both shown);
 * a point with equal ``x`` but larger ``y`` (or equal ``y`` but larger ``x``) is dominated;
 * rows with a non-finite ``x`` or ``y`` (NaN, ±inf), and rows whose ``status`` is not ``ok``
-  (diverged/failed), are never on a front; they are counted in ``front.attrs["excluded"]``.
+  (diverged/failed, or stopped early by a search), are never on a front; they are counted in ``front.attrs["excluded"]``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def pareto_front(
       The front rows (all columns of ``df``), sorted by ``by`` then ``x`` then ``y``. Ties follow the
       module's rules: identical ``(x, y)`` points are all kept. ``attrs``: ``x``, ``y``, ``by``,
       ``n_rows`` (rows given), ``n_points`` (rows eligible: status ok, finite x and y),
-      ``n_dominated``, and ``excluded`` — ``{"diverged": k, "failed": k, "non-finite": k}``, the
+      ``n_dominated``, and ``excluded`` — ``{"diverged": k, "failed": k, "non-finite": k, "stopped": k}`` (stopped early by a search), the
       rows left out before the front was computed (failures are never dropped silently).
 
     Raises:
@@ -104,8 +104,9 @@ def pareto_front(
         "diverged": int(np.sum(st == "diverged")),
         "failed": int(np.sum(st == "failed")),
         "non-finite": int(np.sum((st == "ok") & ~finite)),
+        "stopped": int(np.sum(st == "stopped")),
     }
-    other = int(np.sum(~np.isin(st, ["ok", "diverged", "failed"])))
+    other = int(np.sum(~np.isin(st, ["ok", "diverged", "failed", "stopped"])))
     if other:
         excluded["other status"] = other
     front.attrs = {

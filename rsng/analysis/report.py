@@ -148,7 +148,7 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
     # -- failures --------------------------------------------------------------------------------
     body.append("<h2>Failures</h2>")
     if len(traj):
-        bad = traj[st != "ok"]
+        bad = traj[(st != "ok") & (st != "stopped")]
         if len(bad):
             bad = bad.copy()
             bad["error_message"] = bad["error_message"].fillna("").astype(str).str.slice(0, 300)
@@ -160,6 +160,15 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
             body.append(f"<p>{csv(bad[[c for c in _FAILURE_COLUMNS if c in bad.columns]], 'failures.csv')}</p>")
         else:
             body.append("<p>None: every trajectory finished with status ok.</p>")
+        stopped = traj[st == "stopped"]
+        if len(stopped):  # a search's early stopping (docs/search.md): kept, off the fronts
+            body.append("<h2>Stopped early</h2>")
+            body.append(
+                f"<p>{len(stopped)} of {len(traj)} trajectories were stopped by the search at the step shown "
+                "(their running error was above the front at equal or lower cost); they are on no front "
+                "and in no recommendation, and are counted here and in the tables.</p>"
+            )
+            body.append(_table(stopped, _FAILURE_COLUMNS))
 
     if len(traj):
         problems = list(dict.fromkeys(traj["problem"].astype(str)))

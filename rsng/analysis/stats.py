@@ -33,7 +33,7 @@ def aggregate(
       A frame sorted by ``by`` with the ``by`` columns and
 
       * ``count`` — rows of the configuration; ``n_ok`` — rows with status ``ok`` and a finite
-        metric (the only ones the statistics use); ``n_diverged``, ``n_failed`` — rows with
+        metric (the only ones the statistics use); ``n_diverged``, ``n_failed``, ``n_stopped`` (stopped early by a search) — rows with
         those statuses; ``n_excluded = count − n_ok`` (diverged, failed, or ok with a non-finite
         metric); ``failure_share = n_excluded / count``;
       * ``<m>_mean``, ``<m>_median``, ``<m>_std`` (ddof 1), ``<m>_se = std/√n_ok``, and the ±2
@@ -57,6 +57,7 @@ def aggregate(
     work["_ok"] = ok.astype(np.int64)
     work["_div"] = (st == "diverged").astype(np.int64)
     work["_fail"] = (st == "failed").astype(np.int64)
+    work["_stop"] = (st == "stopped").astype(np.int64)
     work["_m"] = np.where(ok, m, np.nan)
     work["_c"] = np.where(ok, c, np.nan)
     stats = [
@@ -64,6 +65,7 @@ def aggregate(
         "n_ok",
         "n_diverged",
         "n_failed",
+        "n_stopped",
         "n_excluded",
         "failure_share",
         f"{mn}_mean",
@@ -88,6 +90,7 @@ def aggregate(
             n_ok=("_ok", "sum"),
             n_diverged=("_div", "sum"),
             n_failed=("_fail", "sum"),
+            n_stopped=("_stop", "sum"),
             mean=("_m", "mean"),
             median=("_m", "median"),
             std=("_m", "std"),

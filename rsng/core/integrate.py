@@ -367,6 +367,13 @@ class Trajectory:
             "wall_s_cumulative": np.array([self._wall[k] for k in ks]),
         }
 
+    def running_rel_l2(self) -> float:
+        """The space-time relative L2 error over the stored steps reached so far (t = 0 included): what
+        :attr:`Result.rel_l2` would be if the run ended now (used to stop a search trial early)."""
+        ks = sorted(self._err_sq)
+        ref = self._ref_sq[np.array(ks, np.int64) // self.cfg.save_every]
+        return float(np.sqrt(sum(self._err_sq[k] for k in ks) / ref.sum()))
+
     def result(self) -> Result:
         ks = np.array(sorted(self._err_sq), np.int64)
         j = ks // self.cfg.save_every

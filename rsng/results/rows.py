@@ -1,5 +1,5 @@
 """The one factory of trajectory rows: the configuration and provenance part, then the outcome
-(``ok``, ``diverged`` or ``failed``) — used by the trial (:mod:`rsng.service.trial`) and by the
+(``ok``, ``diverged``, ``failed``, or ``stopped`` by a search) — used by the trial (:mod:`rsng.service.trial`) and by the
 sweep driver for a trial whose process died (:mod:`rsng.service.runner`).
 
 Pure Python: the configuration columns come from the run record (:mod:`rsng.core.record`).
@@ -13,7 +13,7 @@ from typing import Any
 
 from rsng.core import record
 
-__all__ = ["base_row", "finish_row", "now"]
+__all__ = ["base_row", "finish_row", "stopped_row", "now"]
 
 #: Longest error message stored in a row (its tail is kept).
 MAX_ERROR_MESSAGE = 2000
@@ -85,4 +85,17 @@ def finish_row(
             else f"non-finite or blown-up state at step {result.diverged_step}",
         )
     row["finished_at"] = finished_at or now()
+    return row
+
+
+def stopped_row(base: Mapping[str, Any], result: Any, reason: str) -> dict[str, Any]:
+    """``base`` completed as a trajectory a search stopped early (status ``stopped``): ``steps`` is the
+    step it stopped at, ``rel_l2_final`` the error there, ``wall_s`` the marching time spent, ``rel_l2``
+    null (it has no whole-run error), ``error_message`` says why."""
+    row = finish_row(base, result=result)
+    if row["status"] != "ok":  # a member of a seed batch that diverged before the stop keeps its outcome
+        return row
+    row.update(
+        status="stopped", rel_l2=None, diverged_step=None, error_message=f"stopped at step {result.steps}: {reason}"
+    )
     return row

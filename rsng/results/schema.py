@@ -54,7 +54,7 @@ SCHEMA_VERSION = 2
 V1_SOLVER = "full-jacobian"
 
 #: Accepted values of the ``status`` column.
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "stopped")
 
 #: Key-value metadata written into every Parquet file's footer.
 META_VERSION_KEY = "rsng.schema_version"
@@ -125,8 +125,8 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
         "trajectories marched together in one compiled call (--seeds-per-trial); wall_s is the batch's time / batch_size",
     ),
     _C("compile_s", "float64", True, "seconds spent compiling"),
-    _C("steps", "int64", False, "time steps taken (= t_end/dt unless diverged or failed)"),
-    _C("status", "string", False, "ok, diverged or failed"),
+    _C("steps", "int64", False, "time steps taken (= t_end/dt unless diverged, failed or stopped: a stopped run's last step)"),
+    _C("status", "string", False, "ok, diverged, failed or stopped (stopped early by a search: docs/search.md)"),
     _C("diverged_step", "int64", True, "first step whose θ or u was not finite; null unless diverged"),
     _C("error_message", "string", True, "error of a failed trial; null or empty otherwise"),
     _C("reference", "string", True, "how the reference solution was obtained (method name)"),

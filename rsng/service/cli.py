@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rsng.service.spec import SweepSpec, SweepSpecError
 
-__all__ = ["common_parser", "sweep_main", "write_front"]
+__all__ = ["common_parser", "sweep_main", "write_front", "search_options"]
 
 
 def common_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -76,8 +76,72 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
         help="Ray cluster address (default: RAY_ADDRESS, a running cluster on this node, else embedded); "
         "'local' always starts an embedded single-node Ray",
     )
-    p.add_argument("--dry-run", action="store_true", help="validate and list the trajectories, run nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and list the trajectories (with --search: the configurations), run nothing",
+    )
+    g = p.add_argument_group(
+        "search (docs/search.md)",
+        "instead of the whole grid, search its configurations for the error-versus-cost front; each "
+        "configuration runs all the grid's seeds",
+    )
+    g.add_argument(
+        "--search",
+        metavar="NAME",
+        help="pareto: Optuna's multi-objective TPE sampler through Ray Tune (error and cost both minimised); "
+        "random: random configurations (a baseline); default: run the whole grid",
+    )
+    g.add_argument(
+        "--budget",
+        type=int,
+        help="trajectories the search may run, in whole configurations (shared equally among the problems)",
+    )
+    g.add_argument(
+        "--budget-hours",
+        type=float,
+        help="solver time the search may spend (sum of the trajectories' wall_s, in hours; "
+        "trials running when it is spent finish)",
+    )
+    g.add_argument(
+        "--search-axes",
+        help="comma-separated grid axes to search (default: every axis with more than one value but problem "
+        "and seed); the others are held at their first grid value",
+    )
+    g.add_argument(
+        "--no-early-stop",
+        action="store_true",
+        help="run every searched trajectory to the end (default: stop one whose running error is above "
+        "the front at equal or lower projected cost; it is kept with status stopped)",
+    )
+    g.add_argument("--search-seed", type=int, default=0, help="seed of the searcher's sampler (default 0)")
     return p
+
+
+def search_options(args: argparse.Namespace):
+    """The :class:`rsng.service.search.SearchOptions` of the command line (``None``: the whole grid)."""
+    from rsng.service.search import SearchOptions
+
+    if args.search is None:
+        for flag, value in (
+            ("--budget", args.budget),
+            ("--budget-hours", args.budget_hours),
+            ("--search-axes", args.search_axes),
+        ):
+            if value is not None:
+                raise SweepSpecError(flag, "is an option of a search; add --search pareto (or random)")
+        return None
+    axes = None
+    if args.search_axes is not None:
+        axes = tuple(a.strip() for a in args.search_axes.split(",") if a.strip())
+    return SearchOptions(
+        method=args.search,
+        budget=args.budget,
+        budget_hours=args.budget_hours,
+        axes=axes,
+        early_stop=not args.no_early_stop,
+        seed=args.search_seed,
+    )
 
 
 def sweep_main(
@@ -111,7 +175,20 @@ def sweep_main(
             ray_address=args.ray_address,
             seeds_per_trial=args.seeds_per_trial,
             unit_size=args.unit_size,
+            search=search_options(args),
         )
+        if args.dry_run and opts.search is not None:
+            from rsng.service.search import plan_search
+
+            plan = plan_search(spec, opts.search, confirm_large=args.yes)
+            prep = prepare(spec, opts)
+            for problem, lattice in plan.studies.items():
+                for c in lattice:
+                    done = all(t.trial_id in prep.done_ids for t in c.trials)
+                    print(f"{'done  ' if done else 'todo  '}{problem} {c.label} ({len(c.trials)} seeds)")
+            n = sum(len(v) for v in plan.studies.values())
+            print(f"{n} configurations on axes {', '.join(plan.axes)}; the search runs as many as its budget allows")
+            return 0
         if args.dry_run:
             prep = prepare(spec, opts)
             for t in prep.trials:
@@ -134,6 +211,13 @@ def sweep_main(
         print(f"MLflow UI:       mlflow ui --backend-store-uri {uri}")
     else:
         print(f"MLflow:          {uri}")
+    if prep.search:
+        for problem, info in prep.search.items():
+            print(
+                f"Search {problem}: {info['configurations']} of {info['lattice']} configurations "
+                f"({info['stopped']} stopped early), {info['trajectories']} trajectories, "
+                f"{info['solver_s']:.1f} s of solver time"
+            )
     print("\nAccuracy versus cost (mean over seeds):")
     print(summary_table(prep.sweep_dir))
     print(f"Front (error against wall time, each run labelled with its s): {write_front(prep.sweep_dir)}")

@@ -69,6 +69,7 @@ class SweepOptions:
     ray_address: str | None = None  # None: attach to a running cluster if any, else embedded
     seeds_per_trial: int = 1  # sketch seeds of one configuration marched together (TrajectoryBatch)
     unit_size: int | None = None  # trajectories per Tune trial, run one after another (None: automatic)
+    search: Any = None  # a rsng.service.search.SearchOptions: search the grid's lattice instead of running it all
     log: Callable[[str], None] = field(default=lambda m: print(m, flush=True))
 
 
@@ -90,6 +91,7 @@ class Prepared:
     mlflow_uri: str
     todo: list[TrialSpec]
     done_ids: set[str]
+    search: dict[str, Any] | None = None  # a search's summary per problem (run_search)
 
 
 def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
@@ -118,6 +120,12 @@ def prepare(spec: SweepSpec, opts: SweepOptions) -> Prepared:
         bad = _not_a_folder(Path(opts.cache_dir))
         if bad is not None:
             raise SweepSpecError("--cache-dir", f"{bad} exists and is not a folder")
+    if opts.search is not None:  # the search's options and lattice (docs/search.md)
+        from rsng.service.search import plan_search
+
+        if opts.serial:
+            raise SweepSpecError("--serial", "cannot run a search (--search needs Ray Tune)")
+        plan_search(spec, opts.search, confirm_large=True)
     if not opts.serial:
         _check_ray_address(opts.ray_address)
     if not str(opts.storage).strip():
@@ -426,10 +434,16 @@ def run_sweep(spec: SweepSpec, opts: SweepOptions) -> Prepared:
                 run_trajectory(
                     payload, on_row=lambda row, series: logger.put([log_record(row, series, HISTORY_POINTS)])
                 )
+        elif opts.search is not None:  # raises SweepInterrupted itself; not every trajectory is run
+            from rsng.service.search import run_search
+
+            prep.search = run_search(prep, opts, versions, logger.put, HISTORY_POINTS)
         else:
             _run_tune(prep, opts, versions, logger.put, HISTORY_POINTS)
-        finished = _finished(prep.sweep_dir)
-        missing = [t.trial_id for t in prep.todo if safe_name(t.trial_id) not in finished]
+        missing = []
+        if opts.search is None:
+            finished = _finished(prep.sweep_dir)
+            missing = [t.trial_id for t in prep.todo if safe_name(t.trial_id) not in finished]
         if missing:  # Tune returns normally after a SIGINT
             raise SweepInterrupted(f"{len(missing)} of {len(prep.trials)} trajectories unfinished")
     except KeyboardInterrupt:

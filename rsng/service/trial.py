@@ -158,7 +158,9 @@ def run_trajectory(
 
     ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
     "cpus", "gpus", "cache_dir", "versions": {...}}``, plus ``"members": [{"trial_id", "config"}, …]``
-    for several seeds of one configuration marched together (:class:`TrajectoryBatch`).
+    for several seeds of one configuration marched together (:class:`TrajectoryBatch`); a search's
+    payload (:mod:`rsng.service.search`) adds ``"chunk"`` (steps per compiled call) and ``"stoppable"``
+    (each chunk's report then carries the running error, the progress and the rows if stopped).
     ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
     checkpoint of ``state``; the sweep service passes none). ``on_row(row, series)`` is called after
     each row is written, with the trajectory's whole per-step series (``None`` for a failed run).
@@ -198,13 +200,14 @@ def run_trajectory(
     ]
     ckpt = _split_states(checkpoint_state, ids)
     trajs: list = []
+    chunk_arg = {"chunk": int(trial["chunk"])} if trial.get("chunk") else {}
     try:
         if len(members) == 1:
-            trajs = [Trajectory(cfgs[0], cache_dir=trial.get("cache_dir"))]
+            trajs = [Trajectory(cfgs[0], cache_dir=trial.get("cache_dir"), **chunk_arg)]
             advance = lambda n: [trajs[0].advance(n)]
             done = lambda: trajs[0].done
         else:
-            batch = TrajectoryBatch(cfgs, cache_dir=trial.get("cache_dir"))
+            batch = TrajectoryBatch(cfgs, cache_dir=trial.get("cache_dir"), **chunk_arg)
             trajs, advance, done = batch.members, batch.advance, lambda: batch.done
         for tid, traj in zip(ids, trajs):
             # the newest of the Tune checkpoint (a retry) and the sweep's state file (a --resume)
@@ -232,17 +235,17 @@ def run_trajectory(
             if report is not None:
                 lead = min(trajs, key=lambda t: t.k)
                 res = lead.result()
-                report(
-                    {
-                        "step": lead.k,
-                        "t": lead.k * lead.cfg.dt,
-                        "rel_l2_t": float(res.rel_l2_t[-1]),
-                        "ls_residual": float(res.ls_residual[-1]) if lead.k else float("nan"),
-                        "wall_s": sum(t.wall_s for t in trajs),
-                        "done": False,
-                    },
-                    _join_states(states),
-                )
+                metrics = {
+                    "step": lead.k,
+                    "t": lead.k * lead.cfg.dt,
+                    "rel_l2_t": float(res.rel_l2_t[-1]),
+                    "ls_residual": float(res.ls_residual[-1]) if lead.k else float("nan"),
+                    "wall_s": sum(t.wall_s for t in trajs),
+                    "done": False,
+                }
+                if trial.get("stoppable") and not done():
+                    metrics.update(_stoppable_metrics(rows, trajs, int(trial.get("history_points", 200))))
+                report(metrics, _join_states(states))
         results = [traj.result() for traj in trajs]
         rows = [finish_row(row, result=res) for row, res in zip(rows, results)]
     except Exception as e:  # recorded, not retried: a deterministic error would only repeat
@@ -275,6 +278,27 @@ def run_trajectory(
             None,
         )
     return rows
+
+
+def _stoppable_metrics(rows: list[dict], trajs: list, points: int) -> dict[str, Any]:
+    """What a search's early stopping needs after a chunk (:mod:`rsng.service.search`): the members'
+    mean running space-time error, the progress k/K, and the log records of the rows they would get
+    if stopped now (status ``stopped``), which the driver writes when it stops the trial."""
+    import json
+
+    from rsng.results.rows import stopped_row
+
+    records = []
+    for row, traj in zip(rows, trajs):
+        res = traj.result()
+        out = stopped_row(row, res, "its running error was above the front at equal or lower cost")
+        series = {k: getattr(res, k) for k in ("step", "t", "rel_l2_t", "ls_residual", "wall_s_cumulative")}
+        records.append(log_record(out, series, points))
+    return {
+        "running_rel_l2": sum(t.running_rel_l2() for t in trajs) / len(trajs),
+        "progress": min(t.k / t.cfg.steps for t in trajs),
+        "if_stopped": json.dumps(records),
+    }
 
 
 def work_ids(payload: dict[str, Any]) -> list[str]:

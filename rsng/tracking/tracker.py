@@ -12,7 +12,7 @@ sweep's runs are laid out as
   ``ls_residual`` (``step`` = solver step; at most :data:`HISTORY_POINTS` stored steps each, evenly
   thinned with the first and the last kept — Parquet keeps every step) and, when logged by
   :func:`sync` (or ``log_trajectory(..., plot=True)``), an ``error_over_time.png`` artifact; ended
-  FINISHED when the trajectory's status is ``ok``, else FAILED (tag ``rsng.error_message``).
+  FINISHED when the trajectory's status is ``ok``, KILLED when a search stopped it early, else FAILED (tag ``rsng.error_message``).
 
 A child costs three requests (create, one ``log_batch`` with the params, summary metrics and the
 thinned series — within MLflow's limits of 1000 metrics and 100 params/tags per batch — and the end);
@@ -706,7 +706,8 @@ class Tracker:
             client.log_batch(run_id, metrics=metrics[i : i + _MAX_METRICS_PER_BATCH])
         if plot and full is not None and len(full):
             self._log_plot(client, run_id, row, full)
-        client.set_terminated(run_id, status="FINISHED" if row.get("status") == "ok" else "FAILED", end_time=t_end)
+        run_status = {"ok": "FINISHED", "stopped": "KILLED"}.get(str(row.get("status")), "FAILED")
+        client.set_terminated(run_id, status=run_status, end_time=t_end)
 
     @staticmethod
     def _series(trial_id: str, steps):

@@ -48,6 +48,7 @@ def test_pareto_json_front_is_exactly_the_non_dominated_runs(smoke_sweep_dir, sm
         "diverged": int((traj.status == "diverged").sum()),
         "failed": int((traj.status == "failed").sum()),
         "non-finite": 0,
+        "stopped": int((traj.status == "stopped").sum()),
     }
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 1024
 

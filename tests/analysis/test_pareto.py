@@ -48,7 +48,7 @@ def test_front_of_a_frame_excludes_failures_and_counts_them():
     )
     f = pareto_front(df, by="problem")
     assert f.index.tolist() == [0, 1, 5, 6, 7]  # the duplicate (1, 5e-3) of problem b: both kept
-    assert f.attrs["excluded"] == {"diverged": 1, "failed": 1, "non-finite": 1}
+    assert f.attrs["excluded"] == {"diverged": 1, "failed": 1, "non-finite": 1, "stopped": 0}
     assert f.attrs["n_points"] == 5 and f.attrs["n_dominated"] == 0 and f.attrs["n_rows"] == 8
     g = pareto_front(df)  # one front over everything: (1, 5e-3) dominates (1, 1e-2)
     assert g.index.tolist() == [5, 6, 7] and g.attrs["n_dominated"] == 2
