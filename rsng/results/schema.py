@@ -34,6 +34,7 @@ __all__ = [
     "Column",
     "TRAJECTORY_COLUMNS",
     "STEPS_COLUMNS",
+    "STEPS_ADDED",
     "STATUSES",
     "CATEGORICAL_COLUMNS",
     "trajectory_schema",
@@ -151,8 +152,19 @@ STEPS_COLUMNS: tuple[Column, ...] = (
         "relative least-squares residual of the first RK stage of the step that produced t (NaN at t = 0)",
     ),
     _C("wall_s_cumulative", "float64", False, "marching wall-clock seconds up to this step"),
+    _C(
+        "ls_rank",
+        "float64",
+        True,
+        "singular values of the first RK stage's sketched Jacobian kept by the cut-off rcond·σ_max (NaN at t = 0)",
+    ),
+    _C("ls_sigma_max", "float64", True, "σ_max of the first RK stage's sketched Jacobian (NaN at t = 0)"),
+    _C("ls_sigma_min_kept", "float64", True, "the smallest singular value kept by the cut-off (NaN at t = 0)"),
 )
 del _C
+
+#: Steps columns added after the first version: optional when writing, NaN in files written before them.
+STEPS_ADDED = ("ls_rank", "ls_sigma_max", "ls_sigma_min_kept")
 
 #: Columns given a pandas ``category`` dtype by the loader (the run record's string fields among them).
 CATEGORICAL_COLUMNS = ("sweep", *(f.name for f in record.FIELDS if f.column == "string"), "status")
