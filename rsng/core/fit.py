@@ -29,9 +29,21 @@ import optax
 import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core.network import Network
 from rsng.core.problems import Problem
-from rsng.core.recipe import DEFAULT_RECIPE, RECIPES, FitSettings
+from rsng.core.recipe import DEFAULT_RECIPE, RECIPES, FitSettings, describe
 
-__all__ = ["FitSettings", "fit", "initial_theta", "fit_key", "SHIPPED_DIR", "default_cache_dir", "t0_error"]
+__all__ = [
+    "FitSettings",
+    "fit",
+    "initial_theta",
+    "fit_key",
+    "SHIPPED_DIR",
+    "default_cache_dir",
+    "default_settings",
+    "t0_error",
+    "start_theta",
+    "jacobian_spectrum",
+    "spectrum_summary",
+]
 
 SHIPPED_DIR = Path(__file__).parent / "data"
 FORMAT_VERSION = 1
@@ -179,6 +191,7 @@ def fit(
         "n": n,
         "init_seed": init_seed,
         **asdict(settings),
+        "recipe": describe(settings),
     }
     if log:
         log(
@@ -265,17 +278,37 @@ def _levenberg_marquardt(net, x, u_ref, g_ref, nu, ng, theta, steps, log=None):
     return theta
 
 
-def _save(path: Path, theta: np.ndarray, info: dict[str, Any]) -> None:
+def jacobian_spectrum(problem: Problem, net: Network, theta: np.ndarray, n: int) -> np.ndarray:
+    """Singular values (descending, float64) of the full Jacobian ``J(θ)`` (n × p) on the n-point grid,
+    the square roots of the eigenvalues of the float64 Gram matrix of the smaller side."""
+    x = jnp.asarray(problem.grid(n), jnp.float64)
+    J = np.asarray(jax.jit(lambda th: jax.vmap(jax.grad(net.apply), (None, 0))(th, x))(jnp.asarray(theta, jnp.float64)))
+    G = J @ J.T if J.shape[0] <= J.shape[1] else J.T @ J
+    lam = np.linalg.eigvalsh(G)[::-1]
+    return np.sqrt(np.clip(lam, 0.0, None))
+
+
+def spectrum_summary(sigma: np.ndarray, rconds: tuple[float, ...] = (1e-4, 1e-5)) -> dict[str, Any]:
+    """σ_max of J(θ(0)) and, per cut-off, how many singular values lie above rcond·σ_max."""
+    out: dict[str, Any] = {"j0_sigma_max": float(sigma[0])}
+    for r in rconds:
+        out[f"j0_rank@{r:g}"] = int(np.sum(sigma > r * sigma[0]))
+    return out
+
+
+def _save(path: Path, theta: np.ndarray, info: dict[str, Any], sigma: np.ndarray | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     os.close(fd)
-    np.savez(tmp, theta=theta, info=np.asarray(json.dumps(info)))
+    extra = {} if sigma is None else {"sigma": np.asarray(sigma, np.float64)}
+    np.savez(tmp, theta=theta, info=np.asarray(json.dumps(info)), **extra)
     os.replace(tmp, path)
 
 
-def _load(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+def _load(path: Path) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
     with np.load(path, allow_pickle=False) as z:
-        return np.asarray(z["theta"]), json.loads(str(z["info"]))
+        sigma = np.asarray(z["sigma"]) if "sigma" in z.files else None
+        return np.asarray(z["theta"]), json.loads(str(z["info"])), sigma
 
 
 def initial_theta(
@@ -289,9 +322,12 @@ def initial_theta(
     refit: bool = False,
     ship: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """θ(0) (p,) float64 and its fit diagnostics (``source``: cache, shipped or fitted).
+    """θ(0) (p,) float64 and its fit diagnostics (``source``: cache, shipped or fitted; ``recipe``: the
+    settings as key=value items; ``sigma``: the singular values of the full J(θ(0)) on the n-point grid,
+    stored with the fit, and their :func:`spectrum_summary`).
 
-    ``ship=True`` also writes the file into the package's data folder (how the shipped files are made).
+    ``ship=True`` also writes the file into the package's data folder (how the shipped files are made;
+    an existing file is rewritten with its spectrum, θ unchanged, unless ``refit``).
     """
     settings = settings or default_settings()
     key = fit_key(problem, net, n, init_seed, settings)
@@ -300,10 +336,17 @@ def initial_theta(
     if not refit:
         for source, path in (("cache", cache), ("shipped", shipped)):
             if path.exists():
-                theta, info = _load(path)
-                return theta, {**info, "source": source, "key": key}
+                theta, info, sigma = _load(path)
+                if sigma is None:  # a file written before the spectrum was stored with the fit
+                    sigma = jacobian_spectrum(problem, net, theta, n)
+                    if source == "cache":
+                        _save(cache, theta, info, sigma)
+                if ship:
+                    _save(shipped, theta, info, sigma)
+                return theta, {**info, **spectrum_summary(sigma), "sigma": sigma, "source": source, "key": key}
     theta, info = fit(problem, net, n, init_seed, settings, log=log)
-    _save(cache, theta, info)
+    sigma = jacobian_spectrum(problem, net, theta, n)
+    _save(cache, theta, info, sigma)
     if ship:
-        _save(shipped, theta, info)
-    return theta, {**info, "source": "fitted", "key": key}
+        _save(shipped, theta, info, sigma)
+    return theta, {**info, **spectrum_summary(sigma), "sigma": sigma, "source": "fitted", "key": key}

@@ -145,8 +145,19 @@ class Result:
             "error_message": self.error_message,
             "reference": self.reference,
             "fit_rel_l2": self.fit.get("rel_l2_u"),
+            **self.j0(),
             "batch_size": self.batch_size,
         }
+
+
+    def j0(self) -> dict[str, Any]:
+        """The full Jacobian J(θ(0)) on the run's grid (from the fit's stored spectrum; ``None`` when θ(0)
+        was given without one): ``j0_sigma_max`` and ``j0_rank``, the singular values above rcond·σ_max."""
+        sigma = self.fit.get("sigma")
+        if sigma is None or not len(sigma):
+            return {"j0_sigma_max": None, "j0_rank": None}
+        sigma = np.asarray(sigma, np.float64)
+        return {"j0_sigma_max": float(sigma[0]), "j0_rank": int(np.sum(sigma > self.config.rcond * sigma[0]))}
 
 
 def _jsonable(x: float) -> float | None:

@@ -35,6 +35,7 @@ __all__ = [
     "TRAJECTORY_COLUMNS",
     "STEPS_COLUMNS",
     "STEPS_ADDED",
+    "TRAJECTORY_ADDED",
     "STATUSES",
     "CATEGORICAL_COLUMNS",
     "trajectory_schema",
@@ -112,6 +113,9 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
         "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok",
     ),
     _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
+    _C("fit_rel_l2_t0", "float64", True, "t = 0 error the θ(0) fit reached (float64, on the grid); null if θ(0) was given"),
+    _C("j0_sigma_max", "float64", True, "σ_max of the full Jacobian J(θ(0)) on the run's grid"),
+    _C("j0_rank", "int64", True, "singular values of the full J(θ(0)) above rcond·σ_max"),
     _C("rel_l2_final", "float64", True, "relative L2 error at the last stored step reached"),
     _C(
         "wall_s",
@@ -163,6 +167,8 @@ STEPS_COLUMNS: tuple[Column, ...] = (
 )
 del _C
 
+#: Trajectory columns added after the first version: null in files written before them.
+TRAJECTORY_ADDED = ("fit_rel_l2_t0", "j0_sigma_max", "j0_rank")
 #: Steps columns added after the first version: optional when writing, NaN in files written before them.
 STEPS_ADDED = ("ls_rank", "ls_sigma_max", "ls_sigma_min_kept")
 
@@ -281,7 +287,8 @@ def check_names(given, expected, what: str, noun: str) -> None:
 def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Validate one trajectory row and return it normalised, in column order.
 
-    ``schema_version`` may be omitted (it is filled in). Every other column is required, unknown
+    ``schema_version`` may be omitted (it is filled in), so may the :data:`TRAJECTORY_ADDED` columns
+    (null). Every other column is required, unknown
     keys are refused, values are type- and range-checked, ``status`` must be one of
     :data:`STATUSES`, and ``rel_l2`` is stored as null unless the status is ``ok`` (where it is
     required). Raises ``ValueError`` naming the offending keys.
@@ -290,6 +297,8 @@ def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError(f"a trajectory row must be a mapping, got {type(row).__name__}")
     row = dict(row)
     row.setdefault("schema_version", SCHEMA_VERSION)
+    for name in TRAJECTORY_ADDED:  # optional: null when not given
+        row.setdefault(name, None)
     columns = trajectory_columns()
     check_names(row, [c.name for c in columns], "invalid trajectory row", "keys")
     out = {c.name: _coerce(c, row[c.name]) for c in columns}

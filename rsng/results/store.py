@@ -61,6 +61,7 @@ from rsng.results.schema import (
     STEPS_ADDED,
     STEPS_COLUMNS,
     STEPS_NAMES,
+    TRAJECTORY_ADDED,
     V1_SOLVER,
     Column,
     FutureSchemaError,
@@ -454,6 +455,8 @@ def _read_checked(
             }
             if kind == "steps":  # steps columns added later: NaN in older files
                 fill.update({n: float("nan") for n in STEPS_ADDED if n not in names})
+            if kind == "trajectory":  # summary columns added later: null in older files
+                fill.update({n: None for n in TRAJECTORY_ADDED if n not in names})
             names += list(fill)
             if sorted(names) != sorted(expected):
                 missing = [n for n in expected if n not in names]
