@@ -343,7 +343,8 @@ def initial_theta(
                         _save(cache, theta, info, sigma)
                 if ship:
                     _save(shipped, theta, info, sigma)
-                return theta, {**info, **spectrum_summary(sigma), "sigma": sigma, "source": source, "key": key}
+                extra = {"recipe": describe(settings), **spectrum_summary(sigma), "sigma": sigma}
+                return theta, {**info, **extra, "source": source, "key": key}
     theta, info = fit(problem, net, n, init_seed, settings, log=log)
     sigma = jacobian_spectrum(problem, net, theta, n)
     _save(cache, theta, info, sigma)
