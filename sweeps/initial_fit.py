@@ -8,7 +8,7 @@ rcond {1e-4 (the paper's), 1e-5} × seeds 0–4. Each trajectory's row records i
 its fit reached (``fit_rel_l2_t0``) and the full J(θ(0)) spectrum at its cut-off (``j0_sigma_max``,
 ``j0_rank``); its steps record the kept rank of every step's sketched least squares. The first trial of a
 recipe fits θ(0) (minutes on one CPU) unless it is cached: ``rsng fit --problem P --preset fast
---fit-recipe R`` beforehand fills the cache. ``scripts/initial_fit_report.py <storage>/initial-fit``
+--fit-recipe R`` beforehand fills the cache. ``sweeps/initial_fit_report.py <storage>/initial-fit``
 draws the write-up's table and plots from the Parquet results.
 """
 
