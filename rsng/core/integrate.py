@@ -149,7 +149,6 @@ class Result:
             "batch_size": self.batch_size,
         }
 
-
     def j0(self) -> dict[str, Any]:
         """The full Jacobian J(θ(0)) on the run's grid (from the fit's stored spectrum; ``None`` when θ(0)
         was given without one): ``j0_sigma_max`` and ``j0_rank``, the singular values above rcond·σ_max."""
@@ -256,7 +255,13 @@ class Trajectory:
                 u = apply(th_next, x)
                 finite = jnp.all(jnp.isfinite(th_next)) & jnp.all(jnp.isfinite(u))
                 c = jnp.stack(out.conditioning)
-                return (th_next, U.at[i].set(u), res.at[i].set(out.ls_residual), fin.at[i].set(finite), cond.at[i].set(c))
+                return (
+                    th_next,
+                    U.at[i].set(u),
+                    res.at[i].set(out.ls_residual),
+                    fin.at[i].set(finite),
+                    cond.at[i].set(c),
+                )
 
             init = (
                 theta,

@@ -113,7 +113,12 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
         "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok",
     ),
     _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
-    _C("fit_rel_l2_t0", "float64", True, "t = 0 error the θ(0) fit reached (float64, on the grid); null if θ(0) was given"),
+    _C(
+        "fit_rel_l2_t0",
+        "float64",
+        True,
+        "t = 0 error the θ(0) fit reached (float64, on the grid); null if θ(0) was given",
+    ),
     _C("j0_sigma_max", "float64", True, "σ_max of the full Jacobian J(θ(0)) on the run's grid"),
     _C("j0_rank", "int64", True, "singular values of the full J(θ(0)) above rcond·σ_max"),
     _C("rel_l2_final", "float64", True, "relative L2 error at the last stored step reached"),
