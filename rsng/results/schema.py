@@ -293,7 +293,7 @@ def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Validate one trajectory row and return it normalised, in column order.
 
     ``schema_version`` may be omitted (it is filled in), so may the :data:`TRAJECTORY_ADDED` columns
-    (null). Every other column is required, unknown
+    (null) and the run fields that declare an ``absent`` value (that value). Every other column is required, unknown
     keys are refused, values are type- and range-checked, ``status`` must be one of
     :data:`STATUSES`, and ``rel_l2`` is stored as null unless the status is ``ok`` (where it is
     required). Raises ``ValueError`` naming the offending keys.
@@ -304,6 +304,9 @@ def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
     row.setdefault("schema_version", SCHEMA_VERSION)
     for name in TRAJECTORY_ADDED:  # optional: null when not given
         row.setdefault(name, None)
+    for f in record.stored_fields():  # run fields added later: their declared value for older writers
+        if f.absent is not None:
+            row.setdefault(f.name, f.absent)
     columns = trajectory_columns()
     check_names(row, [c.name for c in columns], "invalid trajectory row", "keys")
     out = {c.name: _coerce(c, row[c.name]) for c in columns}
