@@ -396,7 +396,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
     keys = ("source", "key", "recipe", "rel_l2_u", "rel_l2_grad", "loss", "fit_wall_s")
     out = {k: info.get(k) for k in keys}
-    out.update(spectrum_summary(info["sigma"], tuple(dict.fromkeys((1e-4, 1e-5, cfg.rcond)))))
+    if info["sigma"] is not None:
+        out.update(spectrum_summary(info["sigma"], tuple(dict.fromkeys((1e-4, 1e-5, cfg.rcond)))))
     print(json.dumps(out) if args.json else "\n".join(f"{k:16s}{v}" for k, v in out.items()))
     return EXIT_OK
 

@@ -51,6 +51,9 @@ FORMAT_VERSION = 1
 #: changes fitted results for n above them: bump FORMAT_VERSION then.
 MAX_FIT_POINTS = 2000
 MAX_LM_POINTS = 1000
+#: The full J(θ(0)) spectrum is computed with a fit (and stored in its file) up to this many grid
+#: points: J is n × p float64 (270 MB at n = 10 000, p = 3393); above it ``sigma`` is ``None``.
+MAX_SPECTRUM_POINTS = 20_000
 
 
 def default_settings() -> FitSettings:
@@ -324,7 +327,8 @@ def initial_theta(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """θ(0) (p,) float64 and its fit diagnostics (``source``: cache, shipped or fitted; ``recipe``: the
     settings as key=value items; ``sigma``: the singular values of the full J(θ(0)) on the n-point grid,
-    stored with the fit, and their :func:`spectrum_summary`).
+    stored with the fit — ``None`` above :data:`MAX_SPECTRUM_POINTS` points —, and their
+    :func:`spectrum_summary`). A shipped file without the spectrum is copied, with it, to the user cache.
 
     ``ship=True`` also writes the file into the package's data folder (how the shipped files are made;
     an existing file is rewritten with its spectrum, θ unchanged, unless ``refit``).
@@ -337,17 +341,20 @@ def initial_theta(
         for source, path in (("cache", cache), ("shipped", shipped)):
             if path.exists():
                 theta, info, sigma = _load(path)
-                if sigma is None:  # a file written before the spectrum was stored with the fit
+                if sigma is None and n <= MAX_SPECTRUM_POINTS:  # written before the spectrum was stored
                     sigma = jacobian_spectrum(problem, net, theta, n)
-                    if source == "cache":
-                        _save(cache, theta, info, sigma)
+                    _save(cache, theta, info, sigma)  # the user cache (looked up first) keeps it
                 if ship:
                     _save(shipped, theta, info, sigma)
-                extra = {"recipe": describe(settings), **spectrum_summary(sigma), "sigma": sigma}
-                return theta, {**info, **extra, "source": source, "key": key}
+                return theta, {**info, **_spectrum_info(settings, sigma), "source": source, "key": key}
     theta, info = fit(problem, net, n, init_seed, settings, log=log)
-    sigma = jacobian_spectrum(problem, net, theta, n)
+    sigma = jacobian_spectrum(problem, net, theta, n) if n <= MAX_SPECTRUM_POINTS else None
     _save(cache, theta, info, sigma)
     if ship:
         _save(shipped, theta, info, sigma)
-    return theta, {**info, **spectrum_summary(sigma), "sigma": sigma, "source": "fitted", "key": key}
+    return theta, {**info, **_spectrum_info(settings, sigma), "source": "fitted", "key": key}
+
+
+def _spectrum_info(settings: FitSettings, sigma: np.ndarray | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"recipe": describe(settings), "sigma": sigma}
+    return out if sigma is None else {**out, **spectrum_summary(sigma)}
