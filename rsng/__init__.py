@@ -5,7 +5,7 @@ The public Python API (the method: docs/method.md)::
     import rsng
     res = rsng.solve(problem="allen_cahn", preset="fast", sampler="uniform", s=150)   # one trajectory
     res.row            # the summary: configuration, rel_l2, wall_s, status, ...
-    res.series         # per stored step: step, t, rel_l2_t, ls_residual, wall_s_cumulative
+    res.series         # per stored step: step, t, rel_l2_t, ls_residual, ls_rank, ls_sigma_max, ls_sigma_min_kept, wall_s_cumulative
     res.theta          # final parameters θ (p,)
     out = rsng.sweep({"name": "demo", "grid": {"s": [50, 150]}, "fixed": {"problem": "heat"}}, storage="results")
     out.trajectories   # the sweep's Parquet rows (rsng.results.load)

@@ -106,14 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fit",
         help="fit θ(0) to u0 (cached; --ship writes the package's data file)",
-        description="Fit the network to u0 on the collocation grid (L-BFGS then Adam) and cache θ(0).",
+        description="Fit the network to u0 on the collocation grid with the θ(0) recipe (--fit-recipe: "
+        "starting point, L-BFGS, Levenberg–Marquardt and Adam budgets; docs/initial-fit.md) and cache θ(0). "
+        "Prints the t = 0 error and the spectrum of the full Jacobian J(θ(0)) on the grid: σ_max and how many "
+        "singular values lie above 1e-4, 1e-5 and the problem's rcond times σ_max.",
     )
     _run_options(p, solver=False)
     p.add_argument("--refit", action="store_true", help="ignore cached and shipped files")
     p.add_argument("--ship", action="store_true", help="also write the result into rsng/core/data (for releases)")
-    p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations")
-    p.add_argument("--lm-steps", type=int, help="Levenberg–Marquardt iterations")
-    p.add_argument("--adam-steps", type=int, help="Adam iterations")
+    p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations (overrides the recipe's)")
+    p.add_argument("--lm-steps", type=int, help="Levenberg–Marquardt iterations (overrides the recipe's)")
+    p.add_argument("--adam-steps", type=int, help="Adam iterations (overrides the recipe's)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser(
@@ -361,19 +364,24 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if v is not None and v < 0:
             raise UsageError(f"--{name.replace('_', '-')}: must be ≥ 0, got {v}")
     _setup(args)
-    from rsng.core.fit import FitSettings, initial_theta
+    from dataclasses import replace
+
+    from rsng.core.fit import initial_theta, spectrum_summary
     from rsng.core.network import Network
     from rsng.core.problems import get_problem
+    from rsng.core.recipe import parse
 
     problem = get_problem(cfg.problem)
     net = Network(problem.dim, problem.lengths, cfg.width, cfg.depth)
-    settings = FitSettings(
-        **{k: getattr(args, k) for k in ("lbfgs_steps", "lm_steps", "adam_steps") if getattr(args, k) is not None}
+    settings = replace(
+        parse(cfg.fit_recipe),
+        **{k: getattr(args, k) for k in ("lbfgs_steps", "lm_steps", "adam_steps") if getattr(args, k) is not None},
     )
     log = None if args.json else (lambda m: print(m, file=sys.stderr))
     if log:
         log(
-            f"rsng fit: {cfg.problem} depth={cfg.depth} width={cfg.width} p={net.num_params} n={cfg.n} init_seed={cfg.init_seed}"
+            f"rsng fit: {cfg.problem} depth={cfg.depth} width={cfg.width} p={net.num_params} n={cfg.n} "
+            f"init_seed={cfg.init_seed} recipe={cfg.fit_recipe}"
         )
     _, info = initial_theta(
         problem,
@@ -386,9 +394,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         refit=args.refit,
         ship=args.ship,
     )
-    keys = ("source", "key", "rel_l2_u", "rel_l2_grad", "loss", "fit_wall_s")
+    keys = ("source", "key", "recipe", "rel_l2_u", "rel_l2_grad", "loss", "fit_wall_s")
     out = {k: info.get(k) for k in keys}
-    print(json.dumps(out) if args.json else "\n".join(f"{k:12s}{v}" for k, v in out.items()))
+    if info["sigma"] is not None:
+        out.update(spectrum_summary(info["sigma"], tuple(dict.fromkeys((1e-4, 1e-5, cfg.rcond)))))
+    print(json.dumps(out) if args.json else "\n".join(f"{k:16s}{v}" for k, v in out.items()))
     return EXIT_OK
 
 

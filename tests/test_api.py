@@ -31,7 +31,16 @@ def test_solve_returns_rows_series_and_theta(tmp_path):
     res = rsng.solve(problem="heat", preset="smoke", sampler="uniform", s=20, t_end=0.05, cache_dir=str(tmp_path))
     row, series = res.row, res.series
     assert row["status"] == "ok" and row["problem"] == "heat" and row["s"] == 20 and row["steps"] == 5
-    assert set(series) == {"step", "t", "rel_l2_t", "ls_residual", "wall_s_cumulative"}
+    assert set(series) == {
+        "step",
+        "t",
+        "rel_l2_t",
+        "ls_residual",
+        "ls_rank",
+        "ls_sigma_max",
+        "ls_sigma_min_kept",
+        "wall_s_cumulative",
+    }
     assert all(len(v) == 6 for v in series.values())
     assert res.theta.shape == (row["p"],)
     # the same trajectory as the core's own entry point, bit for bit

@@ -37,6 +37,8 @@ BAD = [
     (["reference", "--problem", "heat", "--threads", "0"], "--threads", "≥ 1"),
     (["fit", "--problem", "nope"], "--problem", "accepted"),
     (["fit", "--problem", "heat", "--adam-steps", "-2"], "--adam-steps", "≥ 0"),
+    (["fit", "--problem", "heat", "--fit-recipe", "nope"], "--fit-recipe", "accepted: a recipe name"),
+    (["solve", "--problem", "heat", "--fit-recipe", "lm=1.5"], "--fit-recipe", "integer"),
     (["mlflow-sync", "/nonexistent/sweep"], "sweep_dir", "not a sweep folder"),
     (["pareto", "/nonexistent/sweep"], "sweep_dir", "not a sweep folder"),
     (["report", "/nonexistent/sweep", "--out", "/nonexistent/report"], "sweep_dir", "not a sweep folder"),

@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,21 @@ import optax
 import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core.network import Network
 from rsng.core.problems import Problem
+from rsng.core.recipe import DEFAULT_RECIPE, RECIPES, FitSettings, describe
 
-__all__ = ["FitSettings", "fit", "initial_theta", "fit_key", "SHIPPED_DIR", "default_cache_dir", "t0_error"]
+__all__ = [
+    "FitSettings",
+    "fit",
+    "initial_theta",
+    "fit_key",
+    "SHIPPED_DIR",
+    "default_cache_dir",
+    "default_settings",
+    "t0_error",
+    "start_theta",
+    "jacobian_spectrum",
+    "spectrum_summary",
+]
 
 SHIPPED_DIR = Path(__file__).parent / "data"
 FORMAT_VERSION = 1
@@ -38,16 +51,14 @@ FORMAT_VERSION = 1
 #: changes fitted results for n above them: bump FORMAT_VERSION then.
 MAX_FIT_POINTS = 2000
 MAX_LM_POINTS = 1000
+#: The full J(θ(0)) spectrum is computed with a fit (and stored in its file) up to this many grid
+#: points: J is n × p float64 (270 MB at n = 10 000, p = 3393); above it ``sigma`` is ``None``.
+MAX_SPECTRUM_POINTS = 20_000
 
 
-@dataclass(frozen=True)
-class FitSettings:
-    """Optimiser budget of the θ(0) fit."""
-
-    lbfgs_steps: int = 1000
-    lm_steps: int = 300
-    adam_steps: int = 300
-    adam_lr: float = 1e-6
+def default_settings() -> FitSettings:
+    """The default recipe's settings."""
+    return RECIPES[DEFAULT_RECIPE]
 
 
 def default_cache_dir() -> Path:
@@ -66,13 +77,26 @@ def fit_key(problem: Problem, net: Network, n: int, init_seed: int, settings: Fi
             "depth": net.depth,
             "n": n,
             "init_seed": init_seed,
-            "settings": asdict(settings),
+            "settings": _key_settings(settings),
         },
         sort_keys=True,
     )
     return (
         f"{problem.name}-d{net.depth}w{net.width}-n{n}-s{init_seed}-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
     )
+
+
+#: Recipe fields added after fits were shipped: left out of the hash at their defaults, so the keys of
+#: fits made before them stay valid.
+_LATER_FIELDS = {"embed_scale": 1.0, "weight_scale": 1.0, "beta0": 1.0}
+
+
+def _key_settings(settings: FitSettings) -> dict[str, Any]:
+    d = asdict(settings)
+    for name, default in _LATER_FIELDS.items():
+        if d[name] == default:
+            del d[name]
+    return d
 
 
 def _targets(problem: Problem, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -94,14 +118,16 @@ def t0_error(problem: Problem, net: Network, theta: jax.Array, x: jax.Array) -> 
 
 
 def fit(
-    problem: Problem, net: Network, n: int, init_seed: int = 0, settings: FitSettings = FitSettings(), log: Any = None
+    problem: Problem, net: Network, n: int, init_seed: int = 0, settings: FitSettings | None = None, log: Any = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Fit θ(0) in float64 on the n-point grid; returns θ (p,) float64 and fit diagnostics.
+    """Fit θ(0) in float64 on the n-point grid with the recipe ``settings`` (default: the default
+    recipe, :data:`rsng.core.recipe.DEFAULT_RECIPE`); returns θ (p,) float64 and fit diagnostics.
 
     Large grids are subsampled (every k-th point): at most :data:`MAX_FIT_POINTS` points for
     L-BFGS and Adam and :data:`MAX_LM_POINTS` for Levenberg–Marquardt; the reported t=0 errors are
     measured on the whole grid.
     """
+    settings = settings or default_settings()
     x_full = jnp.asarray(problem.grid(n), jnp.float64)
     x = _subgrid(x_full, problem.grid_shape(n), MAX_FIT_POINTS)
     u_ref, g_ref = _targets(problem, x)
@@ -113,7 +139,7 @@ def fit(
         g = grad_x(theta, x)
         return jnp.linalg.norm(u - u_ref) / nu + jnp.linalg.norm(g - g_ref) / ng
 
-    theta = net.init(jax.random.PRNGKey(init_seed), jnp.float64)
+    theta = start_theta(net, init_seed, settings)
     t0 = time.perf_counter()
 
     opt = optax.lbfgs()
@@ -168,6 +194,7 @@ def fit(
         "n": n,
         "init_seed": init_seed,
         **asdict(settings),
+        "recipe": describe(settings),
     }
     if log:
         log(
@@ -175,6 +202,25 @@ def fit(
             f"rel_l2(u) {info['rel_l2_u']:.2e} in {info['fit_wall_s']:.0f} s"
         )
     return np.asarray(theta), info
+
+
+def start_theta(net: Network, init_seed: int, settings: FitSettings) -> jax.Array:
+    """The fit's starting point: the network initialisation of ``init_seed`` (float64), rescaled by the
+    recipe's ``embed_scale``/``weight_scale`` and with its activations' β0 set to ``beta0``."""
+    theta = net.init(jax.random.PRNGKey(init_seed), jnp.float64)
+    if (settings.embed_scale, settings.weight_scale, settings.beta0) == (1.0, 1.0, 1.0):
+        return theta
+    scale = np.ones(net.num_params)
+    th = np.asarray(theta).copy()
+    for name, (o, shape) in net.offsets.items():
+        size = int(np.prod(shape))
+        if name in ("embed/a", "embed/c"):
+            scale[o : o + size] = settings.embed_scale
+        elif net.is_dense_weight(name):
+            scale[o : o + size] = settings.weight_scale
+        elif name.endswith("/beta"):
+            th[o + 2] = settings.beta0
+    return jnp.asarray(th * scale)
 
 
 def _subgrid(x: jax.Array, shape: tuple[int, ...], max_points: int) -> jax.Array:
@@ -235,17 +281,37 @@ def _levenberg_marquardt(net, x, u_ref, g_ref, nu, ng, theta, steps, log=None):
     return theta
 
 
-def _save(path: Path, theta: np.ndarray, info: dict[str, Any]) -> None:
+def jacobian_spectrum(problem: Problem, net: Network, theta: np.ndarray, n: int) -> np.ndarray:
+    """Singular values (descending, float64) of the full Jacobian ``J(θ)`` (n × p) on the n-point grid,
+    the square roots of the eigenvalues of the float64 Gram matrix of the smaller side."""
+    x = jnp.asarray(problem.grid(n), jnp.float64)
+    J = np.asarray(jax.jit(lambda th: jax.vmap(jax.grad(net.apply), (None, 0))(th, x))(jnp.asarray(theta, jnp.float64)))
+    G = J @ J.T if J.shape[0] <= J.shape[1] else J.T @ J
+    lam = np.linalg.eigvalsh(G)[::-1]
+    return np.sqrt(np.clip(lam, 0.0, None))
+
+
+def spectrum_summary(sigma: np.ndarray, rconds: tuple[float, ...] = (1e-4, 1e-5)) -> dict[str, Any]:
+    """σ_max of J(θ(0)) and, per cut-off, how many singular values lie above rcond·σ_max."""
+    out: dict[str, Any] = {"j0_sigma_max": float(sigma[0])}
+    for r in rconds:
+        out[f"j0_rank@{r:g}"] = int(np.sum(sigma > r * sigma[0]))
+    return out
+
+
+def _save(path: Path, theta: np.ndarray, info: dict[str, Any], sigma: np.ndarray | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
     os.close(fd)
-    np.savez(tmp, theta=theta, info=np.asarray(json.dumps(info)))
+    extra = {} if sigma is None else {"sigma": np.asarray(sigma, np.float64)}
+    np.savez(tmp, theta=theta, info=np.asarray(json.dumps(info)), **extra)
     os.replace(tmp, path)
 
 
-def _load(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+def _load(path: Path) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
     with np.load(path, allow_pickle=False) as z:
-        return np.asarray(z["theta"]), json.loads(str(z["info"]))
+        sigma = np.asarray(z["sigma"]) if "sigma" in z.files else None
+        return np.asarray(z["theta"]), json.loads(str(z["info"])), sigma
 
 
 def initial_theta(
@@ -253,26 +319,42 @@ def initial_theta(
     net: Network,
     n: int,
     init_seed: int = 0,
-    settings: FitSettings = FitSettings(),
+    settings: FitSettings | None = None,
     cache_dir: str | Path | None = None,
     log: Any = None,
     refit: bool = False,
     ship: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """θ(0) (p,) float64 and its fit diagnostics (``source``: cache, shipped or fitted).
+    """θ(0) (p,) float64 and its fit diagnostics (``source``: cache, shipped or fitted; ``recipe``: the
+    settings as key=value items; ``sigma``: the singular values of the full J(θ(0)) on the n-point grid,
+    stored with the fit — ``None`` above :data:`MAX_SPECTRUM_POINTS` points —, and their
+    :func:`spectrum_summary`). A shipped file without the spectrum is copied, with it, to the user cache.
 
-    ``ship=True`` also writes the file into the package's data folder (how the shipped files are made).
+    ``ship=True`` also writes the file into the package's data folder (how the shipped files are made;
+    an existing file is rewritten with its spectrum, θ unchanged, unless ``refit``).
     """
+    settings = settings or default_settings()
     key = fit_key(problem, net, n, init_seed, settings)
     cache = (Path(cache_dir) if cache_dir else default_cache_dir()) / "theta0" / f"{key}.npz"
     shipped = SHIPPED_DIR / f"{key}.npz"
     if not refit:
         for source, path in (("cache", cache), ("shipped", shipped)):
             if path.exists():
-                theta, info = _load(path)
-                return theta, {**info, "source": source, "key": key}
+                theta, info, sigma = _load(path)
+                if sigma is None and n <= MAX_SPECTRUM_POINTS:  # written before the spectrum was stored
+                    sigma = jacobian_spectrum(problem, net, theta, n)
+                    _save(cache, theta, info, sigma)  # the user cache (looked up first) keeps it
+                if ship:
+                    _save(shipped, theta, info, sigma)
+                return theta, {**info, **_spectrum_info(settings, sigma), "source": source, "key": key}
     theta, info = fit(problem, net, n, init_seed, settings, log=log)
-    _save(cache, theta, info)
+    sigma = jacobian_spectrum(problem, net, theta, n) if n <= MAX_SPECTRUM_POINTS else None
+    _save(cache, theta, info, sigma)
     if ship:
-        _save(shipped, theta, info)
-    return theta, {**info, "source": "fitted", "key": key}
+        _save(shipped, theta, info, sigma)
+    return theta, {**info, **_spectrum_info(settings, sigma), "source": "fitted", "key": key}
+
+
+def _spectrum_info(settings: FitSettings, sigma: np.ndarray | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"recipe": describe(settings), "sigma": sigma}
+    return out if sigma is None else {**out, **spectrum_summary(sigma)}

@@ -30,7 +30,20 @@ from rsng.core.network import Network
 from rsng.core.problems import get_problem
 from rsng.core.stepping import make_step
 
-__all__ = ["Trajectory", "TrajectoryBatch", "Result", "STATUS_OK", "STATUS_DIVERGED", "STATUS_FAILED", "solve"]
+__all__ = [
+    "Trajectory",
+    "TrajectoryBatch",
+    "Result",
+    "STATUS_OK",
+    "STATUS_DIVERGED",
+    "STATUS_FAILED",
+    "CONDITIONING",
+    "solve",
+]
+
+#: Per-step conditioning series: of the first RK stage's sketched Jacobian, the number of singular
+#: values kept by the cut-off, σ_max and the smallest kept σ (docs/method.md, "Least squares").
+CONDITIONING = ("ls_rank", "ls_sigma_max", "ls_sigma_min_kept")
 
 STATUS_OK, STATUS_DIVERGED, STATUS_FAILED = "ok", "diverged", "failed"
 
@@ -47,12 +60,13 @@ _COMPILED_MAX = 8
 
 
 def _compiled_chunk(cfg: RunConfig, chunk: int, batch: int | None, build: Callable[[], Any]):
-    """The compiled chunk for ``cfg`` (seed and init_seed ignored), ``chunk`` steps, ``batch``
+    """The compiled chunk for ``cfg`` (seed, init_seed and fit_recipe ignored), ``chunk`` steps, ``batch``
     members (``None``: a single trajectory); ``build()`` compiles it on a miss. Returns
     ``(executable, seconds spent compiling)``."""
     import dataclasses
 
-    key = (tuple(sorted(dataclasses.replace(cfg, seed=0, init_seed=0).to_dict().items())), chunk, batch)
+    base = dataclasses.replace(cfg, seed=0, init_seed=0, fit_recipe="")
+    key = (tuple(sorted(base.to_dict().items())), chunk, batch)
     if key in _COMPILED:
         _COMPILED[key] = _COMPILED.pop(key)  # most recently used last
         return _COMPILED[key], 0.0
@@ -105,6 +119,9 @@ class Result:
     t: np.ndarray  # (T,)
     rel_l2_t: np.ndarray  # (T,) per-time relative error
     ls_residual: np.ndarray  # (T,) first-stage relative LS residual of the step that produced it (nan at t=0)
+    ls_rank: np.ndarray  # (T,) singular values of the first stage's sketched J kept by the cut-off (nan at t=0)
+    ls_sigma_max: np.ndarray  # (T,) σ_max of that sketched J (nan at t=0)
+    ls_sigma_min_kept: np.ndarray  # (T,) its smallest kept σ (nan at t=0)
     wall_s_cumulative: np.ndarray  # (T,)
     reference: str
     fit: dict[str, Any]
@@ -120,12 +137,16 @@ class Result:
 
     @property
     def series(self) -> dict[str, np.ndarray]:
-        """Per stored step: ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, ``wall_s_cumulative``."""
+        """Per stored step: ``step``, ``t``, ``rel_l2_t``, ``ls_residual``, the conditioning of the
+        step's first-stage sketched Jacobian (:data:`CONDITIONING`) and ``wall_s_cumulative``."""
         return {
             "step": self.step,
             "t": self.t,
             "rel_l2_t": self.rel_l2_t,
             "ls_residual": self.ls_residual,
+            "ls_rank": self.ls_rank,
+            "ls_sigma_max": self.ls_sigma_max,
+            "ls_sigma_min_kept": self.ls_sigma_min_kept,
             "wall_s_cumulative": self.wall_s_cumulative,
         }
 
@@ -146,8 +167,18 @@ class Result:
             "error_message": self.error_message,
             "reference": self.reference,
             "fit_rel_l2": self.fit.get("rel_l2_u"),
+            **self.j0(),
             "batch_size": self.batch_size,
         }
+
+    def j0(self) -> dict[str, Any]:
+        """The full Jacobian J(θ(0)) on the run's grid (from the fit's stored spectrum; ``None`` when θ(0)
+        was given without one): ``j0_sigma_max`` and ``j0_rank``, the singular values above rcond·σ_max."""
+        sigma = self.fit.get("sigma")
+        if sigma is None or not len(sigma):
+            return {"j0_sigma_max": None, "j0_rank": None}
+        sigma = np.asarray(sigma, np.float64)
+        return {"j0_sigma_max": float(sigma[0]), "j0_rank": int(np.sum(sigma > self.config.rcond * sigma[0]))}
 
 
 def _jsonable(x: float) -> float | None:
@@ -189,8 +220,11 @@ class Trajectory:
         self.fit_info = dict(fit_info or {})
         if theta0 is None:
             from rsng.core.fit import initial_theta
+            from rsng.core.recipe import parse
 
-            theta0, self.fit_info = initial_theta(self.problem, self.net, cfg.n, cfg.init_seed, cache_dir=cache_dir)
+            theta0, self.fit_info = initial_theta(
+                self.problem, self.net, cfg.n, cfg.init_seed, parse(cfg.fit_recipe), cache_dir=cache_dir
+            )
         if reference is None:
             from rsng.core.reference import run_reference
 
@@ -210,6 +244,7 @@ class Trajectory:
         # per stored step: err², ls residual, cumulative wall
         self._err_sq: dict[int, float] = {}
         self._res: dict[int, float] = {}
+        self._cond: dict[int, tuple[float, float, float]] = {}
         self._wall: dict[int, float] = {}
         self.wall_s = 0.0
         self.compile_s = 0.0
@@ -219,12 +254,13 @@ class Trajectory:
         self._compiled = None
         u0 = _initial_u(self.net, cfg.problem, cfg.n, self.theta, self.x)
         self._u_bound = BLOWUP_FACTOR * max(float(np.sqrt(self._ref_sq.max())), float(np.linalg.norm(u0)))
-        self._record(0, u0, float("nan"))
+        self._record(0, u0, float("nan"), (float("nan"),) * 3)
 
     # -- compiled pieces -----------------------------------------------------------------------
     def chunk_fn(self) -> Callable:
-        """``(θ, k0, key) -> (θ_{k0+L}, (u (L, n), ls_residual (L,), finite (L,)))``: ``L = chunk``
-        steps from step ``k0`` (steps past the end leave θ unchanged), traceable and vmappable."""
+        """``(θ, k0, key) -> (θ_{k0+L}, (u (L, n), ls_residual (L,), finite (L,), conditioning (L, 3)))``:
+        ``L = chunk`` steps from step ``k0`` (steps past the end leave θ unchanged), traceable and
+        vmappable; ``conditioning`` holds the :data:`CONDITIONING` of each step, float64."""
         step = make_step(self.net, self.problem, self.cfg, self.x)
         n_steps, L = self.cfg.steps, self.chunk
         apply = jax.vmap(self.net.apply, (None, 0))
@@ -234,17 +270,30 @@ class Trajectory:
             # a fori_loop writing into preallocated outputs: measured ≈ 20 instead of ≈ 25 ms per fast
             # allen_cahn step with the equivalent lax.scan on CPU (benchmarks/README.md)
             def body(i, carry):
-                th, U, res, fin = carry
+                th, U, res, fin, cond = carry
                 k = k0 + i
                 out = step(th, k, key)
                 th_next = jnp.where(k < n_steps, out.theta, th)
                 u = apply(th_next, x)
                 finite = jnp.all(jnp.isfinite(th_next)) & jnp.all(jnp.isfinite(u))
-                return (th_next, U.at[i].set(u), res.at[i].set(out.ls_residual), fin.at[i].set(finite))
+                c = jnp.stack(out.conditioning)
+                return (
+                    th_next,
+                    U.at[i].set(u),
+                    res.at[i].set(out.ls_residual),
+                    fin.at[i].set(finite),
+                    cond.at[i].set(c),
+                )
 
-            init = (theta, jnp.zeros((L, x.shape[0]), theta.dtype), jnp.zeros((L,), theta.dtype), jnp.zeros((L,), bool))
-            th, U, res, fin = jax.lax.fori_loop(0, L, body, init)
-            return th, (U, res, fin)
+            init = (
+                theta,
+                jnp.zeros((L, x.shape[0]), theta.dtype),
+                jnp.zeros((L,), theta.dtype),
+                jnp.zeros((L,), bool),
+                jnp.zeros((L, 3), jnp.float64),
+            )
+            th, U, res, fin, cond = jax.lax.fori_loop(0, L, body, init)
+            return th, (U, res, fin, cond)
 
         return chunk_fn
 
@@ -260,11 +309,12 @@ class Trajectory:
     def _eval(self, theta) -> np.ndarray:
         return np.asarray(jax.vmap(self.net.apply, (None, 0))(theta, self.x), np.float64)
 
-    def _record(self, k: int, u: np.ndarray, res: float) -> None:
+    def _record(self, k: int, u: np.ndarray, res: float, cond: tuple[float, float, float]) -> None:
         j = k // self.cfg.save_every
         diff = u.astype(np.float64) - self.reference[j]
         self._err_sq[k] = float(np.sum(diff * diff))
         self._res[k] = res
+        self._cond[k] = cond
         self._wall[k] = self.wall_s
 
     # -- marching ------------------------------------------------------------------------------
@@ -284,17 +334,19 @@ class Trajectory:
         recorded: list[int] = []
         while self.k < target and self.status == STATUS_OK:
             t0 = time.perf_counter()
-            theta, (u, res, finite) = self._compiled(self.theta, jnp.asarray(self.k, jnp.int32), self.key)
+            theta, (u, res, finite, cond) = self._compiled(self.theta, jnp.asarray(self.k, jnp.int32), self.key)
             theta.block_until_ready()
-            recorded += self.ingest(theta, u, res, finite, time.perf_counter() - t0)
+            recorded += self.ingest(theta, u, res, finite, time.perf_counter() - t0, cond)
         return recorded
 
-    def ingest(self, theta, u, res, finite, wall_s: float) -> list[int]:
+    def ingest(self, theta, u, res, finite, wall_s: float, cond=None) -> list[int]:
         """Take the output of one compiled chunk from step ``self.k`` (see :meth:`chunk_fn`), charged
         ``wall_s`` seconds: record the stored steps, stop at the first non-finite or blown-up step
-        (:data:`BLOWUP_FACTOR`). Returns the stored step indices recorded."""
+        (:data:`BLOWUP_FACTOR`); ``cond`` (chunk, 3): the steps' :data:`CONDITIONING` (NaN if not given).
+        Returns the stored step indices recorded."""
         self.wall_s += wall_s
         u, res, finite = np.asarray(u), np.asarray(res), np.asarray(finite)
+        cond = np.full((len(res), 3), np.nan) if cond is None else np.asarray(cond, np.float64)
         n_valid = min(self.chunk, self.cfg.steps - self.k)
         with np.errstate(over="ignore", invalid="ignore"):
             blown = ~(np.linalg.norm(u[:n_valid].astype(np.float64), axis=1) <= self._u_bound)
@@ -307,7 +359,7 @@ class Trajectory:
         for i in range(n_valid):
             k = self.k + i + 1
             if k % self.cfg.save_every == 0:
-                self._record(k, u[i], float(res[i]))
+                self._record(k, u[i], float(res[i]), tuple(float(c) for c in cond[i]))
                 recorded.append(k)
         if self.status == STATUS_OK:
             self.theta = theta
@@ -332,6 +384,7 @@ class Trajectory:
             "rec_step": ks,
             "rec_err_sq": np.array([self._err_sq[k] for k in ks]),
             "rec_res": np.array([self._res[k] for k in ks]),
+            "rec_cond": np.array([self._cond[k] for k in ks], np.float64).reshape(len(ks), 3),
             "rec_wall": np.array([self._wall[k] for k in ks]),
             "wall_s": np.asarray(self.wall_s),
             "status": np.asarray(self.status),
@@ -349,6 +402,9 @@ class Trajectory:
         self.k = int(st["k"])
         self._err_sq = {int(k): float(e) for k, e in zip(st["rec_step"], st["rec_err_sq"])}
         self._res = {int(k): float(r) for k, r in zip(st["rec_step"], st["rec_res"])}
+        # states saved before the conditioning series existed: NaN for their steps
+        cond = st["rec_cond"] if "rec_cond" in st else np.full((len(st["rec_step"]), 3), np.nan)
+        self._cond = {int(k): tuple(float(v) for v in c) for k, c in zip(st["rec_step"], cond)}
         self._wall = {int(k): float(w) for k, w in zip(st["rec_step"], st["rec_wall"])}
         self.wall_s = float(st["wall_s"])
         self.status = str(st["status"])
@@ -356,14 +412,17 @@ class Trajectory:
         self.diverged_step = None if ds < 0 else ds
 
     def series(self, ks) -> dict[str, np.ndarray]:
-        """Per-time records of the stored steps ``ks``: step, t, rel_l2_t, ls_residual, wall_s_cumulative."""
+        """Per-time records of the stored steps ``ks``: step, t, rel_l2_t, ls_residual, the
+        :data:`CONDITIONING` series, wall_s_cumulative."""
         ks = np.asarray(ks, np.int64)
         ref_sq = self._ref_sq[ks // self.cfg.save_every]
+        cond = np.array([self._cond[k] for k in ks], np.float64).reshape(len(ks), 3)
         return {
             "step": ks,
             "t": ks * self.cfg.dt,
             "rel_l2_t": np.sqrt(np.array([self._err_sq[k] for k in ks]) / ref_sq),
             "ls_residual": np.array([self._res[k] for k in ks]),
+            **{name: cond[:, i] for i, name in enumerate(CONDITIONING)},
             "wall_s_cumulative": np.array([self._wall[k] for k in ks]),
         }
 
@@ -380,6 +439,7 @@ class Trajectory:
         err_sq = np.array([self._err_sq[k] for k in ks])
         ref_sq = self._ref_sq[j]
         rel_t = np.sqrt(err_sq / ref_sq)
+        cond = np.array([self._cond[k] for k in ks], np.float64).reshape(len(ks), 3)
         if self.status == STATUS_OK:
             rel = float(np.sqrt(err_sq.sum() / ref_sq.sum()))
         else:
@@ -396,6 +456,7 @@ class Trajectory:
             t=ks * self.cfg.dt,
             rel_l2_t=rel_t,
             ls_residual=np.array([self._res[k] for k in ks]),
+            **{name: cond[:, i] for i, name in enumerate(CONDITIONING)},
             wall_s_cumulative=np.array([self._wall[k] for k in ks]),
             reference=self.reference_method,
             fit=self.fit_info,
@@ -512,13 +573,14 @@ class TrajectoryBatch:
         while active and k < target:
             thetas = jnp.stack([m.theta for m in self.members])
             t0 = time.perf_counter()
-            theta, (u, res, finite) = self._compiled(thetas, jnp.asarray(k, jnp.int32), keys)
+            theta, (u, res, finite, cond) = self._compiled(thetas, jnp.asarray(k, jnp.int32), keys)
             theta.block_until_ready()
             wall = (time.perf_counter() - t0) / len(self.members)
             theta, u, res, finite = np.asarray(theta), np.asarray(u), np.asarray(res), np.asarray(finite)
+            cond = np.asarray(cond)
             for i, m in enumerate(self.members):
                 if not m.done and m.k == k:
-                    recorded[i] += m.ingest(jnp.asarray(theta[i]), u[i], res[i], finite[i], wall)
+                    recorded[i] += m.ingest(jnp.asarray(theta[i]), u[i], res[i], finite[i], wall, cond[i])
             k += self.chunk
             active = [m for m in self.members if not m.done]
         return recorded

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rsng.core import registry
+from rsng.core import recipe, registry
 
 __all__ = [
     "Field",
@@ -80,6 +80,8 @@ class Field:
       lo, lo_open, hi, hi_open: bounds of a number; ``nullable``: ``None`` is a valid value.
       absent: the value of rows written before the field existed (filled in by the loader);
         ``None``: such rows cannot be read.
+      parse: for a ``str`` field without fixed choices, a function checking a value and returning its
+        canonical spelling (raising ``ValueError`` with the accepted forms otherwise).
     """
 
     name: str
@@ -100,6 +102,7 @@ class Field:
     hi_open: bool = False
     nullable: bool = False
     absent: Any = None
+    parse: Callable[[str], str] | None = None
 
     @property
     def option(self) -> str:
@@ -126,6 +129,11 @@ class Field:
                 raise RecordError(self.name, f"unknown value {value!r}; accepted: {', '.join(accepted)}")
             if not isinstance(value, str):
                 raise RecordError(self.name, f"must be a string, got {value!r}")
+            if self.parse is not None:
+                try:
+                    return self.parse(value)
+                except ValueError as e:
+                    raise RecordError(self.name, str(e)) from None
             return value
         integer = self.type == "int"
         if (
@@ -148,6 +156,10 @@ def _problems() -> tuple[str, ...]:
     from rsng.core.problems import problem_names
 
     return problem_names()
+
+
+def _recipe(value: str) -> str:
+    return recipe.canonical(value)
 
 
 _SEED = dict(type="int", default=0, lo=0, hi=2**32, hi_open=True, column="int64")
@@ -216,6 +228,17 @@ FIELDS: tuple[Field, ...] = (
         **_SEED,
     ),
     Field("init_seed", doc="seed of the network initialisation the θ(0) fit starts from", cli="run", **_SEED),
+    Field(
+        "fit_recipe",
+        "str",
+        recipe.DEFAULT_RECIPE,
+        "θ(0) fit recipe: a name (lbfgs-lm-adam, rich) and/or key=value overrides of its starting point and "
+        "stage budgets (lbfgs, lm, adam, lr, embed, weight, beta0); docs/initial-fit.md",
+        cli="run",
+        column="string",
+        absent=recipe.LEGACY_RECIPE,
+        parse=_recipe,
+    ),
     Field(
         "precision",
         "str",

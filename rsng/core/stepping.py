@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core import galerkin, registry
 from rsng.core.config import RunConfig
-from rsng.core.lstsq import lstsq
+from rsng.core.lstsq import Conditioning, lstsq
 from rsng.core.network import Network
 from rsng.core.problems import Problem
 from rsng.core.samplers import get_sampler
@@ -48,6 +48,7 @@ class StepOut(NamedTuple):
     theta: jax.Array  # (p,) θ_{k+1}
     idx: jax.Array  # (s,) int32 columns of step k (arange(s) for gaussian)
     ls_residual: jax.Array  # () relative residual ‖J_s v − F‖/‖F‖ of the first stage
+    conditioning: Conditioning  # of the first stage's sketched Jacobian J_s: rank kept, σ_max, smallest kept σ
 
 
 # -- Galerkin strategies ---------------------------------------------------------------------------------
@@ -129,9 +130,9 @@ def make_step(net: Network, problem: Problem, cfg: RunConfig, x: jax.Array) -> C
     dt = jnp.asarray(cfg.dt, x.dtype)
 
     def solve(J_s, F):
-        v = lstsq(J_s, F, cfg.rcond, cfg.lstsq)
+        v, cond = lstsq(J_s, F, cfg.rcond, cfg.lstsq, diagnostics=True)
         res = jnp.linalg.norm(J_s @ v - F) / jnp.maximum(jnp.linalg.norm(F), jnp.finfo(F.dtype).tiny)
-        return v, res
+        return v, res, cond
 
     def step(theta: jax.Array, k: jax.Array, key: jax.Array) -> StepOut:
         q1 = G.quantities(theta)
@@ -143,17 +144,18 @@ def make_step(net: Network, problem: Problem, cfg: RunConfig, x: jax.Array) -> C
             velocity = lambda v: v
             move = sk.move
 
-        vs, res0 = [], None
+        vs, res0, cond0 = [], None, None
         for i, a_i in enumerate(tableau.a):
             if i == 0:
                 q = q1
             else:
                 terms = [(dt * a_ij) * v_j for a_ij, v_j in zip(a_i, vs) if a_ij != 0.0]
                 q = G.quantities(move(theta, sum(terms)) if terms else theta)
-            v, res = solve(sk.restrict(G, q), G.rhs(q))
-            res0 = res if res0 is None else res0
+            v, res, cond = solve(sk.restrict(G, q), G.rhs(q))
+            if res0 is None:
+                res0, cond0 = res, cond
             vs.append(velocity(v))
         incr = sum(b_i * v_i for b_i, v_i in zip(tableau.b, vs) if b_i != 0.0)
-        return StepOut(move(theta, dt * incr), sk.idx, res0)
+        return StepOut(move(theta, dt * incr), sk.idx, res0, cond0)
 
     return step

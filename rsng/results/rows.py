@@ -60,6 +60,9 @@ def finish_row(
         row.update(
             rel_l2=None,
             rel_l2_t0=None,
+            fit_rel_l2_t0=None,
+            j0_sigma_max=None,
+            j0_rank=None,
             rel_l2_final=None,
             wall_s=0.0,
             compile_s=None,
@@ -73,6 +76,8 @@ def finish_row(
         row.update(
             rel_l2=result.rel_l2,
             rel_l2_t0=result.rel_l2_t0,
+            fit_rel_l2_t0=result.fit.get("rel_l2_u"),
+            **result.j0(),
             rel_l2_final=float(result.rel_l2_t[-1]),
             wall_s=result.wall_s,
             compile_s=result.compile_s,

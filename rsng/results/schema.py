@@ -34,6 +34,8 @@ __all__ = [
     "Column",
     "TRAJECTORY_COLUMNS",
     "STEPS_COLUMNS",
+    "STEPS_ADDED",
+    "TRAJECTORY_ADDED",
     "STATUSES",
     "CATEGORICAL_COLUMNS",
     "trajectory_schema",
@@ -111,6 +113,14 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
         "space-time relative L2 error over all stored steps, t = 0 included; null unless status is ok",
     ),
     _C("rel_l2_t0", "float64", True, "relative L2 error at t = 0 (quality of the θ(0) fit)"),
+    _C(
+        "fit_rel_l2_t0",
+        "float64",
+        True,
+        "t = 0 error the θ(0) fit reached (float64, on the grid); null if θ(0) was given",
+    ),
+    _C("j0_sigma_max", "float64", True, "σ_max of the full Jacobian J(θ(0)) on the run's grid"),
+    _C("j0_rank", "int64", True, "singular values of the full J(θ(0)) above rcond·σ_max"),
     _C("rel_l2_final", "float64", True, "relative L2 error at the last stored step reached"),
     _C(
         "wall_s",
@@ -151,8 +161,21 @@ STEPS_COLUMNS: tuple[Column, ...] = (
         "relative least-squares residual of the first RK stage of the step that produced t (NaN at t = 0)",
     ),
     _C("wall_s_cumulative", "float64", False, "marching wall-clock seconds up to this step"),
+    _C(
+        "ls_rank",
+        "float64",
+        True,
+        "singular values of the first RK stage's sketched Jacobian kept by the cut-off rcond·σ_max (NaN at t = 0)",
+    ),
+    _C("ls_sigma_max", "float64", True, "σ_max of the first RK stage's sketched Jacobian (NaN at t = 0)"),
+    _C("ls_sigma_min_kept", "float64", True, "the smallest singular value kept by the cut-off (NaN at t = 0)"),
 )
 del _C
+
+#: Trajectory columns added after the first version: null in files written before them.
+TRAJECTORY_ADDED = ("fit_rel_l2_t0", "j0_sigma_max", "j0_rank")
+#: Steps columns added after the first version: optional when writing, NaN in files written before them.
+STEPS_ADDED = ("ls_rank", "ls_sigma_max", "ls_sigma_min_kept")
 
 #: Columns given a pandas ``category`` dtype by the loader (the run record's string fields among them).
 CATEGORICAL_COLUMNS = ("sweep", *(f.name for f in record.FIELDS if f.column == "string"), "status")
@@ -269,7 +292,8 @@ def check_names(given, expected, what: str, noun: str) -> None:
 def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Validate one trajectory row and return it normalised, in column order.
 
-    ``schema_version`` may be omitted (it is filled in). Every other column is required, unknown
+    ``schema_version`` may be omitted (it is filled in), so may the :data:`TRAJECTORY_ADDED` columns
+    (null) and the run fields that declare an ``absent`` value (that value). Every other column is required, unknown
     keys are refused, values are type- and range-checked, ``status`` must be one of
     :data:`STATUSES`, and ``rel_l2`` is stored as null unless the status is ``ok`` (where it is
     required). Raises ``ValueError`` naming the offending keys.
@@ -278,6 +302,11 @@ def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError(f"a trajectory row must be a mapping, got {type(row).__name__}")
     row = dict(row)
     row.setdefault("schema_version", SCHEMA_VERSION)
+    for name in TRAJECTORY_ADDED:  # optional: null when not given
+        row.setdefault(name, None)
+    for f in record.stored_fields():  # run fields added later: their declared value for older writers
+        if f.absent is not None:
+            row.setdefault(f.name, f.absent)
     columns = trajectory_columns()
     check_names(row, [c.name for c in columns], "invalid trajectory row", "keys")
     out = {c.name: _coerce(c, row[c.name]) for c in columns}

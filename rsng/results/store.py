@@ -66,8 +66,10 @@ from rsng.results.schema import (
     META_VERSION_KEY,
     SCHEMA_VERSION,
     STATUSES,
+    STEPS_ADDED,
     STEPS_COLUMNS,
     STEPS_NAMES,
+    TRAJECTORY_ADDED,
     V1_SOLVER,
     Column,
     FutureSchemaError,
@@ -277,6 +279,9 @@ def write_steps(
         if any(v != trial_id for v in values):
             raise ValueError(f"column 'trial_id' does not match trial_id={trial_id!r}")
     wanted = [n for n in STEPS_NAMES if n != "trial_id"]
+    for name in STEPS_ADDED:  # optional: NaN when not given
+        if name not in data and "step" in data:
+            data[name] = np.full(len(np.asarray(data["step"])), np.nan)
     check_names(data, wanted, "invalid steps chunk", "columns")
 
     arrays: dict[str, Any] = {}
@@ -602,6 +607,10 @@ def _read_checked(
                 for f in record.stored_fields()
                 if kind == "trajectory" and f.name not in names and f.absent is not None
             }
+            if kind == "steps":  # steps columns added later: NaN in older files
+                fill.update({n: float("nan") for n in STEPS_ADDED if n not in names})
+            if kind == "trajectory":  # summary columns added later: null in older files
+                fill.update({n: None for n in TRAJECTORY_ADDED if n not in names})
             names += list(fill)
             if sorted(names) != sorted(expected):
                 missing = [n for n in expected if n not in names]

@@ -256,14 +256,7 @@ def run_trajectory(
         if on_row is not None:
             series = None
             if row["status"] != "failed" and i < len(trajs):
-                res = trajs[i].result()
-                series = {
-                    "step": res.step,
-                    "t": res.t,
-                    "rel_l2_t": res.rel_l2_t,
-                    "ls_residual": res.ls_residual,
-                    "wall_s_cumulative": res.wall_s_cumulative,
-                }
+                series = trajs[i].result().series
             on_row(row, series)
     if report is not None:
         ok = [r for r in rows if r["rel_l2"] is not None]

@@ -8,8 +8,9 @@ sweep's runs are laid out as
 * one **parent run** per sweep (tags ``rsng.kind=parent``, ``rsng.sweep=<name>``; params: the grid,
   flattened), reused when a sweep is resumed or synced again;
 * one nested **child run** per trajectory (tags ``mlflow.parentRunId``, ``rsng.trial_id``,
-  ``rsng.status``): config params, summary metrics, the per-step series ``rel_l2_t`` and
-  ``ls_residual`` (``step`` = solver step; at most :data:`HISTORY_POINTS` stored steps each, evenly
+  ``rsng.status``): config params, summary metrics, the per-step series ``rel_l2_t``,
+  ``ls_residual`` and the sketched Jacobian's conditioning ``ls_rank``, ``ls_sigma_max``,
+  ``ls_sigma_min_kept`` (``step`` = solver step; at most :data:`HISTORY_POINTS` stored steps each, evenly
   thinned with the first and the last kept — Parquet keeps every step) and, when logged by
   :func:`sync` (or ``log_trajectory(..., plot=True)``), an ``error_over_time.png`` artifact; ended
   FINISHED when the trajectory's status is ``ok``, KILLED when a search stopped it early, else FAILED (tag ``rsng.error_message``).
@@ -96,7 +97,7 @@ def config_params() -> tuple[str, ...]:
 #: Trajectory columns logged as metrics of a child run (skipped when null/NaN; ±inf is kept).
 SUMMARY_METRICS = ("rel_l2", "rel_l2_t0", "rel_l2_final", "wall_s", "compile_s", "steps")
 #: Steps columns logged as per-step metric series (``step`` = solver step; non-finite points skipped).
-STEP_METRICS = ("rel_l2_t", "ls_residual")
+STEP_METRICS = ("rel_l2_t", "ls_residual", "ls_rank", "ls_sigma_max", "ls_sigma_min_kept")
 #: The plot attached to a child run with a per-step series (by :func:`sync`).
 ARTIFACT_NAME = "error_over_time.png"
 #: At most this many stored steps of each per-step series go to MLflow (Parquet keeps them all).

@@ -52,3 +52,66 @@ def test_fit_is_cached_by_content_hash(tmp_path):
     other = fit_key(pr, net, cfg.n, 1, settings)
     assert other != info_a["key"] and fit_key(pr, net, cfg.n, 0, FitSettings()) != info_a["key"]
     assert list((tmp_path / "theta0").glob(".*")) == []  # no temp files left behind
+
+
+def test_fit_cache_keys_on_the_recipe():
+    from rsng.core.recipe import RECIPES, parse
+
+    cfg = resolve("fast", problem="burgers")
+    pr, net = _net(cfg)
+    legacy = fit_key(pr, net, cfg.n, 0, parse("lbfgs-lm-adam"))
+    # the recipe fields added later leave the keys of the fits shipped before them unchanged
+    assert (SHIPPED_DIR / f"{legacy}.npz").exists()
+    keys = {legacy} | {fit_key(pr, net, cfg.n, 0, s) for s in RECIPES.values()}
+    keys |= {fit_key(pr, net, cfg.n, 0, parse(r)) for r in ("embed=2", "weight=2", "beta0=0.5", "lm=10", "lr=1e-5")}
+    assert len(keys) == 7  # every recipe its own fit
+    assert fit_key(pr, net, cfg.n, 0, parse("rich")) == fit_key(pr, net, cfg.n, 0, parse("rich,lm=100"))
+
+
+def test_fit_stores_the_jacobian_spectrum_and_rows_record_the_recipe(tmp_path):
+    from rsng.core.fit import jacobian_spectrum
+    from rsng.core.integrate import Trajectory
+    from rsng.core.recipe import parse
+    from rsng.results.rows import base_row, finish_row
+    from rsng.results.schema import validate_row
+
+    cfg = resolve("smoke", problem="heat", depth=2, width=6, n=32, s="dense", fit_recipe="lbfgs=20,lm=5,adam=5,embed=2")
+    pr, net = _net(cfg)
+    theta, info = initial_theta(pr, net, cfg.n, 0, parse(cfg.fit_recipe), cache_dir=tmp_path)
+    sigma = info["sigma"]
+    J = np.asarray(jacobian_spectrum(pr, net, theta, cfg.n))
+    np.testing.assert_allclose(sigma, J)
+    x = jnp.asarray(pr.grid(cfg.n), jnp.float64)
+    import jax
+
+    Jfull = np.asarray(jax.vmap(jax.grad(net.apply), (None, 0))(jnp.asarray(theta), x))
+    S = np.linalg.svd(Jfull, compute_uv=False)
+    np.testing.assert_allclose(sigma[: len(S)][S > 1e-6 * S[0]], S[S > 1e-6 * S[0]], rtol=1e-6)
+    assert info["j0_rank@0.0001"] == int(np.sum(S > 1e-4 * S[0]))
+    # the cached file carries the spectrum; loading it gives the same
+    _, again = initial_theta(pr, net, cfg.n, 0, parse(cfg.fit_recipe), cache_dir=tmp_path)
+    assert again["source"] == "cache" and np.array_equal(again["sigma"], sigma)
+
+    res = Trajectory(cfg, cache_dir=str(tmp_path)).run()
+    assert res.fit["key"] == info["key"]
+    import datetime as dt
+
+    row = finish_row(
+        base_row(
+            "s",
+            "t",
+            cfg.to_dict(),
+            batch_size=1,
+            rsng_version="0",
+            git_sha=None,
+            jax_version="0",
+            device="cpu",
+            started_at=dt.datetime.now(dt.UTC),
+        ),
+        result=res,
+    )
+    clean = validate_row(row)
+    assert clean["fit_recipe"] == "lbfgs=20,lm=5,adam=5,embed=2"
+    assert clean["fit_rel_l2_t0"] == info["rel_l2_u"]
+    assert clean["j0_sigma_max"] == pytest.approx(S[0], rel=1e-9)
+    assert clean["j0_rank"] == int(np.sum(S > cfg.rcond * S[0]))

@@ -213,7 +213,7 @@ def test_sweep_refuses_read_only_or_full_storage_before_starting(kind, tmp_path)
     assert "single-node Ray" not in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("script", ["sparsity", "samplers", "architecture", "table1"])
+@pytest.mark.parametrize("script", ["sparsity", "samplers", "architecture", "table1", "initial_fit"])
 @pytest.mark.parametrize("smoke", [True, False])
 def test_every_sweep_script_validates_its_grid(script, smoke, tmp_path):
     args = [sys.executable, str(ROOT / "sweeps" / f"{script}.py"), "--dry-run", "--storage", str(tmp_path / "r")]
