@@ -112,7 +112,7 @@ def check_trajectory_dtypes(df: pd.DataFrame) -> None:
             assert isinstance(dt, pd.DatetimeTZDtype) and str(dt.tz) == "UTC" and dt.unit == "us", c.name
         else:
             assert pd.api.types.is_string_dtype(dt) and not isinstance(dt, pd.CategoricalDtype), c.name
-    assert list(df["status"].cat.categories) == ["ok", "diverged", "failed"]
+    assert list(df["status"].cat.categories) == ["ok", "diverged", "failed", "stopped"]
 
 
 def check_steps_dtypes(df: pd.DataFrame) -> None:
