@@ -71,21 +71,22 @@ def test_a_trajectory_reaches_parquet_and_mlflow(extended, tmp_path, template_db
     from rsng.core.config import resolve
     from rsng.results import load
     from rsng.service.trial import run_trajectory
+    from rsng.service.work import Member, WorkItem
     from rsng.tracking import sync
 
     cfg = resolve("smoke", problem="allen_cahn", sampler="first_columns", label="fancy", t_end=4 * 5e-3)
     sweep_dir = tmp_path / "results" / "ext"
     rows = run_trajectory(
-        {
-            "trial_id": "t1",
-            "config": cfg.to_dict(),
-            "sweep": "ext",
-            "sweep_dir": str(sweep_dir),
-            "cpus": 1,
-            "gpus": 0,
-            "cache_dir": str(tmp_path / "cache"),
-            "versions": {},
-        }
+        WorkItem(
+            "t1",
+            (Member("t1", cfg),),
+            sweep="ext",
+            sweep_dir=str(sweep_dir),
+            report_steps=200,
+            cpus=1,
+            gpus=0,
+            cache_dir=str(tmp_path / "cache"),
+        )
     )
     assert rows[0]["status"] == "ok", rows[0]["error_message"]
     df = load(sweep_dir).trajectories
@@ -104,16 +105,16 @@ def test_a_trajectory_reaches_parquet_and_mlflow(extended, tmp_path, template_db
     record.unregister_field("label")
     old_dir = tmp_path / "results" / "old"
     run_trajectory(
-        {
-            "trial_id": "t0",
-            "config": resolve("smoke", problem="allen_cahn", t_end=2 * 5e-3).to_dict(),
-            "sweep": "old",
-            "sweep_dir": str(old_dir),
-            "cpus": 1,
-            "gpus": 0,
-            "cache_dir": str(tmp_path / "cache"),
-            "versions": {},
-        }
+        WorkItem(
+            "t0",
+            (Member("t0", resolve("smoke", problem="allen_cahn", t_end=2 * 5e-3)),),
+            sweep="old",
+            sweep_dir=str(old_dir),
+            report_steps=200,
+            cpus=1,
+            gpus=0,
+            cache_dir=str(tmp_path / "cache"),
+        )
     )
     record.register_field(LABEL)
     assert load(old_dir).trajectories.loc[0, "label"] == "plain"

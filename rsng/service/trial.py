@@ -30,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rsng.service.work import WorkItem, WorkUnit
+
 __all__ = [
     "prepare_environment",
     "run_trajectory",
@@ -146,7 +148,7 @@ def _split_states(st: dict | None, ids: list[str]) -> dict[str, dict]:
 
 
 def run_trajectory(
-    trial: dict[str, Any],
+    item: WorkItem,
     *,
     report: Callable[[dict, dict | None], None] | None = None,
     checkpoint_state: dict | None = None,
@@ -154,54 +156,50 @@ def run_trajectory(
 ) -> list[dict[str, Any]]:
     """Run (or resume) the trajectories of one trial and write their Parquet records; returns their rows.
 
-    ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
-    "cpus", "gpus", "cache_dir", "versions": {...}}``, plus ``"members": [{"trial_id", "config"}, …]``
-    for several seeds of one configuration marched together (:class:`TrajectoryBatch`).
+    ``item``: one trajectory, or several seeds of one configuration marched together
+    (:class:`TrajectoryBatch`), with where and how to run them (:class:`rsng.service.work.WorkItem`).
     ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
     checkpoint of ``state``; the sweep service passes none). ``on_row(row, series)`` is called after
     each row is written, with the trajectory's whole per-step series (``None`` for a failed run).
     Each trajectory keeps its own state file, steps files and row.
     """
-    prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
+    prepare_environment(item.cpus, item.gpus, item.cache_dir)
     import jax
 
     from rsng import __version__
-    from rsng.core.config import RunConfig
     from rsng.core.integrate import Trajectory, TrajectoryBatch
     from rsng.results import storage_path, write_steps, write_trajectory
     from rsng.results.rows import base_row, finish_row
 
-    sweep_dir = storage_path(trial["sweep_dir"])
-    members = trial.get("members") or [{"trial_id": trial["trial_id"], "config": trial["config"]}]
-    ids = [m["trial_id"] for m in members]
-    cfg_dicts = [dict(m["config"]) for m in members]
-    cfgs = [RunConfig.from_dict(c) for c in cfg_dicts]
+    sweep_dir = storage_path(item.sweep_dir)
+    ids = item.ids
+    cfgs = [m.config for m in item.members]
     started = _now()
-    versions = trial.get("versions", {})
+    versions = item.versions
     device = jax.devices()[0]
     rows = [
         base_row(
-            trial["sweep"],
+            item.sweep,
             tid,
-            c,
-            batch_size=len(members),
+            c.to_dict(),
+            batch_size=len(ids),
             rsng_version=__version__,
             git_sha=versions.get("git_sha"),
             jax_version=jax.__version__,
             device=f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
             started_at=started,
         )
-        for tid, c in zip(ids, cfg_dicts)
+        for tid, c in zip(ids, cfgs)
     ]
     ckpt = _split_states(checkpoint_state, ids)
     trajs: list = []
     try:
-        if len(members) == 1:
-            trajs = [Trajectory(cfgs[0], cache_dir=trial.get("cache_dir"))]
+        if len(cfgs) == 1:
+            trajs = [Trajectory(cfgs[0], cache_dir=item.cache_dir)]
             advance = lambda n: [trajs[0].advance(n)]
             done = lambda: trajs[0].done
         else:
-            batch = TrajectoryBatch(cfgs, cache_dir=trial.get("cache_dir"))
+            batch = TrajectoryBatch(cfgs, cache_dir=item.cache_dir)
             trajs, advance, done = batch.members, batch.advance, lambda: batch.done
         for tid, traj in zip(ids, trajs):
             # the newest of the Tune checkpoint (a retry) and the sweep's state file (a --resume)
@@ -213,7 +211,7 @@ def run_trajectory(
             if state is not None:
                 traj.load_state(state)
         chunk = trajs[0].chunk
-        every = chunk * max(1, round(trial.get("report_steps", 200) / chunk))
+        every = chunk * max(1, round(item.report_steps / chunk))
         for tid, traj in zip(ids, trajs):
             if traj.k == 0:
                 write_steps(sweep_dir, tid, 0, traj.series([0]) | {"trial_id": tid})
@@ -273,12 +271,9 @@ def run_trajectory(
     return rows
 
 
-def work_ids(payload: dict[str, Any]) -> list[str]:
-    """The trajectory ids a payload computes: a work unit (``"work"``: a list of items), a seed batch
-    (``"members"``) or a single trajectory."""
-    if "work" in payload:
-        return [tid for item in payload["work"] for tid in work_ids(item)]
-    return [m["trial_id"] for m in payload["members"]] if "members" in payload else [payload["trial_id"]]
+def work_ids(payload: WorkUnit | WorkItem) -> list[str]:
+    """The trajectory ids a work unit or item computes."""
+    return payload.ids
 
 
 def log_record(row: dict[str, Any], series: dict[str, Any] | None, points: int) -> dict[str, Any]:
@@ -325,9 +320,9 @@ def _has_row(sweep_dir, trial_id: str) -> bool:
     return (storage_path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
 
 
-def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = None) -> None:
-    """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` with the work
-    units given through ``tune.with_parameters`` (or ``config = {"trial": <work unit or item>}``).
+def tune_trainable(config: dict[str, Any], units: list[WorkUnit]) -> None:
+    """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` names one of
+    the work units given through ``tune.with_parameters``.
 
     Runs the unit's items one after another; a ``tune.report`` after every chunk (no checkpoint)
     carries the log records (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items
@@ -337,17 +332,14 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
 
     from ray import tune
 
-    unit = config["trial"]
-    if "unit" in unit and units is not None:
-        unit = units[unit["unit"]]
-    items = unit.get("work") or [unit]
-    cpus = float(unit.get("cpus", items[0].get("cpus", 1)))
+    unit = units[config["trial"]["unit"]]
+    cpus = float(unit.cpus)
     if cpus >= 1 and cpus.is_integer() and os.environ.get("RSNG_PIN_CPUS", "1") != "0":
         # before JAX starts its thread pool, which is sized to the process's CPU affinity
         from rsng.core.threads import claim_cpus
 
         claim_cpus(int(cpus))
-    points = int(unit.get("history_points", 200))
+    points = unit.history_points
     records: list[dict] = []
 
     def flush(metrics: dict | None = None, state: dict | None = None) -> None:
@@ -362,9 +354,9 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
         )
         records.clear()
 
-    for item in items:
-        ids = work_ids(item)
-        if all(_has_row(item["sweep_dir"], tid) for tid in ids):
+    for item in unit.items:
+        ids = item.ids
+        if all(_has_row(item.sweep_dir, tid) for tid in ids):
             records.extend({"trial_id": tid} for tid in ids)
             continue
         run_trajectory(item, report=flush, on_row=lambda row, series: records.append(log_record(row, series, points)))
