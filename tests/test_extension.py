@@ -147,3 +147,46 @@ def test_json_summary_names_the_field(extended, tmp_path):
     assert code == 0
     summary = json.loads(buf.getvalue())
     assert summary["label"] == "fancy" and summary["sampler"] == "first_columns"
+
+
+def test_a_ray_trial_installs_the_registrations_of_the_driver(extended, tmp_path, template_db):
+    """Registered here, in the test process (the sweep's driver), not in any module a Ray worker
+    imports: a real Ray trial writes the field into its row and steps with the sampler."""
+    import os
+
+    import ray
+
+    import rsng
+
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(template_db, db)
+    env = dict(os.environ)  # the embedded Ray's token and Tune's settings stay in this test
+    try:
+        out = rsng.sweep(
+            {
+                "name": "ext-ray",
+                "grid": {"label": ["fancy"], "sampler": ["first_columns", "uniform"]},
+                "fixed": {"problem": "allen_cahn", "preset": "smoke", "t_end": 2 * 5e-3},
+            },
+            storage=str(tmp_path / "results"),
+            ray_address="local",
+            max_concurrent=1,
+            mlflow_uri=f"sqlite:///{db}",
+            cache_dir=str(tmp_path / "cache"),
+            log=lambda m: None,
+        )
+    finally:
+        ray.shutdown()
+        os.environ.clear()
+        os.environ.update(env)
+    df = out.trajectories.sort_values("sampler")
+    assert (df["status"] == "ok").all(), df["error_message"].tolist()
+    assert df["sampler"].tolist() == ["first_columns", "uniform"] and (df["label"] == "fancy").all()
+    # the trials ran in Ray worker processes, not here
+    trial_pids = {
+        json.loads(line)["pid"]
+        for f in (tmp_path / "results" / "ext-ray" / "_ray").rglob("result.json")
+        for line in f.read_text().splitlines()
+        if line.strip()
+    }
+    assert trial_pids and os.getpid() not in trial_pids

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 import optax
 
 import rsng.core._x64  # noqa: F401  (float64 available)
+from rsng.core.files import atomic_write, cache_root
 from rsng.core.network import Network
 from rsng.core.problems import Problem
 
@@ -51,7 +50,8 @@ class FitSettings:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("RSNG_CACHE_DIR", "~/.cache/rsng")).expanduser()
+    """``$RSNG_CACHE_DIR`` (default ``~/.cache/rsng``): :func:`rsng.core.files.cache_root`."""
+    return cache_root()
 
 
 def fit_key(problem: Problem, net: Network, n: int, init_seed: int, settings: FitSettings) -> str:
@@ -236,11 +236,7 @@ def _levenberg_marquardt(net, x, u_ref, g_ref, nu, ng, theta, steps, log=None):
 
 
 def _save(path: Path, theta: np.ndarray, info: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    np.savez(tmp, theta=theta, info=np.asarray(json.dumps(info)))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, theta=theta, info=np.asarray(json.dumps(info))))
 
 
 def _load(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -264,7 +260,7 @@ def initial_theta(
     ``ship=True`` also writes the file into the package's data folder (how the shipped files are made).
     """
     key = fit_key(problem, net, n, init_seed, settings)
-    cache = (Path(cache_dir) if cache_dir else default_cache_dir()) / "theta0" / f"{key}.npz"
+    cache = cache_root(cache_dir) / "theta0" / f"{key}.npz"
     shipped = SHIPPED_DIR / f"{key}.npz"
     if not refit:
         for source, path in (("cache", cache), ("shipped", shipped)):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rsng.service.spec import SweepSpec, SweepSpecError, TrialSpec
-from rsng.service.work import Member, WorkItem, WorkUnit
+from rsng.service.work import Extensions, Member, WorkItem, WorkUnit
 
 __all__ = [
     "SweepOptions",
@@ -565,9 +565,9 @@ class _Background:
 
 
 def _has_row(sweep_dir, trial_id: str) -> bool:
-    from rsng.results import safe_name
+    from rsng.results import trajectory_path
 
-    return (sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
+    return trajectory_path(sweep_dir, trial_id).is_file()
 
 
 def _log_finished(tracker, sweep_dir, ids: set[str], log=None) -> None:
@@ -576,10 +576,10 @@ def _log_finished(tracker, sweep_dir, ids: set[str], log=None) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rsng.results import load_steps, safe_name
+    from rsng.results import load_steps, trajectory_path
 
     for trial_id in sorted(ids):
-        path = sweep_dir / "trajectories" / f"{safe_name(trial_id)}.parquet"
+        path = trajectory_path(sweep_dir, trial_id)
         try:
             row = (
                 pq.read_table(path) if isinstance(path, Path) else pq.read_table(pa.BufferReader(path.read_bytes()))
@@ -619,7 +619,8 @@ def _run_tune(
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     # the units travel once through Ray's object store; a trial's config (kept by Tune in its
     # experiment state and in every result) names its unit only
-    trainable = tune.with_resources(tune.with_parameters(tune_trainable, units=units), resources)
+    extensions = _put_extensions()  # held here until the trials are done
+    trainable = tune.with_resources(tune.with_parameters(tune_trainable, units=units, extensions=extensions), resources)
     if isinstance(prep.sweep_dir, Path):
         storage = {"storage_path": str(prep.sweep_dir / "_ray")}
     else:  # Tune's experiment state on the same object store
@@ -641,6 +642,29 @@ def _run_tune(
         ),
     )
     tuner.fit()
+
+
+def _put_extensions() -> list | None:
+    """The runtime registrations (:class:`rsng.service.work.Extensions`) in Ray's object store, as
+    ``[ObjectRef]`` (a trial fetches them after sizing its threads: a sampler class imports JAX), or
+    ``None`` when there are none. Objects defined outside ``rsng`` are pickled by value: the workers
+    need not be able to import the test, notebook or module that registered them."""
+    import sys
+
+    import ray
+    from ray import cloudpickle
+
+    ext = Extensions.current()
+    if not ext:
+        return None
+    modules = [sys.modules[m] for m in sorted(ext.modules()) if m in sys.modules and m != "__main__"]
+    for m in modules:
+        cloudpickle.register_pickle_by_value(m)
+    try:
+        return [ray.put(ext)]
+    finally:
+        for m in modules:
+            cloudpickle.unregister_pickle_by_value(m)
 
 
 def _trial_dirname(trial) -> str:
@@ -687,15 +711,14 @@ def _inert_callback():
 
 def _record_lost_trial(payload: WorkUnit | WorkItem, message: str) -> None:
     """A trial that never wrote its rows (its process died every time) is recorded as failed."""
-    from rsng.results import safe_name, storage_path
+    from rsng.results import trajectory_path
 
     if isinstance(payload, WorkUnit):
         for item in payload.items:
             _record_lost_trial(item, message)
         return
-    sweep_dir = storage_path(payload.sweep_dir)
     for m in payload.members:
-        if (sweep_dir / "trajectories" / f"{safe_name(m.trial_id)}.parquet").exists():
+        if trajectory_path(payload.sweep_dir, m.trial_id).exists():
             continue
         _write_failed_row(payload, m, message)
 

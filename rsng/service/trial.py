@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -92,18 +91,10 @@ def state_path(sweep_dir, trial_id: str):
 def _save_state(path, state: dict) -> None:
     import numpy as np
 
-    if not isinstance(path, Path):  # an object store: one upload of the complete file
-        import io
+    from rsng.results import atomic_write
 
-        buf = io.BytesIO()
-        np.savez(buf, **state)
-        path.write_bytes(buf.getvalue())
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    np.savez(tmp, **state)
-    os.replace(tmp, path)
+    # rewritten after every chunk and cheap to recompute (the previous chunk's state): not fsync-ed
+    atomic_write(path, lambda f: np.savez(f, **state), durable=False)
 
 
 def _load_state(path) -> dict | None:
@@ -315,14 +306,16 @@ def decode_records(text: str) -> list[dict[str, Any]]:
 
 
 def _has_row(sweep_dir, trial_id: str) -> bool:
-    from rsng.results import safe_name, storage_path
+    from rsng.results import trajectory_path
 
-    return (storage_path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
+    return trajectory_path(sweep_dir, trial_id).is_file()
 
 
-def tune_trainable(config: dict[str, Any], units: list[WorkUnit]) -> None:
+def tune_trainable(config: dict[str, Any], units: list[WorkUnit], extensions: list | None = None) -> None:
     """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` names one of
-    the work units given through ``tune.with_parameters``.
+    the work units given through ``tune.with_parameters``; ``extensions``, ``[ObjectRef]`` of the
+    driver's runtime registrations (:class:`rsng.service.work.Extensions`), installed once the
+    process has sized its threads.
 
     Runs the unit's items one after another; a ``tune.report`` after every chunk (no checkpoint)
     carries the log records (:data:`RESULT_KEY`) of the trajectories finished since the last one. Items
@@ -339,6 +332,12 @@ def tune_trainable(config: dict[str, Any], units: list[WorkUnit]) -> None:
         from rsng.core.threads import claim_cpus
 
         claim_cpus(int(cpus))
+    if extensions:
+        import ray
+
+        first = unit.items[0]
+        prepare_environment(first.cpus, first.gpus, first.cache_dir)  # before a sampler class imports JAX
+        ray.get(extensions[0]).install()
     points = unit.history_points
     records: list[dict] = []
 

@@ -5,7 +5,9 @@ A :class:`WorkItem` is one trajectory, or several sketch seeds of one configurat
 :class:`~rsng.core.config.RunConfig` (the run record's fields, :mod:`rsng.core.record`). A
 :class:`WorkUnit` is one Ray Tune trial: items run one after another in the same worker. The units
 reach the workers through Ray's object store (``tune.with_parameters``); Tune's own trial config
-names a unit by its index only, so it stays a small JSON-able dict.
+names a unit by its index only, so it stays a small JSON-able dict. :class:`Extensions` carries the
+run fields and samplers registered at runtime in the driver to the workers, which may not import the
+module that registered them.
 
 Pure Python (no Ray, no JAX): the serial runner and the tests build the same objects.
 """
@@ -17,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsng.core import record, registry
 from rsng.core.config import RunConfig
 
-__all__ = ["Member", "WorkItem", "WorkUnit"]
+__all__ = ["Member", "WorkItem", "WorkUnit", "Extensions"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,42 @@ class WorkUnit:
     @property
     def cpus(self) -> float:
         return self.items[0].cpus
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """The run fields (:func:`rsng.core.record.register_field`) and samplers
+    (:func:`rsng.core.registry.register_sampler`) registered in this process at runtime — in a
+    notebook, a test or a user's module — as objects, so that a worker process installs the same
+    registrations before it runs a trajectory (its rows then carry the fields, its steps find the
+    samplers)."""
+
+    fields: tuple[record.Field, ...] = ()
+    samplers: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def current(cls) -> Extensions:
+        return cls(record.extra_fields(), tuple(registry.registered_samplers().items()))
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.samplers)
+
+    def modules(self) -> set[str]:
+        """The modules outside ``rsng`` that define the registered objects (a sampler class, a
+        field's ``choices`` function): a worker may not be able to import them, so they are sent
+        by value."""
+        objs = [cls for _, cls in self.samplers if not isinstance(cls, str)]
+        objs += [getattr(f, a) for f in self.fields for a in ("choices", "default") if callable(getattr(f, a))]
+        mods = {getattr(o, "__module__", None) for o in objs}
+        return {m for m in mods if m and m != "rsng" and not m.startswith("rsng.")}
+
+    def install(self) -> None:
+        """Make this process's registrations those of the driver: the registered fields exactly
+        these, in this order (a reused worker may hold an earlier sweep's), the samplers added or
+        replaced."""
+        for f in record.extra_fields():
+            record.unregister_field(f.name)
+        for f in self.fields:
+            record.register_field(f)
+        for name, cls in self.samplers:
+            registry.register_sampler(name, cls, replace=True)
