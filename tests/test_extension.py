@@ -149,9 +149,11 @@ def test_json_summary_names_the_field(extended, tmp_path):
     assert summary["label"] == "fancy" and summary["sampler"] == "first_columns"
 
 
+@pytest.mark.slow  # an embedded Ray and two trials: ≈ 1 min idle, several under load
 def test_a_ray_trial_installs_the_registrations_of_the_driver(extended, tmp_path, template_db):
     """Registered here, in the test process (the sweep's driver), not in any module a Ray worker
-    imports: a real Ray trial writes the field into its row and steps with the sampler."""
+    imports: real Ray trials (two, one after the other: Tune reuses the worker) write the field into their rows and
+    step with the sampler."""
     import os
 
     import ray
