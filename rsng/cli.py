@@ -306,22 +306,17 @@ def _write_out(out: Path, res, summary: dict[str, Any]) -> None:
         fmt=["%d", "%.6g", "%.6e", "%.6e", "%.6g"],
     )
     np.save(out / "theta_final.npy", res.theta)
-    try:
-        import matplotlib
+    try:  # the plot of rsng.analysis (pandas and matplotlib: the service extra)
+        import pandas as pd
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from rsng.analysis.plots import plot_error_over_time
     except ImportError:
         return
-    fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
-    ax.semilogy(res.t, res.rel_l2_t)
-    ax.set_xlabel("t")
-    ax.set_ylabel("relative L2 error at t")
-    c = res.config
-    ax.set_title(f"{c.problem}, {c.sampler} s={c.s}/p={c.p}, n={c.n}, rcond={c.rcond:g}, seed={c.seed}")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.savefig(out / "error.png", dpi=120)
-    plt.close(fig)
+    steps = pd.DataFrame({"trial_id": "run", "t": res.t, "rel_l2_t": res.rel_l2_t, "ls_residual": res.ls_residual})
+    row = {**res.config.to_dict(), "trial_id": "run", "status": res.status}
+    plot_error_over_time(
+        steps, ["run"], trajectories=pd.DataFrame([row]), columns=("rel_l2_t", "ls_residual"), path=out / "error.png"
+    )
 
 
 def _cmd_reference(args: argparse.Namespace) -> int:
@@ -423,18 +418,18 @@ _ANALYSIS_FLAGS = {"x": "--x", "y": "--y", "by": "--by", "cost": "--x", "metric"
 
 def _sweep_dir(value: str):
     """A sweep folder: a local path or an object-store URI (``s3://BUCKET/PREFIX/SWEEP``, ``gs://…``)."""
-    from rsng.results import storage_path
+    from rsng.results import is_sweep_dir, storage_path
 
     try:
         sweep_dir = storage_path(value)
     except ValueError as e:
         raise UsageError(f"sweep_dir: {e}") from None
     try:
-        is_sweep = (sweep_dir / "trajectories").is_dir()
+        is_sweep = is_sweep_dir(sweep_dir)
     except OSError as e:  # an object store that does not answer or refuses the credentials
         raise UsageError(f"sweep_dir: {value!r} cannot be read: {' '.join(str(e).split())[:300]}") from None
     if not is_sweep:
-        raise UsageError(f"sweep_dir: {value!r} is not a sweep folder (no trajectories/ inside)")
+        raise UsageError(f"sweep_dir: {value!r} is not a sweep folder (no sweep.json, trajectories/ or steps/ inside)")
     return sweep_dir
 
 

@@ -71,21 +71,22 @@ def test_a_trajectory_reaches_parquet_and_mlflow(extended, tmp_path, template_db
     from rsng.core.config import resolve
     from rsng.results import load
     from rsng.service.trial import run_trajectory
+    from rsng.service.work import Member, WorkItem
     from rsng.tracking import sync
 
     cfg = resolve("smoke", problem="allen_cahn", sampler="first_columns", label="fancy", t_end=4 * 5e-3)
     sweep_dir = tmp_path / "results" / "ext"
     rows = run_trajectory(
-        {
-            "trial_id": "t1",
-            "config": cfg.to_dict(),
-            "sweep": "ext",
-            "sweep_dir": str(sweep_dir),
-            "cpus": 1,
-            "gpus": 0,
-            "cache_dir": str(tmp_path / "cache"),
-            "versions": {},
-        }
+        WorkItem(
+            "t1",
+            (Member("t1", cfg),),
+            sweep="ext",
+            sweep_dir=str(sweep_dir),
+            report_steps=200,
+            cpus=1,
+            gpus=0,
+            cache_dir=str(tmp_path / "cache"),
+        )
     )
     assert rows[0]["status"] == "ok", rows[0]["error_message"]
     df = load(sweep_dir).trajectories
@@ -104,16 +105,16 @@ def test_a_trajectory_reaches_parquet_and_mlflow(extended, tmp_path, template_db
     record.unregister_field("label")
     old_dir = tmp_path / "results" / "old"
     run_trajectory(
-        {
-            "trial_id": "t0",
-            "config": resolve("smoke", problem="allen_cahn", t_end=2 * 5e-3).to_dict(),
-            "sweep": "old",
-            "sweep_dir": str(old_dir),
-            "cpus": 1,
-            "gpus": 0,
-            "cache_dir": str(tmp_path / "cache"),
-            "versions": {},
-        }
+        WorkItem(
+            "t0",
+            (Member("t0", resolve("smoke", problem="allen_cahn", t_end=2 * 5e-3)),),
+            sweep="old",
+            sweep_dir=str(old_dir),
+            report_steps=200,
+            cpus=1,
+            gpus=0,
+            cache_dir=str(tmp_path / "cache"),
+        )
     )
     record.register_field(LABEL)
     assert load(old_dir).trajectories.loc[0, "label"] == "plain"
@@ -146,3 +147,48 @@ def test_json_summary_names_the_field(extended, tmp_path):
     assert code == 0
     summary = json.loads(buf.getvalue())
     assert summary["label"] == "fancy" and summary["sampler"] == "first_columns"
+
+
+@pytest.mark.slow  # an embedded Ray and two trials: ≈ 1 min idle, several under load
+def test_a_ray_trial_installs_the_registrations_of_the_driver(extended, tmp_path, template_db):
+    """Registered here, in the test process (the sweep's driver), not in any module a Ray worker
+    imports: real Ray trials (two, one after the other: Tune reuses the worker) write the field into their rows and
+    step with the sampler."""
+    import os
+
+    import ray
+
+    import rsng
+
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(template_db, db)
+    env = dict(os.environ)  # the embedded Ray's token and Tune's settings stay in this test
+    try:
+        out = rsng.sweep(
+            {
+                "name": "ext-ray",
+                "grid": {"label": ["fancy"], "sampler": ["first_columns", "uniform"]},
+                "fixed": {"problem": "allen_cahn", "preset": "smoke", "t_end": 2 * 5e-3},
+            },
+            storage=str(tmp_path / "results"),
+            ray_address="local",
+            max_concurrent=1,
+            mlflow_uri=f"sqlite:///{db}",
+            cache_dir=str(tmp_path / "cache"),
+            log=lambda m: None,
+        )
+    finally:
+        ray.shutdown()
+        os.environ.clear()
+        os.environ.update(env)
+    df = out.trajectories.sort_values("sampler")
+    assert (df["status"] == "ok").all(), df["error_message"].tolist()
+    assert df["sampler"].tolist() == ["first_columns", "uniform"] and (df["label"] == "fancy").all()
+    # the trials ran in Ray worker processes, not here
+    trial_pids = {
+        json.loads(line)["pid"]
+        for f in (tmp_path / "results" / "ext-ray" / "_ray").rglob("result.json")
+        for line in f.read_text().splitlines()
+        if line.strip()
+    }
+    assert trial_pids and os.getpid() not in trial_pids

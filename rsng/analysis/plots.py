@@ -393,7 +393,8 @@ def plot_error_over_time(
       trial_ids: the trajectories to draw (default: all in ``steps``).
       trajectories: their summary rows; when given, curves are labelled ``sampler s=… seed=…``
         (plus the problem when several), coloured by ``hue`` with one line style per seed, and a
-        diverged run's last point is marked ✗.
+        diverged run's last point is marked ✗; a single trajectory is titled with its configuration
+        and status (the figure ``rsng solve --out`` writes and each MLflow child run carries).
       columns: the steps column(s) to plot.
     """
     import pandas as pd
@@ -433,7 +434,14 @@ def plot_error_over_time(
     seeds = sorted({int(r["seed"]) for r in info.values() if "seed" in r.index})
     fig, axes = _new_figure(len(cols), ncols=len(cols), panel=(6.0, 4.2))
     series = {t: g.sort_values("t") for t, g in steps.groupby("trial_id", sort=False)}
-    if info and not several_problems:
+    if len(ids) == 1 and ids[0] in info:
+        r = info[ids[0]].get
+        fig.suptitle(
+            f"{r('problem')} | {r('sampler')} s={r('s')}/{r('p')} | seed {r('seed')} (init {r('init_seed')})\n"
+            f"n={r('n')} dt={r('dt')} {r('precision')} {r('integrator')}/{r('lstsq')} | {r('status')}",
+            fontsize=10,
+        )
+    elif info and not several_problems:
         fig.suptitle(str(next(iter(info.values()))["problem"]), fontsize=11)
     for ax, col in zip(axes, cols):
         for i, t in enumerate(ids):

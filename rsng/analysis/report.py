@@ -108,8 +108,8 @@ def write_report(sweep_dir, out, *, reference: bool = True, cache_dir=None, max_
     from rsng.analysis.stats import aggregate
 
     sweep_dir = results.storage_path(sweep_dir)  # a local folder or an object store URI
-    if not (sweep_dir / "trajectories").is_dir():
-        raise FileNotFoundError(f"{sweep_dir} is not a sweep folder (no trajectories/ inside)")
+    if not results.is_sweep_dir(sweep_dir):
+        raise FileNotFoundError(f"{sweep_dir} is not a sweep folder (no sweep.json, trajectories/ or steps/ inside)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():

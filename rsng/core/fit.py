@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 import optax
 
 import rsng.core._x64  # noqa: F401  (float64 available)
+from rsng.core.files import atomic_write, cache_root
 from rsng.core.network import Network
 from rsng.core.problems import Problem
 from rsng.core.recipe import DEFAULT_RECIPE, RECIPES, FitSettings, describe
@@ -62,7 +61,8 @@ def default_settings() -> FitSettings:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("RSNG_CACHE_DIR", "~/.cache/rsng")).expanduser()
+    """``$RSNG_CACHE_DIR`` (default ``~/.cache/rsng``): :func:`rsng.core.files.cache_root`."""
+    return cache_root()
 
 
 def fit_key(problem: Problem, net: Network, n: int, init_seed: int, settings: FitSettings) -> str:
@@ -300,12 +300,8 @@ def spectrum_summary(sigma: np.ndarray, rconds: tuple[float, ...] = (1e-4, 1e-5)
 
 
 def _save(path: Path, theta: np.ndarray, info: dict[str, Any], sigma: np.ndarray | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    os.close(fd)
     extra = {} if sigma is None else {"sigma": np.asarray(sigma, np.float64)}
-    np.savez(tmp, theta=theta, info=np.asarray(json.dumps(info)), **extra)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, theta=theta, info=np.asarray(json.dumps(info)), **extra))
 
 
 def _load(path: Path) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
@@ -335,7 +331,7 @@ def initial_theta(
     """
     settings = settings or default_settings()
     key = fit_key(problem, net, n, init_seed, settings)
-    cache = (Path(cache_dir) if cache_dir else default_cache_dir()) / "theta0" / f"{key}.npz"
+    cache = cache_root(cache_dir) / "theta0" / f"{key}.npz"
     shipped = SHIPPED_DIR / f"{key}.npz"
     if not refit:
         for source, path in (("cache", cache), ("shipped", shipped)):

@@ -17,8 +17,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from rsng.core.files import atomic_write, cache_root
 
 if TYPE_CHECKING:  # rsng.core.problems imports JAX; this module needs only numpy at import time
     from rsng.core.problems import Problem, SpectralReference
@@ -68,7 +68,7 @@ class Reference:
 
 def default_cache_dir() -> Path:
     """``$RSNG_CACHE_DIR/reference`` (default ``~/.cache/rsng/reference``)."""
-    return Path(os.environ.get("RSNG_CACHE_DIR", "~/.cache/rsng")).expanduser() / "reference"
+    return cache_root() / "reference"
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,15 +392,7 @@ def _load(path: Path) -> Reference | None:
 
 
 def _store(path: Path, ref: Reference) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, u=ref.u, method=np.array(ref.method), wall_s=np.array(ref.wall_s))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, u=ref.u, method=np.array(ref.method), wall_s=np.array(ref.wall_s)))
 
 
 def reference_solution(
@@ -483,5 +475,5 @@ def run_reference(cfg: Any, cache_dir: str | Path | None = None) -> Reference:
 
     problem = get_problem(cfg.problem)
     t_save = np.arange(0, cfg.steps + 1, cfg.save_every) * cfg.dt
-    folder = default_cache_dir() if cache_dir is None else Path(cache_dir) / "reference"
+    folder = cache_root(cache_dir) / "reference"
     return reference_solution(problem, problem.grid(cfg.n), t_save, cache_dir=folder)

@@ -1,35 +1,67 @@
 """Name registries of the pluggable parts of a step: samplers (sketches) and Galerkin strategies.
 
 This module imports nothing heavy (no JAX): the run record (:mod:`rsng.core.record`), the CLI and the
-sweep service read the accepted names from here before JAX is loaded. Built-in entries are
-``"module:Class"`` strings imported on first use; :func:`register_sampler` also takes a class (a
-sampler defined in a notebook or a test), which then reaches config validation, the CLI, the
-Parquet row and MLflow with no other change.
+sweep service read the accepted names from here before JAX is loaded. The built-in samplers are the
+classes of :mod:`rsng.core.samplers` that declare a ``name = "..."``: their names are read from that
+module's source (its syntax tree, without importing it, so without JAX), and each class is imported
+on first use as a ``"module:Class"`` entry. A new built-in sampler is therefore its class only.
+:func:`register_sampler` also takes a class (a sampler defined in a notebook or a test), which then
+reaches config validation, the CLI, the Parquet row and MLflow with no other change.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 from typing import Any
 
 __all__ = [
     "register_sampler",
     "unregister_sampler",
     "sampler_names",
+    "registered_samplers",
+    "declared_samplers",
     "sampler_class",
     "GALERKIN",
     "galerkin_class",
     "SOLVER_ALIASES",
 ]
 
-_BUILTIN_SAMPLERS = {
-    "uniform": "rsng.core.samplers:Uniform",
-    "column_norm": "rsng.core.samplers:ColumnNorm",
-    "leverage": "rsng.core.samplers:Leverage",
-    "pivoted_qr": "rsng.core.samplers:PivotedQR",
-    "gaussian": "rsng.core.samplers:Gaussian",
-    "dense": "rsng.core.samplers:Dense",
-}
+_SAMPLERS_MODULE = "rsng.core.samplers"
+
+
+def declared_samplers(module: str = _SAMPLERS_MODULE) -> dict[str, str]:
+    """``{name: "module:Class"}`` of the classes in ``module``'s source whose body assigns a non-empty
+    string to ``name`` (in source order), read from the syntax tree: the module is not imported."""
+    spec = importlib.util.find_spec(module)
+    source = spec.loader.get_source(module) if spec is not None and spec.loader is not None else None
+    if source is None:  # pragma: no cover - an installation without sources: import it after all
+        from rsng.core import samplers
+
+        return {
+            c.name: f"{module}:{c.__name__}"
+            for c in vars(samplers).values()
+            if isinstance(getattr(c, "name", None), str)
+        }
+    out: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in node.body:
+            target, value = None, None
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                target, value = stmt.targets[0], stmt.value
+            elif isinstance(stmt, ast.AnnAssign):
+                target, value = stmt.target, stmt.value
+            if isinstance(target, ast.Name) and target.id == "name":
+                if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value:
+                    out[value.value] = f"{module}:{node.name}"
+                break
+    return out
+
+
+_BUILTIN_SAMPLERS = declared_samplers()
 _SAMPLERS: dict[str, Any] = dict(_BUILTIN_SAMPLERS)
 
 #: Galerkin strategies (how the sketched Jacobian is formed), :mod:`rsng.core.stepping`.
@@ -63,6 +95,11 @@ def unregister_sampler(name: str) -> None:
     if name in _BUILTIN_SAMPLERS:
         raise ValueError(f"sampler {name!r} is built in")
     _SAMPLERS.pop(name, None)
+
+
+def registered_samplers() -> dict[str, Any]:
+    """The samplers added with :func:`register_sampler` (not the built-ins): name → class or path."""
+    return {k: v for k, v in _SAMPLERS.items() if k not in _BUILTIN_SAMPLERS}
 
 
 def sampler_names() -> tuple[str, ...]:

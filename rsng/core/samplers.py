@@ -22,8 +22,9 @@ Column samplers (subclasses of :class:`ColumnSampler`) pick ``idx`` (s,) distinc
 step moves along ``θ' = S v``.
 
 Adding a sampler: a subclass of :class:`ColumnSampler` (implement :meth:`ColumnSampler.indices`) or of
-:class:`Sampler`, and ``registry.register_sampler(name, cls)`` (a line in ``registry._BUILTIN_SAMPLERS``
-for one shipped with the package).
+:class:`Sampler` with a class attribute ``name = "..."`` (a string literal). A class declared in this
+module is a built-in (:mod:`rsng.core.registry` finds it by its ``name`` without importing JAX); one
+defined elsewhere is added with ``registry.register_sampler(name, cls)``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from rsng.core.files import CACHE_ENV, cache_root
+
 __all__ = ["configure_threads", "available_cpus", "enable_compilation_cache", "claim_cpus"]
 
 _BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -161,13 +163,13 @@ def enable_compilation_cache(cache_dir: str | os.PathLike | None = None) -> Path
     Sets the environment (read when JAX initialises) and, if JAX is already imported, its config.
     A repeated run of the same shapes then loads its executables instead of compiling them.
     """
-    cache_dir = cache_dir or os.environ.get("RSNG_CACHE_DIR") or os.path.expanduser("~/.cache/rsng")
-    jax_cache = Path(cache_dir) / "jax"
+    cache_dir = cache_root(cache_dir)
+    jax_cache = cache_dir / "jax"
     jax_cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(jax_cache, 0o700)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache)
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    os.environ["RSNG_CACHE_DIR"] = str(cache_dir)
+    os.environ[CACHE_ENV] = str(cache_dir)
     if "jax" in sys.modules:  # JAX read its environment already
         import jax
 

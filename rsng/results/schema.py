@@ -135,7 +135,12 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
         "trajectories marched together in one compiled call (--seeds-per-trial); wall_s is the batch's time / batch_size",
     ),
     _C("compile_s", "float64", True, "seconds spent compiling"),
-    _C("steps", "int64", False, "time steps taken (= t_end/dt unless diverged, failed or stopped: a stopped run's last step)"),
+    _C(
+        "steps",
+        "int64",
+        False,
+        "time steps taken (= t_end/dt unless diverged, failed or stopped: a stopped run's last step)",
+    ),
     _C("status", "string", False, "ok, diverged, failed or stopped (stopped early by a search: docs/search.md)"),
     _C("diverged_step", "int64", True, "first step whose θ or u was not finite; null unless diverged"),
     _C("error_message", "string", True, "error of a failed trial; null or empty otherwise"),

@@ -49,7 +49,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rsng.core import record
+from rsng.core.files import atomic_write as _atomic_write_local
 from rsng.core.registry import SOLVER_ALIASES
 from rsng.results.fs import ObjectPath, storage_path
 from rsng.results.schema import (
@@ -100,6 +100,9 @@ __all__ = [
     "finished_names",
     "has_part",
     "check_writable",
+    "atomic_write",
+    "is_sweep_dir",
+    "trajectory_path",
     "SWEEP_META",
     "TRAJECTORIES_DIR",
     "STEPS_DIR",
@@ -121,50 +124,16 @@ PART_PREFIX = "+"
 # ================================================================================================
 # writing
 # ================================================================================================
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _atomic_write_bytes(path: Path | ObjectPath, write, durable: bool = True) -> Path | ObjectPath:
-    """Call ``write(fileobj)`` on a hidden temp file next to ``path``, fsync, rename over ``path``
-    (on an object store: into memory, then one upload under ``path``). ``durable=False`` skips the
-    two fsyncs (the rename stays atomic): for files that a part file replaces soon (:func:`compact`)."""
+def atomic_write(path: Path | ObjectPath, write, *, durable: bool = True) -> Path | ObjectPath:
+    """Call ``write(fileobj)`` and put the bytes at ``path`` all at once: a local file through
+    :func:`rsng.core.files.atomic_write` (a temp file renamed over ``path``, ``fsync``-ed when
+    ``durable``), an object-store path as one upload of the complete object."""
     if isinstance(path, ObjectPath):
         buf = io.BytesIO()
         write(buf)
         path.write_bytes(buf.getvalue())
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    if durable:
-        _fsync_dir(path.parent)
-    return path
+    return _atomic_write_local(path, write, durable=durable)
 
 
 def _atomic_write_table(table: pa.Table, path: Path | ObjectPath, durable: bool = True) -> Path | ObjectPath:
@@ -173,7 +142,7 @@ def _atomic_write_table(table: pa.Table, path: Path | ObjectPath, durable: bool 
     def write(f):
         pq.write_table(table, f, row_group_size=max(1, table.num_rows), compression=_COMPRESSION)
 
-    return _atomic_write_bytes(path, write, durable)
+    return atomic_write(path, write, durable=durable)
 
 
 def _json_default(obj: Any) -> Any:
@@ -202,7 +171,7 @@ def write_sweep_meta(sweep_dir: str | os.PathLike | ObjectPath, meta: Mapping[st
     meta.setdefault("created_at", datetime.now(UTC).isoformat())
     text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default, allow_nan=True) + "\n"
     data = text.encode("utf-8")
-    return _atomic_write_bytes(storage_path(sweep_dir) / SWEEP_META, lambda f: f.write(data))
+    return atomic_write(storage_path(sweep_dir) / SWEEP_META, lambda f: f.write(data))
 
 
 def read_sweep_meta(sweep_dir: str | os.PathLike | ObjectPath) -> dict[str, Any]:
@@ -238,8 +207,14 @@ def write_trajectory(
 
     clean = validate_row(row)
     table = pa.Table.from_pylist([clean], schema=trajectory_schema())
-    path = storage_path(sweep_dir) / TRAJECTORIES_DIR / f"{safe_name(clean['trial_id'])}.parquet"
-    return _atomic_write_table(table, path, durable)
+    return _atomic_write_table(table, trajectory_path(sweep_dir, clean["trial_id"]), durable)
+
+
+def trajectory_path(sweep_dir: str | os.PathLike | ObjectPath, trial_id: str) -> Path | ObjectPath:
+    """The trajectory's own row file, ``<sweep_dir>/trajectories/<trial_id>.parquet``, as written
+    while its work unit runs (a finished unit's rows are in its part file: :func:`finished_names`
+    tells which trajectories have a row in either form)."""
+    return storage_path(sweep_dir) / TRAJECTORIES_DIR / f"{safe_name(trial_id)}.parquet"
 
 
 def write_steps(
@@ -523,7 +498,11 @@ def _is_visible(p: Path | ObjectPath) -> bool:
     return not p.name.startswith((".", "_"))
 
 
-def _is_sweep_dir(p: Path) -> bool:
+def is_sweep_dir(path: str | os.PathLike | ObjectPath) -> bool:
+    """Whether ``path`` (a local folder or an object-store path) is a sweep folder: it holds
+    ``sweep.json``, ``trajectories/`` or ``steps/``. An object store that cannot be read raises
+    ``OSError``."""
+    p = storage_path(path)
     return (p / SWEEP_META).is_file() or (p / TRAJECTORIES_DIR).is_dir() or (p / STEPS_DIR).is_dir()
 
 
@@ -532,17 +511,17 @@ def _sweep_dirs(path: Path | ObjectPath) -> tuple[list, bool]:
     if isinstance(path, ObjectPath):
         if not path.is_dir():
             raise FileNotFoundError(f"results path {path} does not exist (no objects under it)")
-        if _is_sweep_dir(path):
+        if is_sweep_dir(path):
             return [path], True
-        return sorted(p for p in path.iterdir() if _is_visible(p) and p.is_dir() and _is_sweep_dir(p)), False
+        return sorted(p for p in path.iterdir() if _is_visible(p) and p.is_dir() and is_sweep_dir(p)), False
     if not path.exists():
         raise FileNotFoundError(f"results path {path} does not exist")
     if not path.is_dir():
         raise NotADirectoryError(f"results path {path} is not a directory (expected a sweep folder or a storage root)")
     path = path.resolve()  # so that "." still has a sweep name
-    if _is_sweep_dir(path):
+    if is_sweep_dir(path):
         return [path], True
-    subs = sorted(p for p in path.iterdir() if _is_visible(p) and p.is_dir() and _is_sweep_dir(p))
+    subs = sorted(p for p in path.iterdir() if _is_visible(p) and p.is_dir() and is_sweep_dir(p))
     return subs, False
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rsng.service.spec import SweepSpec, SweepSpecError, TrialSpec
+from rsng.service.work import Extensions, Member, WorkItem, WorkUnit
 
 __all__ = [
     "SweepOptions",
@@ -285,23 +286,27 @@ def _versions() -> dict[str, Any]:
     return out
 
 
-def _trial_payload(t: TrialSpec, prep: Prepared, opts: SweepOptions, versions: dict) -> dict[str, Any]:
-    return {
-        "trial_id": t.trial_id,
-        "config": t.config.to_dict(),
-        "sweep": prep.spec.name,
-        "sweep_dir": str(prep.sweep_dir),
-        "report_steps": opts.report_steps,
-        "cpus": opts.cpus_per_trial,
-        "gpus": opts.gpus_per_trial,
-        "cache_dir": opts.cache_dir,
-        "versions": versions,
-    }
+def _trial_payload(t: TrialSpec, prep: Prepared, opts: SweepOptions, versions: dict) -> WorkItem:
+    return _work_item(t.trial_id, [t], prep, opts, versions)
 
 
-def _payloads(prep: Prepared, opts: SweepOptions, versions: dict) -> list[dict[str, Any]]:
-    """One payload per Tune trial: a single trajectory, or up to ``seeds_per_trial`` trajectories that
-    differ only in their seed (``"members"``), marched together by :class:`rsng.core.integrate.TrajectoryBatch`."""
+def _work_item(trial_id: str, trials: list[TrialSpec], prep: Prepared, opts: SweepOptions, versions: dict) -> WorkItem:
+    return WorkItem(
+        trial_id=trial_id,
+        members=tuple(Member(t.trial_id, t.config) for t in trials),
+        sweep=prep.spec.name,
+        sweep_dir=str(prep.sweep_dir),
+        report_steps=opts.report_steps,
+        cpus=opts.cpus_per_trial,
+        gpus=opts.gpus_per_trial,
+        cache_dir=opts.cache_dir,
+        versions=versions,
+    )
+
+
+def _payloads(prep: Prepared, opts: SweepOptions, versions: dict) -> list[WorkItem]:
+    """One work item per trajectory, or up to ``seeds_per_trial`` trajectories that differ only in their
+    seed, marched together by :class:`rsng.core.integrate.TrajectoryBatch`."""
     import dataclasses
 
     k = opts.seeds_per_trial
@@ -314,19 +319,14 @@ def _payloads(prep: Prepared, opts: SweepOptions, versions: dict) -> list[dict[s
     for members in groups.values():
         for i in range(0, len(members), k):
             part = members[i : i + k]
-            payload = _trial_payload(part[0], prep, opts, versions)
-            if len(part) > 1:
-                payload["trial_id"] = f"{part[0].trial_id}-batch{len(part)}"
-                payload["members"] = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in part]
-            out.append(payload)
+            tid = f"{part[0].trial_id}-batch{len(part)}" if len(part) > 1 else part[0].trial_id
+            out.append(_work_item(tid, part, prep, opts, versions))
     return out
 
 
-def member_ids(payload: dict[str, Any]) -> list[str]:
-    """The trajectory ids a trial payload computes (a work unit, a seed batch or one trajectory)."""
-    from rsng.service.trial import work_ids
-
-    return work_ids(payload)
+def member_ids(payload: WorkUnit | WorkItem) -> list[str]:
+    """The trajectory ids a work unit or item computes."""
+    return payload.ids
 
 
 #: Automatic work units: at most this many trajectories, and at least this many units per slot.
@@ -347,14 +347,14 @@ def _slots(opts: SweepOptions) -> int:
     return min(n, opts.max_concurrent) if opts.max_concurrent else n
 
 
-def _units(items: list[dict[str, Any]], opts: SweepOptions, slots: int, history_points: int) -> list[dict[str, Any]]:
+def _units(items: list[WorkItem], opts: SweepOptions, slots: int, history_points: int) -> list[WorkUnit]:
     """Work items grouped into Tune trials of about ``unit_size`` trajectories each, in grid order."""
-    n = sum(len(member_ids(it)) for it in items)
+    n = sum(len(it.ids) for it in items)
     size = opts.unit_size or max(1, min(UNIT_MAX, math.ceil(n / (UNITS_PER_SLOT * slots))))
     units, current, count = [], [], 0
     for it in items:
         current.append(it)
-        count += len(member_ids(it))
+        count += len(it.ids)
         if count >= size:
             units.append(current)
             current, count = [], 0
@@ -362,18 +362,10 @@ def _units(items: list[dict[str, Any]], opts: SweepOptions, slots: int, history_
         units.append(current)
     out = []
     for work in units:
-        if len(work) == 1 and len(member_ids(work[0])) == 1:
-            unit = dict(work[0])  # a single trajectory keeps its own id as the trial's
-        else:
-            unit = {
-                "trial_id": f"{work[0]['trial_id']}-unit{sum(len(member_ids(w)) for w in work)}",
-                "work": work,
-                "cpus": opts.cpus_per_trial,
-                "sweep_dir": work[0]["sweep_dir"],
-                "sweep": work[0]["sweep"],
-            }
-        unit["history_points"] = history_points
-        out.append(unit)
+        n_ids = sum(len(w.ids) for w in work)
+        # a single trajectory keeps its own id as the trial's
+        tid = work[0].trial_id if n_ids == 1 else f"{work[0].trial_id}-unit{n_ids}"
+        out.append(WorkUnit(tid, tuple(work), history_points))
     return out
 
 
@@ -652,14 +644,15 @@ def _run_tune(
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     # the units travel once through Ray's object store; a trial's config (kept by Tune in its
     # experiment state and in every result) names its unit only
-    trainable = tune.with_resources(tune.with_parameters(tune_trainable, units=units), resources)
+    extensions = _put_extensions()  # held here until the trials are done
+    trainable = tune.with_resources(tune.with_parameters(tune_trainable, units=units, extensions=extensions), resources)
     if isinstance(prep.sweep_dir, Path):
         storage = {"storage_path": str(prep.sweep_dir / "_ray")}
     else:  # Tune's experiment state on the same object store
         storage = {"storage_path": (prep.sweep_dir / "_ray").path, "storage_filesystem": prep.sweep_dir.fs}
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search([{"trial_id": u["trial_id"], "unit": i} for i, u in enumerate(units)])},
+        param_space={"trial": tune.grid_search([{"trial_id": u.trial_id, "unit": i} for i, u in enumerate(units)])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=opts.max_concurrent, reuse_actors=True, trial_dirname_creator=_trial_dirname
         ),
@@ -676,14 +669,35 @@ def _run_tune(
     tuner.fit()
 
 
+def _put_extensions() -> list | None:
+    """The runtime registrations (:class:`rsng.service.work.Extensions`) in Ray's object store, as
+    ``[ObjectRef]`` (a trial fetches them after sizing its threads: a sampler class imports JAX), or
+    ``None`` when there are none. Objects defined outside ``rsng`` are pickled by value: the workers
+    need not be able to import the test, notebook or module that registered them."""
+    import sys
+
+    import ray
+    from ray import cloudpickle
+
+    ext = Extensions.current()
+    if not ext:
+        return None
+    modules = [sys.modules[m] for m in sorted(ext.modules()) if m in sys.modules and m != "__main__"]
+    for m in modules:
+        cloudpickle.register_pickle_by_value(m)
+    try:
+        return [ray.put(ext)]
+    finally:
+        for m in modules:
+            cloudpickle.unregister_pickle_by_value(m)
+
+
 def _trial_dirname(trial) -> str:
     """Tune's trial folder, ``<trainable>_<trial id>`` (the default name also spells out the config)."""
     return f"{trial.trainable_name}_{trial.trial_id}"
 
 
-def _make_sink(
-    on_records: Callable[[str | list[dict[str, Any]]], None], max_failures: int, units: list[dict[str, Any]]
-):
+def _make_sink(on_records: Callable[[str | list[dict[str, Any]]], None], max_failures: int, units: list[WorkUnit]):
     from ray import tune
 
     from rsng.service.trial import RESULT_KEY
@@ -720,40 +734,38 @@ def _inert_callback():
     return tune.Callback()
 
 
-def _record_lost_trial(payload: dict, message: str) -> None:
+def _record_lost_trial(payload: WorkUnit | WorkItem, message: str) -> None:
     """A trial that never wrote its rows (its process died every time) is recorded as failed."""
-    from rsng.results import finished_names, safe_name, storage_path
+    from rsng.results import finished_names, safe_name
 
-    if "work" in payload:
-        for item in payload["work"]:
+    if isinstance(payload, WorkUnit):
+        for item in payload.items:
             _record_lost_trial(item, message)
         return
-    sweep_dir = storage_path(payload["sweep_dir"])
-    members = payload.get("members") or [{"trial_id": payload["trial_id"], "config": payload["config"]}]
-    finished = finished_names(sweep_dir)
-    for m in members:
-        if safe_name(m["trial_id"]) in finished:
+    finished = finished_names(payload.sweep_dir)
+    for m in payload.members:
+        if safe_name(m.trial_id) in finished:
             continue
-        _write_failed_row(payload, m["trial_id"], m["config"], message, len(members))
+        _write_failed_row(payload, m, message)
 
 
-def _write_failed_row(payload: dict, trial_id: str, c: dict, message: str, batch_size: int) -> None:
+def _write_failed_row(item: WorkItem, member: Member, message: str) -> None:
     from rsng.results import write_trajectory
     from rsng.results.rows import base_row, finish_row, now
 
-    versions = payload["versions"]
+    versions = item.versions
     row = base_row(
-        payload["sweep"],
-        trial_id,
-        c,
-        batch_size=batch_size,
+        item.sweep,
+        member.trial_id,
+        member.config.to_dict(),
+        batch_size=len(item.members),
         rsng_version=versions.get("rsng_version", ""),
         git_sha=versions.get("git_sha"),
         jax_version=versions.get("jax_version") or "",
         device="unknown",
         started_at=now(),
     )
-    write_trajectory(payload["sweep_dir"], finish_row(row, error=message, finished_at=row["started_at"]))
+    write_trajectory(item.sweep_dir, finish_row(row, error=message, finished_at=row["started_at"]))
 
 
 def summary_table(sweep_dir) -> str:

@@ -34,6 +34,7 @@ Only the driver imports Ray, Optuna and this module's Tune classes; the trial si
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -487,20 +488,19 @@ def search_trainable(config: dict[str, Any], points: dict[str, dict[str, Any]] |
 
     from rsng.service.trial import RESULT_KEY, _has_row, log_record, run_trajectory
 
-    payload = dict(points[config["point"]])
-    cpus = float(payload.get("cpus", 1))
+    item = points[config["point"]]
+    cpus = float(item.cpus)
     if cpus >= 1 and cpus.is_integer() and os.environ.get("RSNG_PIN_CPUS", "1") != "0":
         from rsng.core.threads import claim_cpus
 
         claim_cpus(int(cpus))
-    members = [m for m in payload["members"] if not _has_row(payload["sweep_dir"], m["trial_id"])]
-    points_n = int(payload.get("history_points", 200))
-    records: list[dict] = [{"trial_id": m["trial_id"]} for m in payload["members"] if m not in members]
+    members = [m for m in item.members if not _has_row(item.sweep_dir, m.trial_id)]
+    points_n = item.history_points
+    records: list[dict] = [{"trial_id": m.trial_id} for m in item.members if m not in members]
     if not members:
         tune.report({RESULT_KEY: json.dumps(records), "error": math.nan, "cost": math.nan, "wall_s": 0.0})
         return
-    payload["members"] = members
-    payload["trial_id"], payload["config"] = members[0]["trial_id"], members[0]["config"]
+    payload = dataclasses.replace(item, members=tuple(members), trial_id=members[0].trial_id)
     n = len(members)
 
     def report(metrics: dict, state: dict | None) -> None:
@@ -535,7 +535,7 @@ def run_search(prep, opts, versions: dict, on_records: Callable, history_points:
         SweepInterrupted,
         _slots,
         _trial_dirname,
-        _trial_payload,
+        _work_item,
         init_ray,
     )
 
@@ -563,14 +563,14 @@ def run_search(prep, opts, versions: dict, on_records: Callable, history_points:
         payloads = {}
         for c in lattice:
             first = c.trials[0]
-            p = _trial_payload(first, prep, opts, versions)
-            p["members"] = [{"trial_id": t.trial_id, "config": t.config.to_dict()} for t in c.trials]
-            steps = first.config.steps
-            p["chunk"] = max(1, math.ceil(steps / REPORTS))
-            p["report_steps"] = p["chunk"]
-            p["stoppable"] = sopts.early_stop
-            p["history_points"] = history_points
-            payloads[c.key] = p
+            chunk = max(1, math.ceil(first.config.steps / REPORTS))
+            payloads[c.key] = dataclasses.replace(
+                _work_item(first.trial_id, list(c.trials), prep, opts, versions),
+                chunk=chunk,
+                report_steps=chunk,
+                stoppable=sopts.early_stop,
+                history_points=history_points,
+            )
         opts.log(
             f"search {sopts.method} over {problem}: {len(lattice)} configurations × seeds on axes "
             f"{', '.join(plan.axes)}; budget "

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from rsng.service.work import WorkItem, WorkUnit
 
 __all__ = [
     "prepare_environment",
@@ -91,18 +92,10 @@ def state_path(sweep_dir, trial_id: str):
 def _save_state(path, state: dict) -> None:
     import numpy as np
 
-    if not isinstance(path, Path):  # an object store: one upload of the complete file
-        import io
+    from rsng.results import atomic_write
 
-        buf = io.BytesIO()
-        np.savez(buf, **state)
-        path.write_bytes(buf.getvalue())
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    np.savez(tmp, **state)
-    os.replace(tmp, path)
+    # rewritten after every chunk and cheap to recompute (the previous chunk's state): not fsync-ed
+    atomic_write(path, lambda f: np.savez(f, **state), durable=False)
 
 
 def _load_state(path) -> dict | None:
@@ -147,7 +140,7 @@ def _split_states(st: dict | None, ids: list[str]) -> dict[str, dict]:
 
 
 def run_trajectory(
-    trial: dict[str, Any],
+    item: WorkItem,
     *,
     report: Callable[[dict, dict | None], None] | None = None,
     checkpoint_state: dict | None = None,
@@ -156,58 +149,54 @@ def run_trajectory(
 ) -> list[dict[str, Any]]:
     """Run (or resume) the trajectories of one trial and write their Parquet records; returns their rows.
 
-    ``trial``: ``{"trial_id", "config": RunConfig dict, "sweep", "sweep_dir", "report_steps",
-    "cpus", "gpus", "cache_dir", "versions": {...}}``, plus ``"members": [{"trial_id", "config"}, …]``
-    for several seeds of one configuration marched together (:class:`TrajectoryBatch`); a search's
-    payload (:mod:`rsng.service.search`) adds ``"chunk"`` (steps per compiled call) and ``"stoppable"``
-    (each chunk's report then carries the running error, the progress and the rows if stopped).
+    ``item``: one trajectory, or several seeds of one configuration marched together
+    (:class:`TrajectoryBatch`), with where and how to run them (:class:`rsng.service.work.WorkItem`); a search's item (:mod:`rsng.service.search`) sets ``chunk``
+    (steps per compiled call) and ``stoppable`` (each chunk's report then carries the running error,
+    the progress and the rows if stopped).
     ``report(metrics, state)`` is called after every chunk (Tune: ``ray.tune.report`` with a
     checkpoint of ``state``; the sweep service passes none). ``on_row(row, series)`` is called after
     each row is written, with the trajectory's whole per-step series (``None`` for a failed run).
     Each trajectory keeps its own state file, steps files and row (``durable=False``: written
     without fsync, for a work unit that merges them into part files when it ends).
     """
-    prepare_environment(trial.get("cpus", 1), trial.get("gpus", 0), trial.get("cache_dir"))
+    prepare_environment(item.cpus, item.gpus, item.cache_dir)
     import jax
 
     from rsng import __version__
-    from rsng.core.config import RunConfig
     from rsng.core.integrate import Trajectory, TrajectoryBatch
     from rsng.results import storage_path, write_steps, write_trajectory
     from rsng.results.rows import base_row, finish_row
 
-    sweep_dir = storage_path(trial["sweep_dir"])
-    members = trial.get("members") or [{"trial_id": trial["trial_id"], "config": trial["config"]}]
-    ids = [m["trial_id"] for m in members]
-    cfg_dicts = [dict(m["config"]) for m in members]
-    cfgs = [RunConfig.from_dict(c) for c in cfg_dicts]
+    sweep_dir = storage_path(item.sweep_dir)
+    ids = item.ids
+    cfgs = [m.config for m in item.members]
     started = _now()
-    versions = trial.get("versions", {})
+    versions = item.versions
     device = jax.devices()[0]
     rows = [
         base_row(
-            trial["sweep"],
+            item.sweep,
             tid,
-            c,
-            batch_size=len(members),
+            c.to_dict(),
+            batch_size=len(ids),
             rsng_version=__version__,
             git_sha=versions.get("git_sha"),
             jax_version=jax.__version__,
             device=f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
             started_at=started,
         )
-        for tid, c in zip(ids, cfg_dicts)
+        for tid, c in zip(ids, cfgs)
     ]
     ckpt = _split_states(checkpoint_state, ids)
     trajs: list = []
-    chunk_arg = {"chunk": int(trial["chunk"])} if trial.get("chunk") else {}
+    chunk_arg = {"chunk": int(item.chunk)} if item.chunk else {}
     try:
-        if len(members) == 1:
-            trajs = [Trajectory(cfgs[0], cache_dir=trial.get("cache_dir"), **chunk_arg)]
+        if len(cfgs) == 1:
+            trajs = [Trajectory(cfgs[0], cache_dir=item.cache_dir, **chunk_arg)]
             advance = lambda n: [trajs[0].advance(n)]
             done = lambda: trajs[0].done
         else:
-            batch = TrajectoryBatch(cfgs, cache_dir=trial.get("cache_dir"), **chunk_arg)
+            batch = TrajectoryBatch(cfgs, cache_dir=item.cache_dir, **chunk_arg)
             trajs, advance, done = batch.members, batch.advance, lambda: batch.done
         for tid, traj in zip(ids, trajs):
             # the newest of the Tune checkpoint (a retry) and the sweep's state file (a --resume)
@@ -219,7 +208,7 @@ def run_trajectory(
             if state is not None:
                 traj.load_state(state)
         chunk = trajs[0].chunk
-        every = chunk * max(1, round(trial.get("report_steps", 200) / chunk))
+        every = chunk * max(1, round(item.report_steps / chunk))
         for tid, traj in zip(ids, trajs):
             if traj.k == 0:
                 write_steps(sweep_dir, tid, 0, traj.series([0]) | {"trial_id": tid}, durable=durable)
@@ -243,8 +232,8 @@ def run_trajectory(
                     "wall_s": sum(t.wall_s for t in trajs),
                     "done": False,
                 }
-                if trial.get("stoppable") and not done():
-                    metrics.update(_stoppable_metrics(rows, trajs, int(trial.get("history_points", 200))))
+                if item.stoppable and not done():
+                    metrics.update(_stoppable_metrics(rows, trajs, item.history_points))
                 report(metrics, _join_states(states))
         results = [traj.result() for traj in trajs]
         rows = [finish_row(row, result=res) for row, res in zip(rows, results)]
@@ -294,12 +283,9 @@ def _stoppable_metrics(rows: list[dict], trajs: list, points: int) -> dict[str, 
     }
 
 
-def work_ids(payload: dict[str, Any]) -> list[str]:
-    """The trajectory ids a payload computes: a work unit (``"work"``: a list of items), a seed batch
-    (``"members"``) or a single trajectory."""
-    if "work" in payload:
-        return [tid for item in payload["work"] for tid in work_ids(item)]
-    return [m["trial_id"] for m in payload["members"]] if "members" in payload else [payload["trial_id"]]
+def work_ids(payload: WorkUnit | WorkItem) -> list[str]:
+    """The trajectory ids a work unit or item computes."""
+    return payload.ids
 
 
 def log_record(row: dict[str, Any], series: dict[str, Any] | None, points: int) -> dict[str, Any]:
@@ -341,9 +327,9 @@ def decode_records(text: str) -> list[dict[str, Any]]:
 
 
 def _has_row(sweep_dir, trial_id: str) -> bool:
-    from rsng.results import safe_name, storage_path
+    from rsng.results import trajectory_path
 
-    return (storage_path(sweep_dir) / "trajectories" / f"{safe_name(trial_id)}.parquet").is_file()
+    return trajectory_path(sweep_dir, trial_id).is_file()
 
 
 #: A work unit reports to Tune at most this often (and when it ends): each report is a round trip to
@@ -351,9 +337,11 @@ def _has_row(sweep_dir, trial_id: str) -> bool:
 REPORT_INTERVAL_S = 1.0
 
 
-def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = None) -> None:
-    """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` with the work
-    units given through ``tune.with_parameters`` (or ``config = {"trial": <work unit or item>}``).
+def tune_trainable(config: dict[str, Any], units: list[WorkUnit], extensions: list | None = None) -> None:
+    """The Ray Tune function trainable: ``config = {"trial": {"trial_id", "unit": i}}`` names one of
+    the work units given through ``tune.with_parameters``; ``extensions``, ``[ObjectRef]`` of the
+    driver's runtime registrations (:class:`rsng.service.work.Extensions`), installed once the
+    process has sized its threads.
 
     Runs the unit's items one after another; a ``tune.report`` after a chunk, at most every
     :data:`REPORT_INTERVAL_S` seconds and once at the end (no checkpoint), carries the log records
@@ -369,21 +357,24 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
 
     from rsng.results import compact, has_part
 
-    unit = config["trial"]
-    if "unit" in unit and units is not None:
-        unit = units[unit["unit"]]
-    items = unit.get("work") or [unit]
-    cpus = float(unit.get("cpus", items[0].get("cpus", 1)))
+    unit = units[config["trial"]["unit"]]
+    cpus = float(unit.cpus)
     if cpus >= 1 and cpus.is_integer() and os.environ.get("RSNG_PIN_CPUS", "1") != "0":
         # before JAX starts its thread pool, which is sized to the process's CPU affinity
         from rsng.core.threads import claim_cpus
 
         claim_cpus(int(cpus))
-    points = int(unit.get("history_points", 200))
+    if extensions:
+        import ray
+
+        first = unit.items[0]
+        prepare_environment(first.cpus, first.gpus, first.cache_dir)  # before a sampler class imports JAX
+        ray.get(extensions[0]).install()
+    points = unit.history_points
     records: list[dict] = []
-    all_ids = [tid for item in items for tid in work_ids(item)]
-    sweep_dir = items[0]["sweep_dir"]
-    part = unit["trial_id"] if len(all_ids) > 1 else None
+    all_ids = unit.ids
+    sweep_dir = unit.items[0].sweep_dir
+    part = unit.trial_id if len(all_ids) > 1 else None
     last = [time.monotonic()]
 
     def flush(metrics: dict | None = None, state: dict | None = None, *, force: bool = False) -> None:
@@ -405,9 +396,9 @@ def tune_trainable(config: dict[str, Any], units: list[dict[str, Any]] | None = 
         records.extend({"trial_id": tid} for tid in all_ids)
         flush(force=True)
         return
-    for item in items:
-        ids = work_ids(item)
-        if all(_has_row(item["sweep_dir"], tid) for tid in ids):
+    for item in unit.items:
+        ids = item.ids
+        if all(_has_row(item.sweep_dir, tid) for tid in ids):
             records.extend({"trial_id": tid} for tid in ids)
             continue
         run_trajectory(

@@ -724,40 +724,18 @@ class Tracker:
 
     def _log_plot(self, client, run_id: str, row: dict, series) -> None:
         import numpy as np
-        from matplotlib.figure import Figure
+        import pandas as pd
 
-        has_t = "t" in series
-        x = series["t" if has_t else "step"].to_numpy(dtype=float)
-        fig = Figure(figsize=(6.4, 4.2), dpi=100, layout="constrained")
-        ax = fig.add_subplot()
-        plotted = False
-        for name, label, style in (
-            ("rel_l2_t", "relative L2 error", "-"),
-            ("ls_residual", "least-squares residual (1st RK stage)", "--"),
+        from rsng.analysis.plots import plot_error_over_time
+
+        columns = [c for c in ("rel_l2_t", "ls_residual") if c in series]
+        if "t" not in series or not any(
+            (np.isfinite(y) & (y > 0)).any() for y in (series[c].to_numpy(dtype=float) for c in columns)
         ):
-            if name not in series:
-                continue
-            y = series[name].to_numpy(dtype=float)
-            keep = np.isfinite(y) & (y > 0) & np.isfinite(x)
-            if keep.any():
-                ax.plot(x[keep], y[keep], style, label=label)
-                plotted = True
-        if not plotted:
             return
-        div = row.get("diverged_step")
-        if row.get("status") == "diverged" and not _is_null(div):
-            xd = float(div) * float(row.get("dt") or 0.0) if has_t else float(div)
-            ax.axvline(xd, color="tab:red", linestyle=":", label=f"diverged (step {div})")
-        ax.set_yscale("log")
-        ax.set_xlabel("time t" if has_t else "step")
-        ax.set_ylabel("relative error")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
-        r = row.get
-        ax.set_title(
-            f"{r('problem')} | {r('sampler')} s={r('s')}/{r('p')} | seed {r('seed')} (init {r('init_seed')})\n"
-            f"n={r('n')} dt={r('dt')} {r('precision')} {r('integrator')}/{r('lstsq')} | {r('status')}",
-            fontsize="medium",
+        tid = str(row.get("trial_id"))
+        fig = plot_error_over_time(
+            series.assign(trial_id=tid), [tid], trajectories=pd.DataFrame([{**row, "trial_id": tid}]), columns=columns
         )
         with tempfile.TemporaryDirectory(prefix="rsng-mlflow-") as tmp:
             path = Path(tmp) / ARTIFACT_NAME
@@ -768,10 +746,6 @@ class Tracker:
 # ================================================================================================
 # sync
 # ================================================================================================
-def _is_sweep_folder(p) -> bool:
-    return (p / "sweep.json").is_file() or (p / "trajectories").is_dir() or (p / "steps").is_dir()
-
-
 def _meta_tags(meta: Mapping[str, Any]) -> dict[str, Any]:
     """Parent tags from ``sweep.json``: versions (top-level ``git_sha``/``*_version`` keys or a
     ``versions`` mapping, under their own names, as the sweep runner passes them), ``created_at``,
@@ -812,7 +786,7 @@ def sync(
     sweep_dir = storage_path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep folder {sweep_dir} does not exist")
-    if not _is_sweep_folder(sweep_dir):
+    if not results.is_sweep_dir(sweep_dir):
         raise ValueError(
             f"{sweep_dir} is not a sweep folder (no sweep.json, trajectories/ or steps/); "
             "pass the folder of one sweep, not the storage root"

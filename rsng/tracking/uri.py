@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 __all__ = ["default_tracking_uri", "validate_tracking_uri", "ACCEPTED_URIS"]
@@ -30,7 +29,9 @@ def local_mlflow_dir(sweep_dir) -> Path:
     """Where the default MLflow store of a sweep on an object store lives:
     ``$RSNG_CACHE_DIR/mlflow/<scheme>/<bucket>/<prefix>/<sweep>`` (default ``~/.cache/rsng/…``) on the
     machine of the sweep driver (``rsng mlflow-sync`` finds the same store there)."""
-    base = Path(os.environ.get("RSNG_CACHE_DIR", "~/.cache/rsng")).expanduser().resolve()
+    from rsng.core.files import cache_root
+
+    base = cache_root().resolve()
     return base / "mlflow" / sweep_dir.scheme / sweep_dir.path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -100,23 +99,19 @@ def test_property_front_is_exactly_the_non_dominated_points(rows):
     assert ex["diverged"] == (df.status == "diverged").sum() and ex["failed"] == (df.status == "failed").sum()
 
 
-def test_hundred_thousand_points_well_under_a_second():
+def test_front_of_a_hundred_thousand_points_matches_a_dominance_sweep():
+    # (its speed is measured in benchmarks/pareto.py, not asserted here)
     rng = np.random.default_rng(1)
     x = rng.lognormal(size=100_000)
     y = rng.lognormal(size=100_000)
     df = pd.DataFrame({"wall_s": x, "rel_l2": y, "status": "ok", "problem": rng.choice(["a", "b"], 100_000)})
-    pareto_front(df, by="problem")  # warm-up (pandas internals)
-    t0 = time.perf_counter()
     f = pareto_front(df, by="problem")
-    dt = time.perf_counter() - t0
-    assert dt < 0.5, dt
-    # brute-force check of the front of one group against a dominance sweep
-    g = df[df.problem == "a"]
-    order = np.argsort(g.wall_s.to_numpy())
-    ys = g.rel_l2.to_numpy()[order]
-    best = np.minimum.accumulate(ys)
-    expected = set(g.index[order][ys <= best])
-    assert set(f[f.problem == "a"].index) == expected
+    for problem in ("a", "b"):  # brute force per group: the running minimum of the error along the cost
+        g = df[df.problem == problem]
+        order = np.argsort(g.wall_s.to_numpy())
+        ys = g.rel_l2.to_numpy()[order]
+        expected = set(g.index[order][ys <= np.minimum.accumulate(ys)])
+        assert set(f[f.problem == problem].index) == expected and len(expected) > 1
 
 
 def test_expressions_are_parsed_not_evaluated():

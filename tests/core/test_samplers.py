@@ -95,3 +95,34 @@ def test_lstsq_wide_matrix_matches_numpy(method):
     expected = np.linalg.lstsq(A, b, rcond=1e-4)[0]
     got = np.asarray(lstsq(jnp.asarray(A), jnp.asarray(b), 1e-4, method))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_every_sampler_class_declared_in_the_module_is_built_in():
+    # the class (its ``name``) is the one declaration: the registry reads it without importing JAX
+    from rsng.core import registry, samplers
+
+    declared = {
+        c.name: c
+        for c in vars(samplers).values()
+        if isinstance(c, type) and issubclass(c, samplers.Sampler) and "name" in vars(c) and c.name
+    }
+    assert set(declared) == {"uniform", "column_norm", "leverage", "pivoted_qr", "dense", "gaussian"}
+    assert {n: registry.sampler_class(n) for n in registry.declared_samplers()} == declared
+    assert set(declared) <= set(registry.sampler_names())
+
+
+def test_declared_samplers_reads_a_module_without_importing_it(tmp_path, monkeypatch):
+    import sys
+
+    from rsng.core import registry
+
+    (tmp_path / "my_sketches.py").write_text(
+        "import no_such_package_here\n\n"
+        "class Base:\n    name = ''\n\n"
+        "class Odd(Base):\n    '''doc'''\n    name = 'odd'\n\n"
+        "class Helper(Base):\n    pass\n\n"
+        "class Even(Base):\n    name: str = 'even'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.declared_samplers("my_sketches") == {"odd": "my_sketches:Odd", "even": "my_sketches:Even"}
+    assert "my_sketches" not in sys.modules

@@ -422,11 +422,18 @@ def test_an_exception_inside_a_trial_is_recorded_as_failed(tmp_path):
         {"rsng_version": "0"},
     )
     _save_state(state_path(sweep_dir, t.trial_id), {"theta": np.zeros(3, np.float32), "k": np.asarray(10)})
-    code = "import json, sys; from rsng.service.trial import run_trajectory; run_trajectory(json.loads(sys.argv[1]))"
+    code = (
+        "import json, sys; from rsng.service.trial import run_trajectory; from rsng.service.work import WorkItem; "
+        "run_trajectory(WorkItem.from_dict(json.loads(sys.argv[1])))"
+    )
     import json
 
     r = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(payload)], capture_output=True, text=True, timeout=300, env=sweep_env()
+        [sys.executable, "-c", code, json.dumps(payload.to_dict())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=sweep_env(),
     )
     assert r.returncode == 0, r.stderr[-3000:]
     row = load(sweep_dir).trajectories.iloc[0]
