@@ -175,7 +175,9 @@ NOTEBOOKS = {
         new_code_cell(SETUP),
         new_code_cell(IMPORTS),
         new_code_cell("an.plot_error_vs_s(traj)"),
-        new_markdown_cell("## Mean ± 2 SE per sampler and s\n\nFailure share = diverged, failed or stopped (by a search) runs / runs."),
+        new_markdown_cell(
+            "## Mean ± 2 SE per sampler and s\n\nFailure share = diverged, failed or stopped (by a search) runs / runs."
+        ),
         new_code_cell(
             "agg = an.aggregate(traj)\n"
             'table = agg.assign(**{"rel_l2 (mean ± 2SE)": [f"{m:.3g} ± {2 * e:.2g}" if m == m else "—"\n'

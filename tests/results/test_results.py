@@ -463,6 +463,7 @@ def test_load_steps_reads_only_requested_trials(tmp_path):
 CHILD = textwrap.dedent("""
     import io, sys, time
     import numpy as np
+    import rsng.core.files as files
     import rsng.results.store as store
 
     class SlowFile(io.FileIO):
@@ -473,7 +474,7 @@ CHILD = textwrap.dedent("""
                 time.sleep(120)
             return n
 
-    store.open = lambda path, mode="r": SlowFile(path, mode)
+    files.open = lambda path, mode="r": SlowFile(path, mode)  # the local atomic write's open
     rng = np.random.default_rng(0)
     m = 400_000
     store.write_steps(sys.argv[1], "t1", 1, dict(step=np.arange(m), t=rng.random(m), rel_l2_t=rng.random(m),
