@@ -230,13 +230,18 @@ def run_one(
             proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         driver = psutil.Process(proc.pid)
         peak = 0
+        trace = []  # (seconds since start, driver RSS in MiB), every sample
         while proc.poll() is None:
             try:
-                peak = max(peak, driver.memory_info().rss)
+                rss = driver.memory_info().rss
+                peak = max(peak, rss)
+                trace.append((round(time.monotonic() - t0, 1), round(rss / 2**20, 1)))
             except psutil.Error:
                 pass
             time.sleep(0.2)
         wall = time.monotonic() - t0
+        with open(work / f"{tag}-rss.csv", "w") as f:
+            f.write("t_s,rss_mib\n" + "".join(f"{t},{r}\n" for t, r in trace))
         out = log.read_text()
         if proc.returncode != 0:
             raise RuntimeError(f"{tag}: the sweep failed (rc {proc.returncode}):\n{out[-3000:]}")
@@ -322,11 +327,21 @@ def main() -> int:
     ap.add_argument("--n", type=int, nargs="+", help="the N values to run (overrides --quick)")
     ap.add_argument("--ray", nargs="+", choices=["embedded", "cluster"], default=["embedded", "cluster"])
     ap.add_argument("--mlflow", nargs="+", choices=["sqlite", "server"], default=["sqlite", "server"])
-    ap.add_argument("--t-end", type=float, default=2.0, help="heat smoke final time (default 2.0: 200 steps)")
+    ap.add_argument(
+        "--t-end",
+        type=float,
+        default=2.0,
+        help="heat smoke final time (default 2.0: 200 steps; e.g. 0.64, 64 steps, to measure the driver's memory "
+        "at scale quickly: the driver's work per trajectory does not depend on the solve's length)",
+    )
     ap.add_argument(
         "--cluster-cpus", type=int, default=1, help="logical CPUs of each of the 3 worker nodes (default 1)"
     )
-    ap.add_argument("--workdir", help="keep the sweeps here (default: a temporary folder, removed)")
+    ap.add_argument(
+        "--workdir",
+        help="keep the sweeps here, with the driver's RSS samples (<setting>-rss.csv) (default: a temporary folder, removed)",
+    )
+    ap.add_argument("--out", help="the result CSV (default benchmarks/results/scale-<date>-n<N values>.csv)")
     args = ap.parse_args()
     ns = args.n or ([100, 1000] if args.quick else [100, 1000, 10000])
     if any(n < 1 for n in ns):
@@ -345,7 +360,11 @@ def main() -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rsng-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
-    out = ROOT / "benchmarks" / "results" / f"scale-{dt.date.today().isoformat()}-n{'-'.join(map(str, ns))}.csv"
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT / "benchmarks" / "results" / f"scale-{dt.date.today().isoformat()}-n{'-'.join(map(str, ns))}.csv"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     fields = [
         "ray",

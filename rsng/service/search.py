@@ -629,7 +629,7 @@ def run_search(prep, opts, versions: dict, on_records: Callable, history_points:
 def _make_search_sink(on_records, payloads: dict, max_failures: int, result_key: str):
     from ray import tune
 
-    from rsng.service.runner import _inert_callback, _record_lost_trial, member_ids
+    from rsng.service.runner import _inert_callback, _record_lost_trial, drop_records, member_ids
 
     class _SearchSink(tune.Callback):
         """Hand each finished trajectory to the driver's MLflow logger; record trials that died for good."""
@@ -641,6 +641,7 @@ def _make_search_sink(on_records, payloads: dict, max_failures: int, result_key:
             text = result.get(result_key)
             if text:
                 on_records(text)
+            drop_records(result, (result_key, "if_stopped"))  # the scheduler has had them
 
         def on_trial_error(self, iteration, trials, trial, **info):
             payload = payloads[trial.config["point"]]
