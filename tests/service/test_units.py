@@ -5,6 +5,7 @@ disk and on an S3-compatible server (moto, slow suite) — and every trajectory 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from rsng.service.trial import RESULT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD = ROOT / "sweeps" / "load.py"
@@ -75,6 +78,13 @@ def test_work_units_merge_their_files_and_log_each_trajectory_once(tmp_path):
     children = [r.data.tags["rsng.trial_id"] for r in runs if r.data.tags.get("mlflow.parentRunId")]
     assert len(children) == N and len(set(children)) == N
     assert all(r.info.status == "FINISHED" for r in runs)
+    # Tune's own record of the trials (result.json: its pid and results) holds no copy of the trajectories'
+    # rows and series once the driver has them: Tuner.fit reads every result.json back when it ends
+    results = [
+        json.loads(line) for f in (sweep_dir / "_ray").rglob("result.json") for line in f.read_text().splitlines()
+    ]
+    assert len({r["trial_id"] for r in results}) == 2 and all(r["pid"] != os.getpid() for r in results)
+    assert sum(r["trajectories"] for r in results) == N and all(r[RESULT_KEY] == "" for r in results)
 
     # rerun with --resume: nothing to do, nothing rewritten
     before = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*.parquet")}
