@@ -17,7 +17,8 @@ Per run it prints and writes to ``benchmarks/results/scale-<date>-n<N values>.cs
 * ``solver_s``: Σ ``wall_s`` of the rows (time inside the compiled solver chunks);
 * ``efficiency`` = solver_s / (wall_s × cpus), ``cpus`` = the CPUs the trials could use (the
   embedded Ray's; for the cluster its logical CPUs, at most this machine's);
-* ``driver_peak_rss_mib`` (sampled every 0.2 s) and ``driver_cpu_ms_per_traj`` (the driver's user +
+* ``driver_peak_rss_mib`` (sampled every 0.2 s; with ``--workdir`` every sample is kept in
+  ``<ray>-<mlflow>-<N>-rss.csv`` there) and ``driver_cpu_ms_per_traj`` (the driver's user +
   system CPU over N, as the driver prints it; its threads included);
 * ``mlflow_ms_per_traj``: the wall time the driver's MLflow thread spent per child run;
 * ``load_s`` (``rsng.results.load`` of the sweep, steps included), ``pareto_s`` (``rsng pareto``
@@ -339,7 +340,7 @@ def main() -> int:
     )
     ap.add_argument(
         "--workdir",
-        help="keep the sweeps here, with the driver's RSS samples (<setting>-rss.csv) (default: a temporary folder, removed)",
+        help="keep the sweeps here, with the driver's RSS samples (<ray>-<mlflow>-<N>-rss.csv) (default: a temporary folder, removed)",
     )
     ap.add_argument("--out", help="the result CSV (default benchmarks/results/scale-<date>-n<N values>.csv)")
     args = ap.parse_args()

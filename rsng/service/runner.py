@@ -14,9 +14,11 @@ trajectory reaches the driver as a Tune result carrying its row and a thinned pe
 driver hands it to one background thread (:class:`_MlflowLogger`) that logs the child run, so the
 loop that schedules trials never waits for MLflow, and no file is read back. Tune writes no
 checkpoints (the trials' state files are what a retry and ``--resume`` continue from), its
-automatic CSV/TensorBoard loggers are off (its JSON logger is kept: a trial's pid and results), and
-a trial's config names its work unit only (the units reach the workers once, through Ray's object
-store).
+automatic CSV/TensorBoard loggers are off (its JSON logger is kept: a trial's pid and results), a
+result's records are emptied once the driver has taken them (:func:`drop_records`: otherwise Tune's
+trials, their ``result.json`` and the data frames ``Tuner.fit`` reads back from those at the end hold
+every trajectory once more in the driver), and a trial's config names its work unit only (the units
+reach the workers once, through Ray's object store).
 """
 
 from __future__ import annotations
@@ -660,7 +662,7 @@ def _run_tune(
             name=f"{prep.spec.name}-{int(time.time())}",
             **storage,
             failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-            callbacks=[sink, JsonLoggerCallback()],  # result.json per trial: its pid and results
+            callbacks=[sink, JsonLoggerCallback()],  # result.json per trial: its pid and results (records emptied)
             verbose=0,
             # no Tune checkpoints: a retried unit resumes from the trajectories' own state files
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, checkpoint_at_end=False),
