@@ -9,9 +9,10 @@ T = 0.5 (100 steps of δt = 5e-3) × s ∈ {10, 20, 40, 80, 160, 320} × sampler
 
 Per repetition r (all in one embedded Ray): the full grid (Tune's grid search; ``--grid-reps`` of the
 repetitions run it, later ones reuse the last grid as their reference), then with a solver-time
-budget of ``--fraction`` (default 0.25) of that grid's solver time: random search (Optuna's random
-sampler, no early stopping), the multi-objective TPE searcher without and with early stopping (sampler
-seed r). A configuration's point is (mean wall_s, mean rel_l2) over its seeds, ok runs only; the
+budget of ``--fraction`` (default 0.25) of that grid's solver time: ``--search pareto`` (the frontier
+searcher) with early stopping, random search (Optuna's random sampler, no early stopping), the frontier
+searcher without early stopping, and Optuna's multi-objective TPE (``--search tpe``) with early stopping
+(searcher seed r). A configuration's point is (mean wall_s, mean rel_l2) over its seeds, ok runs only; the
 hypervolume is that of the front in (log10 cost, log10 error), dominated up to a reference point
 0.1 decade beyond the worst ok configuration of the repetition's grid on both axes. Compute spent is
 the sum of ``wall_s`` of every trajectory run (a stopped one's partial time included), in the order
@@ -41,7 +42,7 @@ SPACE = {
     "seed": [0, 1, 2],
 }
 FIXED = {"problem": "allen_cahn", "preset": "smoke", "t_end": 0.5}
-METHODS = ("grid", "pareto+stop", "random", "pareto")
+METHODS = ("grid", "pareto+stop", "random", "pareto", "tpe+stop")
 
 
 def spec(name: str):
@@ -148,9 +149,9 @@ def main(argv=None) -> int:
         frames = {"grid": grid}
         for m in METHODS[1:]:
             sopts = SearchOptions(
-                method="random" if m == "random" else "pareto",
+                method=m.split("+")[0],
                 budget_hours=budget_h,
-                early_stop=m == "pareto+stop",
+                early_stop=m.endswith("+stop"),
                 seed=r,
             )
             name = f"{m.replace('+', '-')}-r{r}"
@@ -226,7 +227,13 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    colors = {"grid": "k", "random": "tab:gray", "pareto": "tab:blue", "pareto+stop": "tab:red"}
+    colors = {
+        "grid": "k",
+        "random": "tab:gray",
+        "pareto": "tab:blue",
+        "pareto+stop": "tab:red",
+        "tpe+stop": "tab:green",
+    }
     for (m, r), (xs, hv) in curves.items():
         ax.step(xs, hv, where="post", color=colors[m], alpha=0.8, label=m if r == 0 else None)
     ax.set_xscale("log")

@@ -89,8 +89,9 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
     g.add_argument(
         "--search",
         metavar="NAME",
-        help="pareto: Optuna's multi-objective TPE sampler through Ray Tune (error and cost both minimised); "
-        "random: random configurations (a baseline); default: run the whole grid",
+        help="pareto: grow the error-versus-cost front from its cheap end (the cheapest-predicted neighbour of "
+        "the front next); tpe: Optuna's multi-objective TPE sampler; random: random configurations (a "
+        "baseline); default: run the whole grid",
     )
     g.add_argument(
         "--budget",
@@ -114,7 +115,12 @@ def common_parser(name: str, description: str) -> argparse.ArgumentParser:
         help="run every searched trajectory to the end (default: stop one whose running error is above "
         "the front at equal or lower projected cost; it is kept with status stopped)",
     )
-    g.add_argument("--search-seed", type=int, default=0, help="seed of the searcher's sampler (default 0)")
+    g.add_argument(
+        "--search-seed",
+        type=int,
+        default=0,
+        help="seed of the searcher (tpe, random: the sampler; pareto: its tie-breaks; default 0)",
+    )
     return p
 
 
@@ -129,7 +135,7 @@ def search_options(args: argparse.Namespace):
             ("--search-axes", args.search_axes),
         ):
             if value is not None:
-                raise SweepSpecError(flag, "is an option of a search; add --search pareto (or random)")
+                raise SweepSpecError(flag, "is an option of a search; add --search pareto (or tpe, random)")
         return None
     axes = None
     if args.search_axes is not None:

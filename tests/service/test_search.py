@@ -15,10 +15,11 @@ import pytest
 HERE = Path(__file__).resolve().parent
 SEARCH_SWEEP = HERE / "search_sweep.py"
 SEEDS = 2
-#: the sampler seed of the searches here: Optuna's first (random) draws with it are (s, rcond) = (8, 1e-4),
-#: (128, 0.5), (128, 1e-4), so the cheap accurate configuration finishes before a dominated one several
-#: times as expensive starts (with --max-concurrent 1), which must then be stopped; another seed changes
-#: the order, not the product
+#: the sampler seed of the smoke search (``--search tpe``): Optuna's first (random) draws with it are
+#: (s, rcond) = (8, 1e-4), (128, 0.5), (128, 1e-4), so the cheap accurate configuration finishes before a
+#: dominated one several times as expensive starts (with --max-concurrent 1), which must then be stopped;
+#: another seed changes the order, not the product. The default searcher (``pareto``, whose order follows
+#: measured costs) runs in the resume test and in tests/service/test_search_policy.py.
 SEARCH_SEED = "11"
 
 
@@ -82,12 +83,13 @@ def check_search_results(sweep_dir: Path, budget: int) -> object:
 
 @pytest.fixture(scope="module")
 def search_sweep(tmp_path_factory):
-    """One smoke search (budget 6 trajectories = 3 of the 6 configurations): (sweep folder, stdout, budget)."""
+    """One smoke search with TPE (budget 6 trajectories = 3 of the 6 configurations): (sweep folder, stdout,
+    budget)."""
     tmp = tmp_path_factory.mktemp("search")
     storage = tmp / "results"
     budget = 6
     r = subprocess.run(
-        cmd(storage, "--search", "pareto", "--budget", str(budget), "--search-seed", SEARCH_SEED),
+        cmd(storage, "--search", "tpe", "--budget", str(budget), "--search-seed", SEARCH_SEED),
         cwd=tmp,
         env=env(),
         capture_output=True,
@@ -137,7 +139,7 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
     storage = tmp_path / "results"
     sweep_dir = storage / "search"
     budget = 8
-    args = ["--search", "pareto", "--budget", str(budget), "--search-seed", SEARCH_SEED]
+    args = ["--search", "pareto", "--budget", str(budget)]
     log = tmp_path / "driver.log"
     proc = subprocess.Popen(
         cmd(storage, *args, "--t-end", "2"),
