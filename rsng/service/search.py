@@ -558,7 +558,7 @@ def _make_stopper(front: Front, sweep_dir, on_records, enabled: bool):
             return False
 
         def on_trial_result(self, tune_controller, trial, result):
-            if not enabled or "if_stopped" not in result:
+            if not enabled or not result.get("if_stopped"):  # (emptied in a result Tune repeats at the end)
                 return TrialScheduler.CONTINUE
             progress, wall = float(result.get("progress", 1.0)), float(result["wall_s"])
             prev = self.last.get(trial.trial_id)
