@@ -119,6 +119,7 @@ def child(n: int, mode: str, record_file: Path, work: Path) -> dict:
             name=f"mem-{mode}-{n}",
             storage_path=str(work / "ray"),
             callbacks=[sink, JsonLoggerCallback()],
+            failure_config=tune.FailureConfig(max_failures=2),  # as the sweep's
             verbose=0,
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, checkpoint_at_end=False),
         ),
@@ -127,7 +128,7 @@ def child(n: int, mode: str, record_file: Path, work: Path) -> dict:
     running[0] = False
     files = list((work / "ray" / f"mem-{mode}-{n}").rglob("result.json"))
     ray.shutdown()
-    assert grid.num_errors == 0 and received[0] == trials * REPORTS, (grid.num_errors, received[0])
+    assert grid.num_errors == 0 and received[0] >= trials * REPORTS, (grid.num_errors, received[0])
     return {
         "n": n,
         "mode": mode,
