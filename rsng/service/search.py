@@ -375,12 +375,23 @@ class FrontierPolicy:
                 best = e
         return out
 
-    def next(self, known: Mapping[str, Outcome], busy: set[str]) -> Configuration | None:
-        """The configuration to run next (``None``: the lattice is covered)."""
-        free = [c.key for c in self.lattice if c.key not in known and c.key not in busy]
-        if not free:
+    def predicted_cost(self, key: str, known: Mapping[str, Outcome]) -> float | None:
+        """Predicted solver time of a configuration's seeds together (``None`` before any cost is known)."""
+        if not any(o.status in ("ok", "stopped") and o.cost > 0 for o in known.values()):
             return None
         a, beta = self.cost_model(known)
+        return math.exp(a + float(self.X[key] @ beta)) * len(self.lattice[self.index[key]].trials)
+
+    def next(self, known: Mapping[str, Outcome], busy: set[str], max_cost: float | None = None) -> Configuration | None:
+        """The configuration to run next (``None``: the lattice is covered, or no configuration is
+        predicted to fit in ``max_cost`` seconds of solver time — checked once a cost is known)."""
+        free = [c.key for c in self.lattice if c.key not in known and c.key not in busy]
+        a, beta = self.cost_model(known)
+        if max_cost is not None and any(o.status in ("ok", "stopped") and o.cost > 0 for o in known.values()):
+            n = {c.key: len(c.trials) for c in self.lattice}
+            free = [k for k in free if math.exp(a + float(self.X[k] @ beta)) * n[k] <= max_cost]
+        if not free:
+            return None
         pool: list[str] = []
         for source in (self.front(known), list(known)):
             pool = sorted({n for k in source for n in self.neighbours[k] if n in free})
@@ -483,9 +494,17 @@ def _make_searcher(plan: SearchPlan, lattice: list[Configuration], sopts: Search
                 return Searcher.FINISHED
             if self.policy is not None:
                 busy = {key for _, key in self.running.values()}
-                c = self.queue.pop(0) if self.queue else self.policy.next(self.known, busy)
-                if c is None:  # everything left is running
-                    self.finished = True
+                left = None
+                if budget[1] is not None:  # solver time left after what runs now (at its predicted cost)
+                    left = budget[1] - self.spent_s
+                    for tid, (_, key) in self.running.items():
+                        pred = self.policy.predicted_cost(key, self.known) or 0.0
+                        left -= max(pred, self.wall_running.get(tid, 0.0))
+                c = self.queue.pop(0) if self.queue else self.policy.next(self.known, busy, left)
+                if c is None:
+                    if self.running and left is not None and len(busy) + len(self.known) < len(lattice):
+                        return None  # nothing predicted to fit now; a running trial may end early
+                    self.finished = True  # the lattice is covered, or nothing fits the budget
                     return Searcher.FINISHED
                 self.seen.add(c.key)
                 self.used_trajectories += len(c.trials)
@@ -680,17 +699,12 @@ def run_search(prep, opts, versions: dict, on_records: Callable, history_points:
         TUNE_ENV_DEFAULTS,
         SweepInterrupted,
         _slots,
-        _trial_dirname,
         _work_item,
         init_ray,
     )
 
     for k, v in TUNE_ENV_DEFAULTS.items():
         os.environ.setdefault(k, v)
-    from ray import tune
-    from ray.tune.logger import JsonLoggerCallback
-
-    from rsng.service.trial import RESULT_KEY
 
     sopts: SearchOptions = opts.search
     plan = plan_search(prep.spec, sopts, confirm_large=True)
@@ -727,33 +741,10 @@ def run_search(prep, opts, versions: dict, on_records: Callable, history_points:
                 else ""
             )
         )
-        sink = _make_search_sink(on_records, payloads, opts.max_failures, RESULT_KEY)
-        resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
-        trainable = tune.with_resources(tune.with_parameters(search_trainable, points=payloads), resources)
-        if isinstance(prep.sweep_dir, Path):
-            storage = {"storage_path": str(prep.sweep_dir / "_ray")}
+        if searcher.resumed == 0 and (searcher.spent() or len(searcher.seen) >= len(lattice)):
+            searcher.finished = True  # a resumed search that had ended: no Tune experiment to start
         else:
-            storage = {"storage_path": (prep.sweep_dir / "_ray").path, "storage_filesystem": prep.sweep_dir.fs}
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                scheduler=stopper,
-                num_samples=-1,
-                max_concurrent_trials=slots,
-                reuse_actors=True,
-                trial_dirname_creator=_trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=f"{prep.spec.name}-{problem}-search-{int(time.time())}",
-                **storage,
-                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-                callbacks=[sink, JsonLoggerCallback()],
-                verbose=0,
-                checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, checkpoint_at_end=False),
-            ),
-        )
-        tuner.fit()
+            _fit_search(searcher, stopper, payloads, prep, opts, problem, slots, on_records)
         if not searcher.finished or searcher.running:  # Tune returns normally after a SIGINT
             raise SweepInterrupted(f"search over {problem} stopped before its budget was spent")
         n_stopped = sum(1 for o in searcher.known.values() if o.status == "stopped")
@@ -770,6 +761,43 @@ def run_search(prep, opts, versions: dict, on_records: Callable, history_points:
             "solver_s": searcher.spent_s,
         }
     return summary
+
+
+def _fit_search(searcher, stopper, payloads, prep, opts, problem, slots, on_records) -> None:
+    """One problem's search as a Tune experiment (returns when the searcher is finished or on SIGINT)."""
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    from rsng.service.runner import _trial_dirname
+    from rsng.service.trial import RESULT_KEY
+
+    sink = _make_search_sink(on_records, payloads, opts.max_failures, RESULT_KEY)
+    resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(search_trainable, points=payloads), resources)
+    if isinstance(prep.sweep_dir, Path):
+        storage = {"storage_path": str(prep.sweep_dir / "_ray")}
+    else:
+        storage = {"storage_path": (prep.sweep_dir / "_ray").path, "storage_filesystem": prep.sweep_dir.fs}
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=stopper,
+            num_samples=-1,
+            max_concurrent_trials=slots,
+            reuse_actors=True,
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{prep.spec.name}-{problem}-search-{int(time.time())}",
+            **storage,
+            failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+            callbacks=[sink, JsonLoggerCallback()],
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, checkpoint_at_end=False),
+        ),
+    )
+    tuner.fit()
 
 
 def _make_search_sink(on_records, payloads: dict, max_failures: int, result_key: str):

@@ -102,3 +102,19 @@ def test_stopped_and_failed_configurations_are_never_front_points(status):
     known = {cheap.key: Outcome(status, out.error / 100, out.cost, out.wall_s)}
     assert policy.front(known) == []
     assert policy.next(known, set()).key != cheap.key
+
+
+def test_a_configuration_predicted_not_to_fit_the_budget_left_is_not_started():
+    plan, lat = lattice()
+    policy = FrontierPolicy(plan, lat)
+    assert policy.predicted_cost(lat[0].key, {}) is None
+    assert policy.next({}, set(), max_cost=1e-9) is not None  # no cost known yet: nothing to predict with
+    known = {c.key: model(c) for c in lat if values(c)["s"] <= 20}
+    pred = {c.key: policy.predicted_cost(c.key, known) for c in lat if c.key not in known}
+    for c in lat:  # costs of the seeds together, from the fitted model
+        if c.key in pred:
+            assert math.isclose(pred[c.key], model(c).cost * len(c.trials), rel_tol=0.1)
+    cap = sorted(pred.values())[2]
+    got = policy.next(known, set(), max_cost=cap)
+    assert got is not None and pred[got.key] <= cap
+    assert policy.next(known, set(), max_cost=min(pred.values()) / 2) is None
