@@ -736,7 +736,7 @@ def drop_records(result: dict[str, Any], keys: tuple[str, ...]) -> None:
     stores the result, and may change it in place). Otherwise each trial's last result keeps them in
     the driver's memory, Tune's JSON logger writes every one to the trial's ``result.json``, and
     ``Tuner.fit`` reads all those files back into data frames when the sweep ends: the rows and
-    series of every trajectory once more in the driver (≈ 8 kB each; Parquet and MLflow have them)."""
+    series of every trajectory once more in the driver (≈ 9 kB each; Parquet and MLflow have them)."""
     for k in keys:
         if result.get(k):
             result[k] = ""
