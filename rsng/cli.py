@@ -296,14 +296,15 @@ def _write_out(out: Path, res, summary: dict[str, Any]) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    series = np.column_stack([res.step, res.t, res.rel_l2_t, res.ls_residual, res.wall_s_cumulative])
+    cols = res.series  # per stored step, the conditioning of the least squares included
+    fmt = {"step": "%d", "t": "%.6g", "wall_s_cumulative": "%.6g", "ls_rank": "%.0f"}
     np.savetxt(
         out / "series.csv",
-        series,
+        np.column_stack([np.asarray(v, np.float64) for v in cols.values()]),
         delimiter=",",
-        header="step,t,rel_l2_t,ls_residual,wall_s_cumulative",
+        header=",".join(cols),
         comments="",
-        fmt=["%d", "%.6g", "%.6e", "%.6e", "%.6g"],
+        fmt=[fmt.get(k, "%.6e") for k in cols],
     )
     np.save(out / "theta_final.npy", res.theta)
     try:  # the plot of rsng.analysis (pandas and matplotlib: the service extra)

@@ -156,6 +156,16 @@ def test_solve_json_is_exactly_one_object(tmp_path):
     files = {p.name for p in (tmp_path / "run").iterdir()}
     assert {"summary.json", "series.csv", "theta_final.npy", "error.png"} <= files
     assert (tmp_path / "run" / "error.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import pandas as pd
+
+    series = pd.read_csv(tmp_path / "run" / "series.csv")
+    assert list(series.columns) == [
+        "step", "t", "rel_l2_t", "ls_residual", "ls_rank", "ls_sigma_max", "ls_sigma_min_kept", "wall_s_cumulative"
+    ]  # fmt: skip
+    stepped = series[series["step"] > 0]  # t = 0 has no least squares: NaN there
+    assert len(stepped) == 50 and series["ls_rank"].iloc[0] != series["ls_rank"].iloc[0]
+    assert (stepped["ls_rank"] >= 1).all() and (stepped["ls_rank"] <= d["s"]).all()
+    assert (stepped["ls_sigma_min_kept"] <= stepped["ls_sigma_max"]).all()
 
 
 def test_diverged_run_exits_1_with_status(tmp_path):

@@ -185,6 +185,19 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
     df = check_search_results(sweep_dir, budget)
     assert len(df) > len(before)
     assert set(before) <= set(load(sweep_dir, with_steps=False).trajectories["trial_id"])
+    # --resume of a search that has ended: everything replayed, nothing run or rewritten, no Tune error
+    after = {p.name: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")}
+    again = subprocess.run(
+        cmd(storage, *args, "--t-end", "2", "--resume"),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "ERROR" not in again.stderr and "Traceback" not in again.stderr, again.stderr[-3000:]
+    assert {p.name: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")} == after
 
 
 BAD = [
