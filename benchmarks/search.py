@@ -1,6 +1,6 @@
 """Pareto search against the full grid: front hypervolume against the solver compute spent.
 
-    nice -n 19 python benchmarks/search.py                 # 3 repetitions (≈ 25 min on 2 idle cores)
+    nice -n 19 python benchmarks/search.py                 # 3 repetitions (≈ 15–20 min on this 2-core VM)
     nice -n 19 python benchmarks/search.py --reps 1 --out /tmp/search-bench
 
 Space (small enough to run as a full grid here): allen_cahn at the smoke preset's n = 256 and
