@@ -168,17 +168,25 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    before = {p.stem: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")}
+
+    def rows() -> dict[str, bytes]:
+        return {p.stem: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")}
+
+    def resume() -> subprocess.CompletedProcess:
+        r = subprocess.run(
+            cmd(storage, *args, "--t-end", "2", "--resume"),
+            cwd=tmp_path,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        return r
+
+    before = rows()
     assert len(before) >= 2 * SEEDS
-    r = subprocess.run(
-        cmd(storage, *args, "--t-end", "2", "--resume"),
-        cwd=tmp_path,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = resume()
     assert "configurations replayed" in r.stdout
     for tid, data in before.items():  # nothing finished ran again: its row is untouched
         assert (sweep_dir / "trajectories" / f"{tid}.parquet").read_bytes() == data
@@ -186,18 +194,10 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
     assert len(df) > len(before)
     assert set(before) <= set(load(sweep_dir, with_steps=False).trajectories["trial_id"])
     # --resume of a search that has ended: everything replayed, nothing run or rewritten, no Tune error
-    after = {p.name: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")}
-    again = subprocess.run(
-        cmd(storage, *args, "--t-end", "2", "--resume"),
-        cwd=tmp_path,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    after = rows()
+    again = resume()
     assert "ERROR" not in again.stderr and "Traceback" not in again.stderr, again.stderr[-3000:]
-    assert {p.name: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")} == after
+    assert rows() == after
 
 
 BAD = [
