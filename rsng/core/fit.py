@@ -88,7 +88,7 @@ def fit_key(problem: Problem, net: Network, n: int, init_seed: int, settings: Fi
 
 #: Recipe fields added after fits were shipped: left out of the hash at their defaults, so the keys of
 #: fits made before them stay valid.
-_LATER_FIELDS = {"embed_scale": 1.0, "weight_scale": 1.0, "beta0": 1.0}
+_LATER_FIELDS = {"embed_scale": 1.0, "weight_scale": 1.0, "beta0": 1.0, "weight_decay": 0.0}
 
 
 def _key_settings(settings: FitSettings) -> dict[str, Any]:
@@ -134,10 +134,13 @@ def fit(
     nu, ng = jnp.linalg.norm(u_ref), jnp.linalg.norm(g_ref)
     grad_x = jax.vmap(jax.grad(net.apply, 1), (None, 0))
 
+    decay = _decay_weights(net, settings.weight_decay)  # (p,) or None
+
     def loss(theta):
         u = net.apply_batch(theta, x)
         g = grad_x(theta, x)
-        return jnp.linalg.norm(u - u_ref) / nu + jnp.linalg.norm(g - g_ref) / ng
+        value = jnp.linalg.norm(u - u_ref) / nu + jnp.linalg.norm(g - g_ref) / ng
+        return value if decay is None else value + jnp.linalg.norm(decay * theta)
 
     theta = start_theta(net, init_seed, settings)
     t0 = time.perf_counter()
@@ -162,7 +165,7 @@ def fit(
     x_lm = _subgrid(x_full, problem.grid_shape(n), MAX_LM_POINTS)
     u_lm, g_lm = _targets(problem, x_lm)
     theta = _levenberg_marquardt(
-        net, x_lm, u_lm, g_lm, jnp.linalg.norm(u_lm), jnp.linalg.norm(g_lm), theta, settings.lm_steps, log
+        net, x_lm, u_lm, g_lm, jnp.linalg.norm(u_lm), jnp.linalg.norm(g_lm), theta, settings.lm_steps, log, decay
     )
     after_lm = float(loss(theta))
 
@@ -232,11 +235,38 @@ def _subgrid(x: jax.Array, shape: tuple[int, ...], max_points: int) -> jax.Array
     return x.reshape(*shape, d)[tuple(slice(None, None, k) for _ in shape)].reshape(-1, d)
 
 
-def _levenberg_marquardt(net, x, u_ref, g_ref, nu, ng, theta, steps, log=None):
+def _decay_weights(net: Network, weight_decay: float) -> jax.Array | None:
+    """``c`` (p,) with ``‖c ⊙ θ‖ = weight_decay · rms(W)`` (W: the hidden dense weights), or ``None`` at 0."""
+    if weight_decay == 0:
+        return None
+    mask = np.zeros(net.num_params)
+    for name, (o, shape) in net.offsets.items():
+        if net.is_dense_weight(name):
+            mask[o : o + int(np.prod(shape))] = 1.0
+    if not mask.any():  # depth 2: no hidden dense layer
+        return None
+    return jnp.asarray(mask * weight_decay / np.sqrt(mask.sum()), jnp.float64)
+
+
+def _decayed_lm_delta(J: jax.Array, r: jax.Array, th: jax.Array, lam: float, decay: jax.Array) -> jax.Array:
+    """The weight-decayed Levenberg–Marquardt step ``δ = −(JᵀJ + D)⁻¹ (Jᵀ r + c² ⊙ θ)``, ``D = diag(c² + λ μ)``,
+    ``μ = ‖J‖_F² / min(rows, p)``, by Woodbury: ``(JᵀJ + D)⁻¹ = D⁻¹ − D⁻¹Jᵀ (I + J D⁻¹ Jᵀ)⁻¹ J D⁻¹``
+    (a rows × rows solve; rows < p here)."""
+    mu = jnp.sum(J * J) / min(J.shape)
+    dinv = 1.0 / (decay**2 + lam * mu)
+    a = dinv * (J.T @ r + decay**2 * th)
+    inner = jnp.eye(J.shape[0], dtype=J.dtype) + (J * dinv) @ J.T
+    return -(a - dinv * (J.T @ jnp.linalg.solve(inner, J @ a)))
+
+
+def _levenberg_marquardt(net, x, u_ref, g_ref, nu, ng, theta, steps, log=None, decay=None):
     """Levenberg–Marquardt on ``r(θ)`` (rows: n values, n·d gradient components).
 
     Step ``δ = −Jᵀ (J Jᵀ + λ μ I)⁻¹ r`` when rows ≤ p (μ = mean diagonal of J Jᵀ), else the primal
-    ``(JᵀJ + λ μ I) δ = −Jᵀ r``; λ shrinks ×3 on success and grows ×4 on failure.
+    ``(JᵀJ + λ μ I) δ = −Jᵀ r``; λ shrinks ×3 on success and grows ×4 on failure. With weight decay
+    ``c`` (:func:`_decay_weights`) the residual gains the rows ``c ⊙ θ``, a diagonal block of J, and the
+    step ``(JᵀJ + diag(c² + λ μ)) δ = −(Jᵀ r + c² ⊙ θ)`` is solved through the rows × rows matrix
+    (Woodbury), μ = ‖J‖_F² / min(rows, p) as above.
     """
     if steps <= 0:
         return theta
@@ -254,9 +284,16 @@ def _levenberg_marquardt(net, x, u_ref, g_ref, nu, ng, theta, steps, log=None):
             rows.append(jax.vmap(jax.grad(dk), (None, 0))(th, x) / ng)
         return jnp.concatenate(rows)
 
+    def objective(th):
+        r = residual(th)
+        return jnp.linalg.norm(r) if decay is None else jnp.sqrt(jnp.sum(r * r) + jnp.sum((decay * th) ** 2))
+
     @jax.jit
     def step(th, lam):
         J, r = jac(th), residual(th)
+        if decay is not None:
+            cand = th + _decayed_lm_delta(J, r, th, lam, decay)
+            return cand, objective(th), objective(cand)
         if J.shape[0] <= J.shape[1]:
             K = J @ J.T
             mu = jnp.trace(K) / K.shape[0]

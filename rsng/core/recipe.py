@@ -8,8 +8,9 @@ A recipe is written as a string (the ``fit_recipe`` run field, ``--fit-recipe``)
     lbfgs=1000,lm=0,adam=0       L-BFGS only, from the plain initialisation
 
 Keys (:data:`KEYS`): ``lbfgs``, ``lm``, ``adam`` (steps of each stage, ≥ 0), ``lr`` (Adam's initial step,
-> 0), ``embed``, ``weight`` (scales of the initialisation's embedding and hidden dense weights, > 0) and
-``beta0`` (the rational activations' initial β0, > 0). The stages and the starting point are described in
+> 0), ``embed``, ``weight`` (scales of the initialisation's embedding and hidden dense weights, > 0),
+``beta0`` (the rational activations' initial β0, > 0) and ``wd`` (weight decay: the fit also minimises
+``wd`` × the RMS of the hidden dense weights, ≥ 0; 0 = off). The stages and the starting point are described in
 docs/method.md ("The initial condition θ(0)") and the choice of the default in docs/initial-fit.md.
 The fit cache keys on the resolved :class:`FitSettings`, so two spellings of one recipe share their fit.
 This module imports nothing heavy (no JAX).
@@ -30,7 +31,9 @@ class FitSettings:
     ``embed_scale`` and ``weight_scale`` multiply the network initialisation's embedding amplitudes and
     offsets and its hidden dense weights; ``beta0`` replaces the constant β0 of every rational
     activation's denominator (poles at ±i·√(β0/β2): smaller is sharper). A richer starting point keeps
-    more of J's directions above the cut-off through the fit (docs/initial-fit.md).
+    more of J's directions above the cut-off through the fit (docs/initial-fit.md). ``weight_decay``
+    adds ``weight_decay · rms(W)`` (W: the hidden dense weights) to every stage's objective — a third
+    residual block beside those of u and ∇u —, to keep J's hidden-weight columns small.
     """
 
     lbfgs_steps: int = 1000
@@ -40,6 +43,7 @@ class FitSettings:
     embed_scale: float = 1.0
     weight_scale: float = 1.0
     beta0: float = 1.0
+    weight_decay: float = 0.0
 
 
 #: Short key of the recipe syntax → FitSettings attribute.
@@ -51,6 +55,7 @@ KEYS: dict[str, str] = {
     "embed": "embed_scale",
     "weight": "weight_scale",
     "beta0": "beta0",
+    "wd": "weight_decay",
 }
 
 #: The named recipes.
@@ -65,6 +70,10 @@ RECIPES: dict[str, FitSettings] = {
 LEGACY_RECIPE = "lbfgs-lm-adam"
 #: The default recipe (docs/initial-fit.md says why it is still this one).
 DEFAULT_RECIPE = "lbfgs-lm-adam"
+
+
+#: Float fields that may be 0 (the others must be > 0).
+_NONNEGATIVE = frozenset({"weight_decay"})
 
 
 class RecipeError(ValueError):
@@ -105,6 +114,9 @@ def parse(text: str) -> FitSettings:
             if not v.is_integer() or v < 0:
                 raise RecipeError(f"{key}: must be an integer ≥ 0, got {value!r}")
             v = int(v)
+        elif name in _NONNEGATIVE:
+            if not (v >= 0 and v < float("inf")):
+                raise RecipeError(f"{key}: must be a finite number ≥ 0, got {value!r}")
         elif not (v > 0 and v < float("inf")):
             raise RecipeError(f"{key}: must be a finite number > 0, got {value!r}")
         settings = replace(settings, **{name: v})

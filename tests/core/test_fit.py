@@ -63,8 +63,12 @@ def test_fit_cache_keys_on_the_recipe():
     # the recipe fields added later leave the keys of the fits shipped before them unchanged
     assert (SHIPPED_DIR / f"{legacy}.npz").exists()
     keys = {legacy} | {fit_key(pr, net, cfg.n, 0, s) for s in RECIPES.values()}
-    keys |= {fit_key(pr, net, cfg.n, 0, parse(r)) for r in ("embed=2", "weight=2", "beta0=0.5", "lm=10", "lr=1e-5")}
-    assert len(keys) == 7  # every recipe its own fit
+    keys |= {
+        fit_key(pr, net, cfg.n, 0, parse(r))
+        for r in ("embed=2", "weight=2", "beta0=0.5", "lm=10", "lr=1e-5", "wd=1e-5")
+    }
+    assert len(keys) == 8  # every recipe its own fit
+    assert fit_key(pr, net, cfg.n, 0, parse("wd=0")) == legacy
     assert fit_key(pr, net, cfg.n, 0, parse("rich")) == fit_key(pr, net, cfg.n, 0, parse("rich,lm=100"))
 
 
@@ -115,3 +119,51 @@ def test_fit_stores_the_jacobian_spectrum_and_rows_record_the_recipe(tmp_path):
     assert clean["fit_rel_l2_t0"] == info["rel_l2_u"]
     assert clean["j0_sigma_max"] == pytest.approx(S[0], rel=1e-9)
     assert clean["j0_rank"] == int(np.sum(S > cfg.rcond * S[0]))
+
+
+def _hidden_rms(net, theta):
+    w = [np.ravel(v) for k, v in net.unravel(jnp.asarray(theta)).items() if net.is_dense_weight(k)]
+    return float(np.sqrt(np.mean(np.concatenate(w) ** 2)))
+
+
+def test_weight_decay_lm_step_solves_the_regularised_normal_equations():
+    """The weight-decayed Levenberg–Marquardt step (Woodbury, rows × rows) equals the dense p × p solve of
+    (JᵀJ + diag(c² + λμ)) δ = −(Jᵀr + c²θ), J the Jacobian of the u and ∇u residual (autodiff)."""
+    import jax
+
+    from rsng.core.fit import _decay_weights, _decayed_lm_delta, _targets
+
+    cfg = resolve("smoke", problem="heat", depth=3, width=4, n=24, s="dense")
+    pr, net = _net(cfg)
+    x = jnp.asarray(pr.grid(cfg.n), jnp.float64)
+    u_ref, g_ref = _targets(pr, x)
+    nu, ng = jnp.linalg.norm(u_ref), jnp.linalg.norm(g_ref)
+    theta = net.init(jax.random.PRNGKey(3), jnp.float64)
+    c = _decay_weights(net, 0.3)
+    assert c is not None and float(jnp.linalg.norm(c * theta)) == pytest.approx(0.3 * _hidden_rms(net, theta))
+    assert _decay_weights(net, 0.0) is None
+
+    def residual(th):
+        u = net.apply_batch(th, x)
+        g = jax.vmap(jax.grad(net.apply, 1), (None, 0))(th, x)
+        return jnp.concatenate([(u - u_ref) / nu, ((g - g_ref) / ng).T.ravel()])
+
+    J, r = jax.jacfwd(residual)(theta), residual(theta)
+    assert J.shape[0] < J.shape[1]  # the Woodbury side
+    Jn, rn, c2, th = np.asarray(J), np.asarray(r), np.asarray(c) ** 2, np.asarray(theta)
+    mu = np.sum(Jn * Jn) / min(Jn.shape)
+    for lam in (1e-3, 0.1, 10.0):
+        dense = -np.linalg.solve(Jn.T @ Jn + np.diag(c2 + lam * mu), Jn.T @ rn + c2 * th)
+        np.testing.assert_allclose(np.asarray(_decayed_lm_delta(J, r, theta, lam, c)), dense, rtol=1e-6, atol=1e-9)
+
+
+def test_weight_decay_shrinks_the_hidden_weights(tmp_path):
+    from rsng.core.recipe import parse
+
+    cfg = resolve("smoke", problem="heat", depth=3, width=6, n=32, s="dense")
+    pr, net = _net(cfg)
+    plain, info = initial_theta(pr, net, cfg.n, 0, parse("lbfgs=60,lm=20,adam=0"), cache_dir=tmp_path)
+    decayed, info_wd = initial_theta(pr, net, cfg.n, 0, parse("lbfgs=60,lm=20,adam=0,wd=0.05"), cache_dir=tmp_path)
+    assert info_wd["key"] != info["key"] and "wd=0.05" in info_wd["recipe"]
+    assert _hidden_rms(net, decayed) < 0.8 * _hidden_rms(net, plain)
+    assert info_wd["rel_l2_u"] < 0.05  # still a fit of u0
