@@ -335,14 +335,21 @@ class FrontierPolicy:
             return out
 
         self.X = {c.key: np.asarray(features(c)) for c in lattice}
-        numeric = {a for a in plan.axes if _numeric(plan.values[a])}
+        # neighbours by lookup, O(lattice × Σ axis sizes): one step along a numeric axis (params are
+        # value indices), any other value of a categorical one (params are the values' strings)
+        axes = plan.axes
+        alternatives = {a: (None if _numeric(plan.values[a]) else [str(v) for v in plan.values[a]]) for a in axes}
+        at = {tuple(c.params[a] for a in axes): c.key for c in lattice}
         self.neighbours: dict[str, list[str]] = {}
         for c in lattice:
+            base = [c.params[a] for a in axes]
             near = []
-            for d in lattice:
-                diff = [a for a in plan.axes if c.params[a] != d.params[a]]
-                if len(diff) == 1 and (diff[0] not in numeric or abs(c.params[diff[0]] - d.params[diff[0]]) == 1):
-                    near.append(d.key)
+            for j, a in enumerate(axes):
+                options = (base[j] - 1, base[j] + 1) if alternatives[a] is None else alternatives[a]
+                for v in options:
+                    key = at.get((*base[:j], v, *base[j + 1 :])) if v != base[j] else None
+                    if key is not None:
+                        near.append(key)
             self.neighbours[c.key] = near
 
     def cost_model(self, known: Mapping[str, Outcome]):

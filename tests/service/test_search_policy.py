@@ -118,3 +118,22 @@ def test_a_configuration_predicted_not_to_fit_the_budget_left_is_not_started():
     got = policy.next(known, set(), max_cost=cap)
     assert got is not None and pred[got.key] <= cap
     assert policy.next(known, set(), max_cost=min(pred.values()) / 2) is None
+
+
+def test_neighbours_differ_in_one_axis_by_one_step_or_any_other_category():
+    """The indexed neighbour table equals the definition checked pair by pair over the lattice."""
+    plan, lat = lattice()
+    policy = FrontierPolicy(plan, lat)
+    numeric = {"s", "depth"}
+    for c in lat:
+        expected = set()
+        for d in lat:
+            diff = [a for a in plan.axes if c.params[a] != d.params[a]]
+            if len(diff) == 1 and (diff[0] not in numeric or abs(c.params[diff[0]] - d.params[diff[0]]) == 1):
+                expected.add(d.key)
+        assert set(policy.neighbours[c.key]) == expected and len(policy.neighbours[c.key]) == len(expected)
+    # s = 10, uniform, depth 3: s = 20, column_norm or depth 4 (one axis changed each) — and nothing else
+    corner = next(c for c in lat if values(c) == {"s": 10, "sampler": "uniform", "depth": 3})
+    by_key = {c.key: values(c) for c in lat}
+    got = sorted((by_key[k]["s"], by_key[k]["sampler"], by_key[k]["depth"]) for k in policy.neighbours[corner.key])
+    assert got == [(10, "column_norm", 3), (10, "uniform", 4), (20, "uniform", 3)]
