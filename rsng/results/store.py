@@ -741,12 +741,13 @@ def _read_steps(sweeps: list, skip: _Skipper, stems: set[str] | None, trial_ids:
         import pyarrow.compute as pc
 
         table = table.filter(pc.is_in(table.column("trial_id"), pa.array(sorted(trial_ids), pa.string())))
+    key = ["sweep", "trial_id", "step"]
+    # sorted by Arrow (a stable sort, so the duplicates below keep their file order): 2 million steps
+    # sort in ≈ 0.3 s there against ≈ 2.6 s in pandas on its categorical trial_id (benchmarks/README.md)
+    table = table.sort_by([(k, "ascending") for k in key])
     cols = (Column("sweep", "string", False, ""),) + STEPS_COLUMNS
     df = _to_pandas(table, cols)
-    key = ["sweep", "trial_id", "step"]
-    df = _drop_duplicates(df, key, "steps", stacklevel=4)
-    df = df.sort_values(key, kind="stable").reset_index(drop=True)
-    return df
+    return _drop_duplicates(df, key, "steps", stacklevel=4).reset_index(drop=True)
 
 
 def load(path: str | os.PathLike | ObjectPath, *, strict: bool = False, with_steps: bool = True) -> Results:
