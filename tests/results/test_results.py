@@ -354,6 +354,17 @@ def test_duplicate_steps_across_chunks_keep_last(tmp_path):
     np.testing.assert_allclose(steps["rel_l2_t"], expect)
 
 
+def test_steps_come_sorted_by_trajectory_then_step_whatever_the_file_order(tmp_path):
+    sweep = tmp_path / "sw"
+    R.write_steps(sweep, "t2", 1, make_steps(5, 8))
+    R.write_steps(sweep, "t10", 0, make_steps(0, 3))
+    R.write_steps(sweep, "t2", 0, make_steps(0, 5))
+    steps = R.load(sweep).steps
+    assert list(zip(steps["trial_id"].astype(str), steps["step"])) == [("t10", k) for k in range(3)] + [
+        ("t2", k) for k in range(8)
+    ]  # string order of the ids (as before: pandas' sorted categories)
+
+
 # -- validation -------------------------------------------------------------------------------------
 def test_row_validation_names_bad_keys(tmp_path):
     sweep = tmp_path / "sw"
