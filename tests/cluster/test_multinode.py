@@ -365,6 +365,7 @@ def script_sweep(cluster):
     return r
 
 
+@pytest.mark.slow  # ≈ 90 s: the 3-node cluster and a whole sweep; the default suite stays near 15 min
 def test_script_on_the_head_node_runs_trials_on_both_nodes(cluster, script_sweep):
     out = script_sweep.stdout + script_sweep.stderr
     assert script_sweep.returncode == 0, out[-5000:]
@@ -372,6 +373,7 @@ def test_script_on_the_head_node_runs_trials_on_both_nodes(cluster, script_sweep
     _check_sweep(cluster, "sparsity-smoke", out)
 
 
+@pytest.mark.slow  # shares the cluster fixture with the slow tests above
 def test_ray_job_submit_resume_skips_finished_trajectories(cluster, script_sweep):
     """`ray job submit --working-dir .` (the job server, token auth over HTTP, the node's `python`),
     continuing the finished sweep above with --resume: nothing reruns, nothing is logged twice."""

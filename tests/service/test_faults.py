@@ -229,6 +229,7 @@ def test_killed_trial_worker_is_retried_from_its_checkpoint_bit_identically(refe
 
 
 # -- 2. the driver interrupted with SIGINT (Ctrl+C), then --resume ---------------------------------------------
+@pytest.mark.slow  # ≈ 50 s; SIGKILL + resume stay in the default suite (test_sweep.py)
 def test_sigint_to_the_driver_stops_cleanly_and_resume_finishes_bit_identically(reference, tmp_path):
     from rsng.results import load
 

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "sweeps" / "sparsity.py"
 
@@ -114,6 +116,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smok
     assert not [r for r in runs if r.info.status == "RUNNING"]
 
 
+@pytest.mark.slow  # ≈ 50 s; the default suite keeps test_faults.py's MLflow-server-stopped case
 def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, smoke_n, tmp_path):
     """Tracking server unreachable for the whole sweep: Parquet complete, a clear warning, and
     `rsng mlflow-sync` afterwards creates every run exactly once (serial runner: same driver path)."""
