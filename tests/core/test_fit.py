@@ -23,6 +23,8 @@ def _net(cfg):
         ("burgers", "fast", 1e-5),
         ("allen_cahn", "smoke", 2e-5),
         ("burgers", "smoke", 2e-5),
+        ("allen_cahn", "accurate", 1e-5),
+        ("burgers", "accurate", 1e-5),
     ],
 )
 def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
