@@ -365,7 +365,7 @@ def script_sweep(cluster):
     return r
 
 
-@pytest.mark.slow  # ≈ 90 s: the 3-node cluster and a whole sweep; the default suite stays near 15 min
+@pytest.mark.slow  # ≈ 90 s: the two-node cluster and a whole sweep; keeps the default suite near 15 min
 def test_script_on_the_head_node_runs_trials_on_both_nodes(cluster, script_sweep):
     out = script_sweep.stdout + script_sweep.stderr
     assert script_sweep.returncode == 0, out[-5000:]
