@@ -11,7 +11,7 @@ import math
 import warnings
 from typing import Any
 
-from rsng.core import record, registry
+from rsng.core import recipe, record, registry
 from rsng.core.problems import PRESETS, get_problem, problem_names
 
 __all__ = ["RunConfig", "ConfigError", "INTEGRATORS", "PRECISIONS", "LSTSQ_METHODS", "SOLVERS", "resolve"]
@@ -156,6 +156,12 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     except ValueError as e:
         raise ConfigError("n", str(e)) from None
 
+    if values["depth"] == 2 and recipe.parse(values["fit_recipe"]).weight_decay > 0:
+        raise ConfigError(
+            "fit_recipe",
+            f"weight decay (wd) acts on the hidden dense weights, and depth 2 has none; use depth ≥ 3 "
+            f"or wd=0, got {values['fit_recipe']!r} at depth 2",
+        )
     net = Network(problem.dim, problem.lengths, values.get("width", 25), values.get("depth", 7))
     p = net.num_params
     sampler = values.get("sampler", "uniform")

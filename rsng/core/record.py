@@ -233,7 +233,7 @@ FIELDS: tuple[Field, ...] = (
         "str",
         recipe.DEFAULT_RECIPE,
         "θ(0) fit recipe: a name (lbfgs-lm-adam, rich) and/or key=value overrides of its starting point and "
-        "stage budgets (lbfgs, lm, adam, lr, embed, weight, beta0); docs/initial-fit.md",
+        "stage budgets, and its weight decay (lbfgs, lm, adam, lr, embed, weight, beta0, wd); docs/initial-fit.md",
         cli="run",
         column="string",
         absent=recipe.LEGACY_RECIPE,

@@ -94,3 +94,12 @@ def test_fit_recipe_is_a_checked_run_field():
         with pytest.raises(ConfigError, match=words) as e:
             resolve("fast", problem="burgers", fit_recipe=bad)
         assert e.value.field == "fit_recipe"
+
+
+def test_weight_decay_without_hidden_dense_layer_is_a_clear_error():
+    # depth 2 (embedding + output layer) has no hidden dense weights for wd to act on
+    with pytest.raises(ConfigError, match="depth 2") as e:
+        resolve("smoke", problem="heat", depth=2, fit_recipe="wd=1e-3")
+    assert e.value.field == "fit_recipe" and "depth ≥ 3" in str(e.value)
+    assert resolve("smoke", problem="heat", depth=2, fit_recipe="wd=0").depth == 2
+    assert parse(resolve("smoke", problem="heat", depth=3, fit_recipe="wd=1e-3").fit_recipe).weight_decay == 1e-3
