@@ -16,7 +16,9 @@ Per run it prints and writes to ``benchmarks/results/scale-<date>-n<N values>.cs
 * ``wall_s``: the driver's wall time (start to exit: Ray start-up included);
 * ``solver_s``: Σ ``wall_s`` of the rows (time inside the compiled solver chunks);
 * ``efficiency`` = solver_s / (wall_s × cpus), ``cpus`` = the CPUs the trials could use (the
-  embedded Ray's; for the cluster its logical CPUs, at most this machine's);
+  embedded Ray's; for the cluster its logical CPUs, also where they outnumber this machine's cores:
+  a trajectory's ``wall_s`` then stretches by that factor, and dividing by the cores would count it
+  twice — the cluster row of ``scale-2026-12-02-n1000-cluster-server.csv`` says 1.269 for that reason);
 * ``driver_peak_rss_mib`` (sampled every 0.2 s; with ``--workdir`` every sample is kept in
   ``<ray>-<mlflow>-<N>-rss.csv`` there) and ``driver_cpu_ms_per_traj`` (the driver's user +
   system CPU over N, as the driver prints it; its threads included);
@@ -390,7 +392,9 @@ def main() -> int:
     try:
         for ray_mode in args.ray:
             cluster = LocalCluster(3, args.cluster_cpus, env, work) if ray_mode == "cluster" else None
-            cpus = min(cluster.cpus, machine_cpus) if cluster else machine_cpus
+            # the slots trials run in at once: the cluster's logical CPUs, even where they outnumber the cores
+            # (each trajectory's wall_s then stretches by the same factor, so Σ wall_s / (wall × slots) stays ≤ 1)
+            cpus = cluster.cpus if cluster else machine_cpus
             try:
                 for n in ns:
                     for mlflow in args.mlflow:

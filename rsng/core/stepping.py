@@ -108,7 +108,7 @@ class FullJacobianGalerkin:
 
     def all_columns(self, q, idx):
         # the gather ``J[:, arange(p)]`` copies, but XLA fuses the step differently without it:
-        # kept so that this strategy's rounding stays as stored in tests/core/golden.npz
+        # kept so that this strategy's rounding stays as stored in tests/core/golden/
         return self.columns(q, idx)
 
     def times(self, q, S):

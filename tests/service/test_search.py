@@ -43,6 +43,13 @@ def env() -> dict:
     return dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
 
 
+def run_sweep(storage: Path, cwd: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """The test sweep run to its end (:func:`cmd`), which must succeed."""
+    r = subprocess.run(cmd(storage, *args), cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
 def mlflow_children(sweep_dir: Path) -> list:
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
@@ -88,15 +95,7 @@ def search_sweep(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search")
     storage = tmp / "results"
     budget = 6
-    r = subprocess.run(
-        cmd(storage, "--search", "tpe", "--budget", str(budget), "--search-seed", SEARCH_SEED),
-        cwd=tmp,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = run_sweep(storage, tmp, "--search", "tpe", "--budget", str(budget), "--search-seed", SEARCH_SEED, timeout=600)
     return storage / "search", r.stdout, budget
 
 
@@ -173,16 +172,7 @@ def test_search_resumes_after_a_driver_sigkill_without_running_anything_twice(tm
         return {p.stem: p.read_bytes() for p in (sweep_dir / "trajectories").glob("*.parquet")}
 
     def resume() -> subprocess.CompletedProcess:
-        r = subprocess.run(
-            cmd(storage, *args, "--t-end", "2", "--resume"),
-            cwd=tmp_path,
-            env=env(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        return r
+        return run_sweep(storage, tmp_path, *args, "--t-end", "2", "--resume", timeout=900)
 
     before = rows()
     assert len(before) >= 2 * SEEDS
