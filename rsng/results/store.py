@@ -388,7 +388,8 @@ def _read_tables(files: list, schema, kind: str, skip: _Skipper) -> list:
     for p in dirs:
         skip(p, f"unexpected directory in {p.parent.name}/")
     files = [p for p in files if p not in dirs]
-    return [t for t in _read_many(files, schema, kind, skip, _fetch(files)) if t is not None]
+    fetched = _fetch([p for p in files if p.suffix == ".parquet"])  # the others are skipped unread
+    return [t for t in _read_many(files, schema, kind, skip, fetched) if t is not None]
 
 
 def _read_threads() -> int:

@@ -12,8 +12,8 @@ difference to 1e-3–3e-2 relative after 12 steps (an AMD EPYC with AVX-512 agai
 written on (``<vendor>-<family>-<model>-<isa>.npz``; ``unrecorded.npz``: a CPU not recorded). A case
 passes when its values equal, bit for bit, those of some stored set. On a CPU whose kind has a set,
 nothing else passes. On a CPU of another kind, where bits cannot be compared, the values must lie
-within :data:`ACROSS_CPUS` of every set (a warning says so): a check that still fails on any real change of
-the method, though not on a reordering of its arithmetic.
+within :data:`ACROSS_CPUS` of every set (a warning says so): a check that fails when the results move
+by more than a change of CPU moved them, though not on a mere reordering of the arithmetic.
 
 Regenerate (only when a numerical change is intended, and say so in the commit):
 ``python tests/core/test_golden.py`` — it writes this CPU's set and deletes the others, which no
