@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from rsng.core import record
 from rsng.core.files import atomic_write as _atomic_write_local
 from rsng.core.registry import SOLVER_ALIASES
+from rsng.core.threads import available_cpus
 from rsng.results.fs import ObjectPath, storage_path
 from rsng.results.schema import (
     CATEGORICAL_COLUMNS,
@@ -392,14 +393,6 @@ def _read_tables(files: list, schema, kind: str, skip: _Skipper) -> list:
     return [t for t in _read_many(files, schema, kind, skip, fetched) if t is not None]
 
 
-def _read_threads() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return min(8, max(2, cpus))
-
-
 def _read_many(files: list, schema, kind: str, skip: _Skipper, fetched: dict) -> list:
     """:func:`_read_checked` of each of ``files`` (``None`` for a skipped one), several files at a time —
     pyarrow reads and decodes without holding the GIL, and a sweep of 10,000 trajectories is a few
@@ -415,7 +408,8 @@ def _read_many(files: list, schema, kind: str, skip: _Skipper, fetched: dict) ->
             return e, calls
 
     out = []
-    with ThreadPoolExecutor(min(_read_threads(), max(1, len(files))), thread_name_prefix="rsng-results-read") as pool:
+    threads = min(8, max(2, available_cpus()), max(1, len(files)))
+    with ThreadPoolExecutor(threads, thread_name_prefix="rsng-results-read") as pool:
         for t, calls in pool.map(one, files):
             for path, reason in calls:
                 skip(path, reason)
