@@ -120,11 +120,20 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     _choice("problem", overrides["problem"], problem_names())
     problem = get_problem(overrides["problem"])
 
-    values: dict[str, Any] = {"n": problem.n, "dt": problem.dt, "t_end": problem.t_end, "rcond": problem.rcond}
+    values: dict[str, Any] = {
+        "n": problem.n,
+        "dt": problem.dt,
+        "t_end": problem.t_end,
+        "rcond": problem.rcond,
+        "fit_recipe": problem.fit_recipe,
+    }
     if preset is not None:
         _choice("preset", preset, PRESETS)
         values.update(problem.presets.get(preset, {}))
+    own_recipe = values["fit_recipe"]  # the problem's or its preset's
     values.update(overrides)
+    if values["fit_recipe"] == "default":  # that recipe, by name (a sweep axis may hold it)
+        values["fit_recipe"] = own_recipe
     if values.get("s") == "dense":
         values["s"] = None
         values["sampler"] = "dense"

@@ -231,9 +231,11 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "fit_recipe",
         "str",
-        recipe.DEFAULT_RECIPE,
-        "θ(0) fit recipe: a name (lbfgs-lm-adam, rich) and/or key=value overrides of its starting point and "
-        "stage budgets, and its weight decay (lbfgs, lm, adam, lr, embed, weight, beta0, wd); docs/initial-fit.md",
+        FROM_PROBLEM,
+        "θ(0) fit recipe: a name (lbfgs-lm-adam, rich, adam-lm) and/or key=value overrides of its starting "
+        "point, stage budgets and weight decay (lbfgs, lm, adam, lr, polish, embed, weight, beta0, wd), or "
+        "'default' for the problem's (allen_cahn: adam-lm, burgers: adam-lm,lr=1e-3, others: lbfgs-lm-adam); "
+        "docs/initial-fit.md",
         cli="run",
         column="string",
         absent=recipe.LEGACY_RECIPE,

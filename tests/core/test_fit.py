@@ -30,14 +30,22 @@ def _net(cfg):
 def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
     cfg = resolve(preset, problem=problem)
     pr, net = _net(cfg)
-    path = SHIPPED_DIR / f"{fit_key(pr, net, cfg.n, 0, FitSettings())}.npz"
+    from rsng.core.recipe import parse
+
+    # the problem's default recipe (allen_cahn, burgers: adam-lm) and the first releases' lbfgs-lm-adam
+    for recipe in dict.fromkeys((cfg.fit_recipe, "lbfgs-lm-adam")):
+        _check_shipped(pr, net, cfg.n, parse(recipe), problem, preset, max_err)
+
+
+def _check_shipped(pr, net, n, settings, problem, preset, max_err):
+    path = SHIPPED_DIR / f"{fit_key(pr, net, n, 0, settings)}.npz"
     assert path.exists(), (
         f"missing shipped θ(0) {path.name}: regenerate with `rsng fit --problem {problem} --preset {preset} --ship`"
     )
     with np.load(path, allow_pickle=False) as z:  # arrays only, no pickles
         theta, info = z["theta"], json.loads(str(z["info"]))
     assert theta.shape == (net.num_params,) and theta.dtype == np.float64
-    err = t0_error(pr, net, jnp.asarray(theta), jnp.asarray(pr.grid(cfg.n)))
+    err = t0_error(pr, net, jnp.asarray(theta), jnp.asarray(pr.grid(n)))
     assert err["rel_l2_u"] == pytest.approx(info["rel_l2_u"], rel=1e-6)
     assert err["rel_l2_u"] < max_err
 
@@ -67,10 +75,11 @@ def test_fit_cache_keys_on_the_recipe():
     keys = {legacy} | {fit_key(pr, net, cfg.n, 0, s) for s in RECIPES.values()}
     keys |= {
         fit_key(pr, net, cfg.n, 0, parse(r))
-        for r in ("embed=2", "weight=2", "beta0=0.5", "lm=10", "lr=1e-5", "wd=1e-5")
+        for r in ("embed=2", "weight=2", "beta0=0.5", "lm=10", "lr=1e-5", "wd=1e-5", "polish=5")
     }
-    assert len(keys) == 8  # every recipe its own fit
+    assert len(keys) == 10  # every recipe its own fit
     assert fit_key(pr, net, cfg.n, 0, parse("wd=0")) == legacy
+    assert fit_key(pr, net, cfg.n, 0, parse("polish=0")) == legacy
     assert fit_key(pr, net, cfg.n, 0, parse("rich")) == fit_key(pr, net, cfg.n, 0, parse("rich,lm=100"))
 
 
@@ -173,3 +182,34 @@ def test_weight_decay_shrinks_the_hidden_weights(tmp_path):
     assert info_wd["key"] != info["key"] and "wd=0.05" in info_wd["recipe"]
     assert _hidden_rms(net, decayed) < 0.8 * _hidden_rms(net, plain)
     assert info_wd["rel_l2_u"] < 0.05  # still a fit of u0
+
+
+def test_polish_stage_runs_levenberg_marquardt_after_adam(tmp_path):
+    from rsng.core.fit import fit
+    from rsng.core.recipe import parse
+
+    cfg = resolve("smoke", problem="heat", depth=3, width=6, n=32, s="dense")
+    pr, net = _net(cfg)
+    base = "lbfgs=0,lm=0,adam=200,lr=3e-3"
+    th_a, info_a = fit(pr, net, cfg.n, 0, parse(base))
+    th_b, info_b = fit(pr, net, cfg.n, 0, parse(base + ",polish=5"))
+    # the same Adam run, then the polish lowers Levenberg–Marquardt's objective (on this grid, all of it:
+    # the stacked relative residual of u and ∇u) from where Adam stopped
+    assert info_b["polish_steps"] == 5 and info_a["polish_steps"] == 0
+    lm_objective = [np.hypot(i["rel_l2_u"], i["rel_l2_grad"]) for i in (info_a, info_b)]
+    assert lm_objective[1] < lm_objective[0] and not np.array_equal(th_a, th_b)
+    assert "polish=5" in info_b["recipe"]
+
+
+def test_default_recipe_comes_from_the_problem():
+    from rsng.core.recipe import DEFAULT_RECIPE
+
+    for name, recipe in (("allen_cahn", "adam-lm"), ("burgers", "adam-lm,lr=1e-3"), ("heat", DEFAULT_RECIPE)):
+        for preset in ("fast", "accurate", None):
+            assert resolve(preset, problem=name).fit_recipe == recipe
+        # the smoke presets keep the first releases' recipe (a fit of seconds for a wiring check)
+        assert resolve("smoke", problem=name).fit_recipe == DEFAULT_RECIPE
+        assert resolve("smoke", problem=name, fit_recipe="default").fit_recipe == DEFAULT_RECIPE
+    assert resolve("fast", problem="burgers", fit_recipe="lbfgs-lm-adam").fit_recipe == "lbfgs-lm-adam"
+    assert resolve("fast", problem="burgers", fit_recipe="default").fit_recipe == "adam-lm,lr=1e-3"
+    assert resolve("fast", problem="heat", fit_recipe="default").fit_recipe == DEFAULT_RECIPE
