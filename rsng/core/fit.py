@@ -10,9 +10,9 @@ Levenberg–Marquardt stage is ours, not the paper's: on allen_cahn (n=1000, dep
 reached 2.1e-5 in 60 s. Which stages start the fit decides the Jacobian's spectrum at θ(0), and so how
 much of each sketch the paper's cut-off keeps (docs/initial-fit.md): L-BFGS and Levenberg–Marquardt
 from the initialisation stay near it with a steep spectrum; a long Adam run at a large step (recipe
-``adam-lm``) ends with a flat one, and the polish then lowers the t = 0 error without steepening it. Lookup order of :func:`initial_theta`: the user cache
-(``$RSNG_CACHE_DIR``, default ``~/.cache/rsng``), the files shipped in ``rsng/core/data``, then a
-fresh fit (stored in the user cache). Files are ``.npz`` arrays, never pickles.
+``adam-lm``) ends with a flat one, and the polish then lowers the t = 0 error without steepening it.
+Lookup order of :func:`initial_theta`: the user cache (``$RSNG_CACHE_DIR``, default ``~/.cache/rsng``),
+the files shipped in ``rsng/core/data``, then a fresh fit (stored in the user cache). Files are ``.npz`` arrays, never pickles.
 """
 
 from __future__ import annotations

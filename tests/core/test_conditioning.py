@@ -82,7 +82,8 @@ def test_state_round_trip_keeps_the_conditioning_series():
 
 
 def test_fit_recipe_is_a_checked_run_field():
-    assert resolve("fast", problem="burgers").fit_recipe in RECIPES
+    assert resolve("fast", problem="allen_cahn").fit_recipe in RECIPES
+    assert parse(resolve("fast", problem="burgers").fit_recipe) == parse("adam-lm,lr=1e-3")
     cfg = resolve("fast", problem="burgers", fit_recipe="rich,lm=7")
     assert cfg.fit_recipe == "rich,lm=7" and cfg.to_dict()["fit_recipe"] == "rich,lm=7"
     assert parse(cfg.fit_recipe).lm_steps == 7 and parse(cfg.fit_recipe).weight_scale == RECIPES["rich"].weight_scale
@@ -90,7 +91,8 @@ def test_fit_recipe_is_a_checked_run_field():
     r = RECIPES["rich"]
     spelled = f"lbfgs={r.lbfgs_steps},lm={r.lm_steps},adam={r.adam_steps},embed={r.embed_scale},weight={r.weight_scale}"
     assert resolve("fast", problem="burgers", fit_recipe=spelled).fit_recipe == "rich"
-    for bad, words in [("nope", "unknown recipe"), ("lm=-1", "lm"), ("lm=2,lm=3", "twice"), ("weight=0", "weight")]:
+    bad_values = [("nope", "unknown recipe"), ("lm=-1", "lm"), ("lm=2,lm=3", "twice"), ("weight=0", "weight")]
+    for bad, words in bad_values + [("polish=1.5", "polish"), ("adam-lm,lr=0", "lr")]:
         with pytest.raises(ConfigError, match=words) as e:
             resolve("fast", problem="burgers", fit_recipe=bad)
         assert e.value.field == "fit_recipe"
