@@ -94,8 +94,16 @@ def test_a_thousand_trajectories_survive_a_driver_kill_and_resume(tmp_path):
         deadline = time.monotonic() + 1800
         # rows arrive a unit (32) at a time and the two running units end together, so half-way alone
         # can land between units, with nothing cut short: wait for a trajectory in progress too
-        while n_rows(sweep_dir) < N // 2 or not cut_short():
+        # a unit can end (and write its rows) between a look and the kill: freeze the driver and its Ray
+        # processes first, look again at the frozen files, and kill only if a trajectory is still cut short
+        while True:
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            if n_rows(sweep_dir) >= N // 2 and cut_short():
+                os.killpg(proc.pid, signal.SIGSTOP)
+                time.sleep(0.2)  # the signal is delivered asynchronously: let every process stop
+                if cut_short():
+                    break
+                os.killpg(proc.pid, signal.SIGCONT)
             time.sleep(0.1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes, mid-sweep
