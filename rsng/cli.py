@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="fit θ(0) to u0 (cached; --ship writes the package's data file)",
         description="Fit the network to u0 on the collocation grid with the θ(0) recipe (--fit-recipe: "
-        "starting point, L-BFGS, Levenberg–Marquardt and Adam budgets; docs/initial-fit.md) and cache θ(0). "
+        "starting point, then the budgets of L-BFGS, Levenberg–Marquardt, Adam and a Levenberg–Marquardt polish; "
+        "docs/initial-fit.md) and cache θ(0). "
         "Prints the t = 0 error and the spectrum of the full Jacobian J(θ(0)) on the grid: σ_max and how many "
         "singular values lie above 1e-4, 1e-5 and the problem's rcond times σ_max.",
     )

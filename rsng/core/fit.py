@@ -169,9 +169,12 @@ def fit(
     after_lbfgs = float(loss(theta))
     x_lm = _subgrid(x_full, problem.grid_shape(n), MAX_LM_POINTS)
     u_lm, g_lm = _targets(problem, x_lm)
-    theta = _levenberg_marquardt(
-        net, x_lm, u_lm, g_lm, jnp.linalg.norm(u_lm), jnp.linalg.norm(g_lm), theta, settings.lm_steps, log, decay
-    )
+    nu_lm, ng_lm = jnp.linalg.norm(u_lm), jnp.linalg.norm(g_lm)
+
+    def lm(theta, steps):  # the Levenberg–Marquardt stage and the polish after Adam
+        return _levenberg_marquardt(net, x_lm, u_lm, g_lm, nu_lm, ng_lm, theta, steps, log, decay)
+
+    theta = lm(theta, settings.lm_steps)
     after_lm = float(loss(theta))
 
     sched = optax.cosine_decay_schedule(settings.adam_lr, max(1, settings.adam_steps))
@@ -192,10 +195,7 @@ def fit(
         val = loss(th)
         return jnp.where(val < best_val, th, best)
 
-    theta = adam_run(theta)
-    theta = _levenberg_marquardt(
-        net, x_lm, u_lm, g_lm, jnp.linalg.norm(u_lm), jnp.linalg.norm(g_lm), theta, settings.polish_steps, log, decay
-    )
+    theta = lm(adam_run(theta), settings.polish_steps)
     info = {
         "after_lbfgs": after_lbfgs,
         "after_lm": after_lm,

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _group_processes(pgid: int) -> dict[str, list[str]]:
-    """``{comm: argv}`` of the processes in process group ``pgid``."""
+    """``{comm: argv}`` of the processes in process group ``pgid``, and ``{comm + ".pid": [pid, ...]}``
+    (every process of that name: a process forking a worker briefly has a child of its own name)."""
     out = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -24,22 +25,27 @@ def _group_processes(pgid: int) -> dict[str, list[str]]:
                 continue
             comm = stat[stat.index("(") + 1 : stat.rindex(")")]
             out[comm] = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-            out[comm + ".pid"] = [pid]
+            out.setdefault(comm + ".pid", []).append(pid)
         except (OSError, ValueError, IndexError):
             continue
     return out
 
 
-def _listening_ports(pid: str) -> set[int]:
-    """TCP ports process ``pid`` listens on (its socket inodes matched against /proc/net/tcp{,6})."""
+def _listening_ports(pids: list[str]) -> set[int]:
+    """TCP ports the processes ``pids`` listen on (their socket inodes matched against /proc/net/tcp{,6})."""
     inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    for pid in pids:
         try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:  # ended meanwhile
             continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -104,7 +110,10 @@ def test_embedded_ray_refuses_clients_without_the_token_while_a_sweep_runs(tmp_p
             ("gcs_server", "/ray.rpc.NodeInfoGcsService/GetClusterId"),
             ("raylet", "/ray.rpc.NodeManagerService/GetNodeStats"),
         ):
-            ports = _listening_ports(procs[name + ".pid"][0])
+            listen_by = time.time() + 60  # on a loaded machine a server may open its ports late
+            while not (ports := _listening_ports(procs[name + ".pid"])) and time.time() < listen_by:
+                time.sleep(0.5)
+                procs = _group_processes(proc.pid)
             answered = [port for port in ports if _call(port, method, token) == grpc.StatusCode.OK]
             assert answered, (name, ports)  # the server answers this request when it carries the token ...
             for port in ports:  # ... and no port of it answers without the token, or with a wrong one
