@@ -7,9 +7,9 @@ of the θ(0) fit does not touch this test; the ground truth comes from :mod:`rsn
 
 Bits depend on the CPU as well as on the code: XLA compiles for the host's instruction set (vector
 width, hence summation order), and in float32 the truncated least squares amplifies a last-bit
-difference to 1e-3–3e-2 relative after 12 steps (an AMD EPYC with AVX-512 against the CPU that wrote
-``unrecorded.npz``; float64 agreed to 1e-11). So ``golden/`` holds one set per CPU kind it was
-written on (``<vendor>-<family>-<model>-<isa>.npz``; ``unrecorded.npz``: a CPU not recorded). A case
+difference to 1e-3–3e-2 relative after 12 steps (an AMD EPYC with AVX-512 against the Intel Xeon that
+wrote the first set; float64 agreed to 1e-11). So ``golden/`` holds one set per CPU kind it was
+written on (``<vendor>-<family>-<model>-<isa>.npz``). A case
 passes when its values equal, bit for bit, those of some stored set. On a CPU whose kind has a set,
 nothing else passes. On a CPU of another kind, where bits cannot be compared, the values must lie
 within :data:`ACROSS_CPUS` of every set (a warning says so): a check that fails when the results move
