@@ -15,6 +15,44 @@ configure_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITY = ROOT / "sweeps" / "sparsity.py"
 
+# Two pytest-xdist workers (`-n 2 --dist loadgroup`, pyproject.toml): the tests that start Ray, servers
+# (MLflow, S3, a browser) or whole sweeps run one after the other in the "service" group, so that no two
+# Ray clusters ever share the machine and the session's smoke sweep is run once; every other test (JAX in
+# this process, one thread each) runs in the "core" group beside them, at the lowest CPU priority, so that
+# it takes only what the services leave idle (a Ray node must start within Ray's fixed 30 s).
+SERVICE_TESTS = (
+    "tests/service/test_faults.py",
+    "tests/service/test_load.py",
+    "tests/service/test_load_resume.py",
+    "tests/service/test_object_store.py",
+    "tests/service/test_ray_auth.py",
+    "tests/service/test_search.py",
+    "tests/service/test_sweep.py",
+    "tests/service/test_units.py",
+    "tests/cluster/test_multinode.py",
+    "tests/analysis/test_browser.py",
+    "tests/analysis/test_cli_report.py",
+    "tests/analysis/test_notebooks.py",
+    "tests/tracking/",
+    "tests/test_extension.py",
+)
+
+
+def xdist_group_of(path: Path) -> str:
+    """``service`` or ``core``: the xdist group of the tests in the file at ``path``."""
+    rel = path.resolve().relative_to(ROOT).as_posix()
+    return "service" if any(rel == t or (t.endswith("/") and rel.startswith(t)) for t in SERVICE_TESTS) else "core"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.path)))
+
+
+def pytest_runtest_setup(item):
+    if os.environ.get("PYTEST_XDIST_WORKER") and xdist_group_of(item.path) == "core":
+        os.setpriority(os.PRIO_PROCESS, 0, 19)  # this worker runs only core tests (one group per worker)
+
 
 def run_sparsity(args, cwd, timeout=900):
     """``python sweeps/sparsity.py ARGS`` on an embedded single-node Ray (never another session's)."""
