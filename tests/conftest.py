@@ -15,46 +15,40 @@ configure_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 SPARSITY = ROOT / "sweeps" / "sparsity.py"
 
-# Two pytest-xdist workers (`-n 2 --dist loadgroup`, pyproject.toml): the tests that start Ray, servers
-# (MLflow, S3, a browser) or whole sweeps run one after the other in the "service" group, so that no two
-# Ray clusters ever share the machine and the session's smoke sweep is run once; every other test (JAX in
-# this process, one thread each) runs in the "core" group beside them, at the lowest CPU priority, so that
-# it yields to the services (a Ray node must start within Ray's fixed 30 s). Where the kernel groups tasks
-# by session (/proc/sys/kernel/sched_autogroup_enabled = 1) the niceness counts only inside the worker's
-# own session and Ray's processes run in sessions of their own, so there the two groups share the CPUs
-# evenly: measured on a 2-core VM, the default suite took 1397 s with two workers and 1425 s with one.
-SERVICE_TESTS = (
-    "tests/service/test_faults.py",
-    "tests/service/test_load.py",
-    "tests/service/test_load_resume.py",
-    "tests/service/test_object_store.py",
-    "tests/service/test_ray_auth.py",
-    "tests/service/test_search.py",
-    "tests/service/test_sweep.py",
-    "tests/service/test_units.py",
-    "tests/cluster/test_multinode.py",
-    "tests/analysis/test_browser.py",
-    "tests/analysis/test_cli_report.py",
-    "tests/analysis/test_notebooks.py",
-    "tests/tracking/",
-    "tests/test_extension.py",
-)
+# Two pytest-xdist workers (`-n 2 --dist loadgroup`, pyproject.toml) take the tests one at a time. The tests that
+# use one of the expensive shared fixtures below (a whole sweep, a two-node Ray cluster) form one xdist group
+# per fixture and so run on one worker, where the fixture is made once; every other test goes to whichever
+# worker is free. The two workers' Ray clusters may run side by side: a test starts its own embedded Ray
+# (`--ray-address local`) or a cluster on ports of its own, and never joins another's.
+SHARED_FIXTURES = {
+    "smoke_sweep": "smoke-sweep",  # below
+    "smoke_sweep_dir": "smoke-sweep",  # tests/analysis/conftest.py: the same sweep
+    "search_sweep": "search-sweep",  # tests/service/test_search.py
+    "s3_sweep": "s3-sweep",  # tests/service/test_object_store.py
+    "local_reference": "s3-reference",  # tests/service/test_object_store.py
+    "reference": "faults-reference",  # tests/service/test_faults.py
+    "cluster": "two-node-cluster",  # tests/cluster/test_multinode.py
+}
 
 
-def xdist_group_of(path: Path) -> str:
-    """``service`` or ``core``: the xdist group of the tests in the file at ``path``."""
-    rel = path.resolve().relative_to(ROOT).as_posix()
-    return "service" if any(rel == t or (t.endswith("/") and rel.startswith(t)) for t in SERVICE_TESTS) else "core"
+def xdist_group_of(item) -> str | None:
+    """The xdist group of ``item``: that of the first shared fixture it uses (in SHARED_FIXTURES' order), or None."""
+    used = set(item.fixturenames)
+    return next((group for name, group in SHARED_FIXTURES.items() if name in used), None)
 
 
+# tryfirst: pytest-xdist's worker reads the xdist_group marks in a pytest_collection_modifyitems of its own,
+# and without tryfirst it runs before this one and sees none (measured: no test got its group).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    # the slow tests first (a stable sort: otherwise in collection order), so that in a whole-suite run no long
+    # test starts last while the other worker idles (xdist hands out the groups first, largest first, then the
+    # other tests in this order)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.path)))
-
-
-def pytest_runtest_setup(item):
-    if os.environ.get("PYTEST_XDIST_WORKER") and xdist_group_of(item.path) == "core":
-        os.setpriority(os.PRIO_PROCESS, 0, 19)  # this worker runs only core tests (one group per worker)
+        group = xdist_group_of(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def run_sparsity(args, cwd, timeout=900):
