@@ -171,17 +171,17 @@ def assert_same_as_reference(sweep_dir: Path, ref_dir: Path, trial_ids=None) -> 
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, sweep_cache):
     """The uninterrupted sweep of GRID on an embedded Ray: (sweep folder, process, wall s)."""
     tmp = tmp_path_factory.mktemp("faults-ref")
     t0 = time.perf_counter()
-    r = run(sweep_cmd(tmp / "results", tmp / "cache", *GRID), tmp)
+    r = run(sweep_cmd(tmp / "results", sweep_cache, *GRID), tmp)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return tmp / "results" / "faults", r, time.perf_counter() - t0
 
 
 # -- 1. a trial's worker process killed mid-trajectory -----------------------------------------------------
-def test_killed_trial_worker_is_retried_from_its_checkpoint_bit_identically(reference, tmp_path):
+def test_killed_trial_worker_is_retried_from_its_checkpoint_bit_identically(reference, sweep_cache, tmp_path):
     ref_dir = reference[0]
     storage = tmp_path / "results"
     sweep_dir = storage / "faults"
@@ -189,7 +189,7 @@ def test_killed_trial_worker_is_retried_from_its_checkpoint_bit_identically(refe
     proc = start(
         sweep_cmd(
             storage,
-            tmp_path / "cache",
+            sweep_cache,
             "--seeds",
             "1",
             "--t-end",
@@ -231,14 +231,14 @@ def test_killed_trial_worker_is_retried_from_its_checkpoint_bit_identically(refe
 
 # -- 2. the driver interrupted with SIGINT (Ctrl+C), then --resume ---------------------------------------------
 @pytest.mark.slow  # ≈ 50 s; SIGKILL + resume stay in the default suite (test_sweep.py)
-def test_sigint_to_the_driver_stops_cleanly_and_resume_finishes_bit_identically(reference, tmp_path):
+def test_sigint_to_the_driver_stops_cleanly_and_resume_finishes_bit_identically(reference, sweep_cache, tmp_path):
     from rsng.results import load
 
     ref_dir = reference[0]
     storage = tmp_path / "results"
     sweep_dir = storage / "faults"
     log = tmp_path / "driver.log"
-    proc = start(sweep_cmd(storage, tmp_path / "cache", *GRID, "--max-concurrent", "1"), tmp_path, log)
+    proc = start(sweep_cmd(storage, sweep_cache, *GRID, "--max-concurrent", "1"), tmp_path, log)
     try:
         # at least two trajectories done and another one part-way through
         # early in the trajectory (≥ 800 of its 1000 steps left): on a fast CPU (AMD EPYC Zen 5) one with
@@ -274,7 +274,7 @@ def test_sigint_to_the_driver_stops_cleanly_and_resume_finishes_bit_identically(
     assert len(parents) == 1 and parents[0].info.status == "KILLED"
     assert children(runs) == sorted(done) and not [r for r in runs if r.info.status == "RUNNING"]
 
-    r = run(sweep_cmd(storage, tmp_path / "cache", *GRID, "--resume"), tmp_path)
+    r = run(sweep_cmd(storage, sweep_cache, *GRID, "--resume"), tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert f"{N_TRIALS} trajectories ({len(done)} already done, {N_TRIALS - len(done)} to run)" in r.stdout
     # finished trajectories were not recomputed: their files are untouched
@@ -291,7 +291,7 @@ def test_sigint_to_the_driver_stops_cleanly_and_resume_finishes_bit_identically(
 
 # -- 3. the MLflow tracking server dies mid-sweep ------------------------------------------------------------------
 @pytest.mark.mlflow_server
-def test_mlflow_server_stopped_mid_sweep_then_sync_completes_it(template_db, tmp_path):
+def test_mlflow_server_stopped_mid_sweep_then_sync_completes_it(template_db, sweep_cache, tmp_path):
     import shutil
 
     import psutil
@@ -315,7 +315,7 @@ def test_mlflow_server_stopped_mid_sweep_then_sync_completes_it(template_db, tmp
         proc = start(
             sweep_cmd(
                 storage,
-                tmp_path / "cache",
+                sweep_cache,
                 "--seeds",
                 "4",
                 "--t-end",

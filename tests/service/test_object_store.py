@@ -221,14 +221,14 @@ def test_bad_storage_uris_exit_2_naming_storage_before_ray_starts(s3_env, tmp_pa
 
 # -- a whole sweep on S3 ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def s3_sweep(s3_server, tmp_path_factory):
+def s3_sweep(s3_server, tmp_path_factory, sweep_cache):
     """The fault sweep (heat smoke, 2 seeds × 200 steps) written to s3://rsng-test/<prefix>."""
     tmp = tmp_path_factory.mktemp("s3-sweep")
     prefix = _prefix("sweep")
     storage = f"s3://{s3_server.bucket}/{prefix}"
     t0 = time.perf_counter()
     r = subprocess.run(
-        sweep_cmd(storage, tmp / "cache", "--seeds", "2", "--t-end", "2", "--report-steps", "100"),
+        sweep_cmd(storage, sweep_cache, "--seeds", "2", "--t-end", "2", "--report-steps", "100"),
         cwd=tmp,
         env=sweep_env(s3_server, tmp / "home"),
         capture_output=True,
@@ -310,12 +310,12 @@ def test_corrupt_object_is_skipped_and_named(s3_sweep, s3_server, s3_env, capsys
 
 # -- faults on S3 (slow) ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def local_reference(tmp_path_factory):
+def local_reference(tmp_path_factory, sweep_cache):
     """The uninterrupted sweep of GRID on local disk."""
     tmp = tmp_path_factory.mktemp("s3-local-ref")
     env = dict(os.environ, RAY_AUTH_MODE="disabled", MLFLOW_DISABLE_TELEMETRY="true")
     r = subprocess.run(
-        sweep_cmd(str(tmp / "results"), tmp / "cache", *GRID),
+        sweep_cmd(str(tmp / "results"), sweep_cache, *GRID),
         cwd=tmp,
         env=env,
         capture_output=True,
@@ -328,13 +328,15 @@ def local_reference(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(local_reference, s3_server, s3_env, tmp_path):
+def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(
+    local_reference, s3_server, s3_env, sweep_cache, tmp_path
+):
     prefix = _prefix("resume")
     storage = f"s3://{s3_server.bucket}/{prefix}"
     env = sweep_env(s3_server, tmp_path / "home")
     log = tmp_path / "driver.log"
     proc = subprocess.Popen(
-        sweep_cmd(storage, tmp_path / "cache", *GRID, "--max-concurrent", "1"),
+        sweep_cmd(storage, sweep_cache, *GRID, "--max-concurrent", "1"),
         cwd=tmp_path,
         env=env,
         stdout=open(log, "w"),  # noqa: SIM115
@@ -360,7 +362,7 @@ def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(local_r
     before = {k: v for k, v in s3_server.keys(f"{prefix}/faults/trajectories/").items()}
     etags = {k: s3_server.client().head_object(Bucket=s3_server.bucket, Key=k)["ETag"] for k in before}
     r = subprocess.run(
-        sweep_cmd(storage, tmp_path / "cache", *GRID, "--resume"),
+        sweep_cmd(storage, sweep_cache, *GRID, "--resume"),
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -378,7 +380,7 @@ def test_driver_sigkill_then_resume_on_s3_is_bit_identical_to_local_disk(local_r
 
 
 @pytest.mark.slow
-def test_killed_worker_is_retried_from_its_state_object(local_reference, s3_server, s3_env, tmp_path):
+def test_killed_worker_is_retried_from_its_state_object(local_reference, s3_server, s3_env, sweep_cache, tmp_path):
     import psutil
 
     prefix = _prefix("worker")
@@ -388,7 +390,7 @@ def test_killed_worker_is_retried_from_its_state_object(local_reference, s3_serv
     proc = subprocess.Popen(
         sweep_cmd(
             storage,
-            tmp_path / "cache",
+            sweep_cache,
             "--seeds",
             "1",
             "--t-end",
@@ -443,7 +445,7 @@ def test_killed_worker_is_retried_from_its_state_object(local_reference, s3_serv
 
 
 @pytest.mark.slow
-def test_sparsity_smoke_to_s3_matches_the_local_smoke_sweep(smoke_sweep, s3_server, s3_env, tmp_path):
+def test_sparsity_smoke_to_s3_matches_the_local_smoke_sweep(smoke_sweep, s3_server, s3_env, sweep_cache, tmp_path):
     """The issue's command line, `sweeps/sparsity.py --smoke --storage s3://bucket/sweeps`: into the bucket,
     the same rows as the local-disk smoke sweep."""
     from rsng.results import load
@@ -452,7 +454,7 @@ def test_sparsity_smoke_to_s3_matches_the_local_smoke_sweep(smoke_sweep, s3_serv
     r = subprocess.run(
         sweep_cmd(
             f"s3://{s3_server.bucket}/{prefix}",
-            smoke_sweep[0].parent.parent / "cache",
+            sweep_cache,
             "--smoke",
             script=ROOT / "sweeps" / "sparsity.py",
         ),

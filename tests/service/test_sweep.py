@@ -60,7 +60,9 @@ def test_smoke_sweep_mlflow_parent_and_children(smoke_sweep, smoke_n):
     assert len(hist) > 10 and sorted(m.step for m in hist)[0] == 0
 
 
-def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smoke_n, sparsity_script, tmp_path):
+def test_resume_after_interrupted_driver_matches_uninterrupted(
+    smoke_sweep, smoke_n, sparsity_script, sweep_cache, tmp_path
+):
     from rsng.results import load
 
     sweep_dir_ref, _, _ = smoke_sweep
@@ -75,7 +77,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smok
         "--storage",
         str(storage),
         "--cache-dir",
-        str(tmp_path / "cache"),
+        str(sweep_cache),
         "--max-concurrent",
         "1",
         "--report-steps",
@@ -102,9 +104,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smok
     n_before = done()
     assert 2 <= n_before < smoke_n
 
-    r = sparsity_script(
-        ["--smoke", "--storage", str(storage), "--cache-dir", str(tmp_path / "cache"), "--resume"], tmp_path
-    )
+    r = sparsity_script(["--smoke", "--storage", str(storage), "--cache-dir", str(sweep_cache), "--resume"], tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     got = load(storage / "sparsity-smoke").trajectories.set_index("trial_id").sort_index()
     ref = load(sweep_dir_ref).trajectories.set_index("trial_id").sort_index()
@@ -117,7 +117,7 @@ def test_resume_after_interrupted_driver_matches_uninterrupted(smoke_sweep, smok
 
 
 @pytest.mark.slow  # ≈ 50 s; the default suite keeps test_faults.py's MLflow-server-stopped case
-def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, smoke_n, tmp_path):
+def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, smoke_n, sweep_cache, tmp_path):
     """Tracking server unreachable for the whole sweep: Parquet complete, a clear warning, and
     `rsng mlflow-sync` afterwards creates every run exactly once (serial runner: same driver path)."""
     import socket
@@ -135,7 +135,7 @@ def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, smoke_n
             "--storage",
             str(storage),
             "--cache-dir",
-            str(tmp_path / "cache"),
+            str(sweep_cache),
             "--mlflow-uri",
             f"http://127.0.0.1:{port}",
         ],
@@ -159,7 +159,7 @@ def test_mlflow_down_sweep_completes_then_sync_fills_it(sparsity_script, smoke_n
     assert all(r.info.status != "RUNNING" for r in runs)
 
 
-def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, sparsity_script, tmp_path):
+def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, sparsity_script, sweep_cache, tmp_path):
     """--seeds-per-trial 2: the 12 smoke trajectories run as 6 Tune trials (seeds 0 and 1 of each
     configuration vmapped together); every trajectory still has its own row, steps and MLflow run."""
     import numpy as np
@@ -174,7 +174,7 @@ def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, spar
             "--storage",
             str(tmp_path / "results"),
             "--cache-dir",
-            str(smoke_sweep[0].parent.parent / "cache"),
+            str(sweep_cache),
         ],
         tmp_path,
     )
@@ -200,7 +200,7 @@ def test_seeds_per_trial_batches_seeds_into_one_trial(smoke_sweep, smoke_n, spar
         for _, row in group.iterrows()
     ]
     assert len(cfgs) == 2
-    here = TrajectoryBatch(cfgs, cache_dir=str(smoke_sweep[0].parent.parent / "cache")).run()
+    here = TrajectoryBatch(cfgs, cache_dir=str(sweep_cache)).run()
     np.testing.assert_array_equal([h.rel_l2 for h in here], group["rel_l2"].to_numpy())
     for tid, row in df.iterrows():
         steps = res.steps[res.steps["trial_id"] == tid]
