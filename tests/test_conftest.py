@@ -8,9 +8,8 @@ def test_shared_fixture_groups_reach_the_xdist_scheduler(request):
     # test that uses it carries its group in its node id before the tests are shared out
     if not getattr(request.config.option, "loadgroup", False):
         pytest.skip("not run by a pytest-xdist worker with --dist loadgroup")
-    xdist_group_of = request.config.pluginmanager.getplugin(str(request.config.rootpath / "tests" / "conftest.py"))
-    grouped = {i.nodeid: xdist_group_of.xdist_group_of(i) for i in request.session.items}
-    grouped = {nodeid: g for nodeid, g in grouped.items() if g}
+    conftest = request.config.pluginmanager.getplugin(str(request.config.rootpath / "tests" / "conftest.py"))
+    grouped = {i.nodeid: g for i in request.session.items if (g := conftest.xdist_group_of(i))}
     if not grouped:
         pytest.skip("no collected test uses a shared fixture")
     assert all(nodeid.endswith(f"@{g}") for nodeid, g in grouped.items()), grouped
