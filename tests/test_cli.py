@@ -38,6 +38,7 @@ BAD = [
     (["fit", "--problem", "nope"], "--problem", "accepted"),
     (["fit", "--problem", "heat", "--adam-steps", "-2"], "--adam-steps", "≥ 0"),
     (["fit", "--problem", "heat", "--fit-recipe", "nope"], "--fit-recipe", "accepted: a recipe name"),
+    (["fit", "--problem", "burgers", "--rcond", "2"], "--rcond", "< 1"),
     (["solve", "--problem", "heat", "--fit-recipe", "lm=1.5"], "--fit-recipe", "integer"),
     (["mlflow-sync", "/nonexistent/sweep"], "sweep_dir", "not a sweep folder"),
     (["pareto", "/nonexistent/sweep"], "sweep_dir", "not a sweep folder"),
@@ -107,6 +108,21 @@ def test_bad_paths_exit_2_and_write_nothing(argv, option, tmp_path, monkeypatch,
     assert len(err) == 1 and err[0].startswith(f"rsng {argv[0]}: error: {option}"), cap.err
     assert cap.out == ""
     assert sorted((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in tmp_path.rglob("*")) == before
+
+
+def test_fit_takes_the_default_recipe_of_the_cut_off(tmp_path, capsys):
+    # burgers at the paper's cut-off has a default recipe of its own, shipped: no fit runs
+    from rsng.core.problems import get_problem
+    from rsng.core.recipe import describe, parse
+
+    burgers = get_problem("burgers")
+    argv = ["fit", "--problem", "burgers", "--preset", "fast", "--cache-dir", str(tmp_path), "--json"]
+    for rcond, recipe in ((None, burgers.fit_recipe), (1e-4, burgers.fit_recipe_at[1e-4])):
+        assert main(argv + ([] if rcond is None else ["--rcond", str(rcond)])) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["source"] == "shipped" and out["recipe"] == describe(parse(recipe))
+        assert out["j0_rank@0.0001"] > 0 and out["j0_rank@1e-05"] >= out["j0_rank@0.0001"]
+    assert not any(tmp_path.rglob("*.npz"))  # nothing fitted into the cache
 
 
 def test_solve_json_is_exactly_one_object(tmp_path):

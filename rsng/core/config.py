@@ -125,15 +125,15 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
         "dt": problem.dt,
         "t_end": problem.t_end,
         "rcond": problem.rcond,
-        "fit_recipe": problem.fit_recipe,
     }
     if preset is not None:
         _choice("preset", preset, PRESETS)
         values.update(problem.presets.get(preset, {}))
-    own_recipe = values["fit_recipe"]  # the problem's or its preset's
+    preset_recipe = problem.presets.get(preset, {}).get("fit_recipe")
     values.update(overrides)
-    if values["fit_recipe"] == "default":  # that recipe, by name (a sweep axis may hold it)
-        values["fit_recipe"] = own_recipe
+    if overrides.get("fit_recipe", "default") == "default":  # none asked for, or "default" by name (a sweep axis)
+        # the preset's own recipe, else the problem's at the run's cut-off (Problem.default_recipe)
+        values["fit_recipe"] = preset_recipe or problem.default_recipe(values["rcond"])
     if values.get("s") == "dense":
         values["s"] = None
         values["sampler"] = "dense"

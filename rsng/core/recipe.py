@@ -13,8 +13,8 @@ Levenberg–Marquardt, then Adam, then Levenberg–Marquardt again), ``lr`` (Ada
 ``beta0`` (the rational activations' initial β0, > 0) and ``wd`` (weight decay: the fit also minimises
 ``wd`` × the RMS of the hidden dense weights, ≥ 0; 0 = off). The stages and the starting point are described in
 docs/method.md ("The initial condition θ(0)") and the choice of the defaults in docs/initial-fit.md. Each
-problem names its default recipe (``Problem.fit_recipe``); the run field's value ``default`` stands for it
-(:func:`rsng.core.config.resolve` replaces it before this module sees it).
+problem names its default recipe (``Problem.fit_recipe``, and per cut-off ``Problem.fit_recipe_at``); the run
+field's value ``default`` stands for it (:func:`rsng.core.config.resolve` replaces it before this module sees it).
 The fit cache keys on the resolved :class:`FitSettings`, so two spellings of one recipe share their fit.
 This module imports nothing heavy (no JAX).
 """

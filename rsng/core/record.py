@@ -234,8 +234,8 @@ FIELDS: tuple[Field, ...] = (
         FROM_PROBLEM,
         "θ(0) fit recipe: a name (lbfgs-lm-adam, rich, adam-lm) and/or key=value overrides of its starting "
         "point, stage budgets and weight decay (lbfgs, lm, adam, lr, polish, embed, weight, beta0, wd), or "
-        "'default' for the problem's (allen_cahn: adam-lm, burgers: adam-lm,lr=1e-3, their smoke presets and "
-        "the other problems: lbfgs-lm-adam); "
+        "'default' for the problem's (allen_cahn: adam-lm; burgers: adam-lm,lr=1e-3, at rcond 1e-4 "
+        "adam-lm,lr=1e-3,embed=3; their smoke presets and the other problems: lbfgs-lm-adam); "
         "docs/initial-fit.md",
         cli="run",
         column="string",

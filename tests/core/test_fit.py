@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import rsng.core._x64  # noqa: F401  (float64 available)
-from rsng.core.config import resolve
+from rsng.core.config import ConfigError, resolve
 from rsng.core.fit import SHIPPED_DIR, FitSettings, fit_key, initial_theta, t0_error
 from rsng.core.network import Network
 from rsng.core.problems import get_problem
@@ -33,8 +33,8 @@ def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
     from rsng.core.recipe import parse
 
     # the problem's default recipe (allen_cahn, burgers: adam-lm), the first releases' lbfgs-lm-adam and
-    # burgers' recipe for the paper's cut-off (docs/initial-fit.md, "Held-out sketch seeds")
-    extra = ("adam-lm,lr=1e-3,embed=3",) if problem == "burgers" and preset != "smoke" else ()
+    # the defaults at other cut-offs (burgers at the paper's: Problem.fit_recipe_at)
+    extra = tuple(get_problem(problem).fit_recipe_at.values()) if preset != "smoke" else ()
     for recipe in dict.fromkeys((cfg.fit_recipe, "lbfgs-lm-adam", *extra)):
         _check_shipped(pr, net, cfg.n, parse(recipe), problem, preset, max_err)
 
@@ -215,3 +215,22 @@ def test_default_recipe_comes_from_the_problem():
     assert resolve("fast", problem="burgers", fit_recipe="lbfgs-lm-adam").fit_recipe == "lbfgs-lm-adam"
     assert resolve("fast", problem="burgers", fit_recipe="default").fit_recipe == "adam-lm,lr=1e-3"
     assert resolve("fast", problem="heat", fit_recipe="default").fit_recipe == DEFAULT_RECIPE
+
+
+def test_default_recipe_follows_the_cut_off():
+    """burgers' default at the paper's cut-off (rcond 1e-4) is its own (docs/initial-fit.md); an explicit
+    recipe, a preset's own recipe and any other cut-off are left alone."""
+    at_paper = get_problem("burgers").fit_recipe_at[1e-4]
+    assert at_paper != "adam-lm,lr=1e-3"
+    for preset in ("fast", "accurate", None):
+        assert resolve(preset, problem="burgers", rcond=1e-4).fit_recipe == at_paper
+        assert resolve(preset, problem="burgers", rcond=0.0001, fit_recipe="default").fit_recipe == at_paper
+        assert resolve(preset, problem="burgers", rcond=1e-5).fit_recipe == "adam-lm,lr=1e-3"
+        assert resolve(preset, problem="burgers", rcond=2e-4).fit_recipe == "adam-lm,lr=1e-3"
+        assert resolve(preset, problem="allen_cahn", rcond=1e-4).fit_recipe == "adam-lm"
+    explicit = resolve("fast", problem="burgers", rcond=1e-4, fit_recipe="adam-lm,lr=1e-3")
+    assert explicit.fit_recipe == "adam-lm,lr=1e-3"
+    assert resolve("smoke", problem="burgers", rcond=1e-4).fit_recipe == resolve("smoke", problem="burgers").fit_recipe
+    # a bad cut-off is still reported as such, not hidden by the recipe lookup
+    with pytest.raises(ConfigError, match="rcond"):
+        resolve("fast", problem="burgers", rcond="x")
