@@ -201,9 +201,8 @@ def _resolve(args: argparse.Namespace, solver: bool = True):
     kw = {
         f.name: getattr(args, f.name) for f in record.input_fields() if f.cli == "run" or (solver and f.cli == "solve")
     }
-    for name in ("save_every", "rcond"):  # the reference's and the fit's own solve options
-        if not solver and getattr(args, name, None) is not None:
-            kw[name] = getattr(args, name)
+    if not solver:  # the solve options that `rsng reference` (save_every) and `rsng fit` (rcond) take
+        kw.update({k: v for k in ("save_every", "rcond") if (v := getattr(args, k, None)) is not None})
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DeprecationWarning)

@@ -126,14 +126,14 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
         "t_end": problem.t_end,
         "rcond": problem.rcond,
     }
+    preset_values = problem.presets.get(preset, {})
     if preset is not None:
         _choice("preset", preset, PRESETS)
-        values.update(problem.presets.get(preset, {}))
-    preset_recipe = problem.presets.get(preset, {}).get("fit_recipe")
+        values.update(preset_values)
     values.update(overrides)
     if overrides.get("fit_recipe", "default") == "default":  # none asked for, or "default" by name (a sweep axis)
         # the preset's own recipe, else the problem's at the run's cut-off (Problem.default_recipe)
-        values["fit_recipe"] = preset_recipe or problem.default_recipe(values["rcond"])
+        values["fit_recipe"] = preset_values.get("fit_recipe") or problem.default_recipe(values["rcond"])
     if values.get("s") == "dense":
         values["s"] = None
         values["sampler"] = "dense"
