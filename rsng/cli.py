@@ -560,6 +560,8 @@ def _cmd_problems(args: argparse.Namespace) -> int:
     for name in problem_names():
         pr = get_problem(name)
         print(f"{name}\n  {pr.equation}\n  T={pr.t_end:g} dt={pr.dt:g} n={pr.n} rcond={pr.rcond:g}")
+        at = "".join(f", at rcond {r:g}: {rec}" for r, rec in sorted(pr.fit_recipe_at.items()))
+        print(f"  fit_recipe={pr.fit_recipe}{at}")
         for preset, ov in pr.presets.items():
             print(f"  --preset {preset}: " + ", ".join(f"{k}={v}" for k, v in ov.items()))
     return EXIT_OK

@@ -110,6 +110,25 @@ def test_bad_paths_exit_2_and_write_nothing(argv, option, tmp_path, monkeypatch,
     assert sorted((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in tmp_path.rglob("*")) == before
 
 
+def test_problems_lists_each_default_recipe(capsys):
+    # the --fit-recipe help sends users here for the defaults, so they come from the registry
+    from rsng.core.problems import get_problem, problem_names
+
+    assert main(["problems"]) == 0
+    blocks: dict[str, list[str]] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith(" "):
+            blocks[line] = []
+        else:
+            blocks[list(blocks)[-1]].append(line.strip())
+    assert list(blocks) == list(problem_names())
+    for name, lines in blocks.items():
+        pr = get_problem(name)
+        at = "".join(f", at rcond {r:g}: {rec}" for r, rec in sorted(pr.fit_recipe_at.items()))
+        assert f"fit_recipe={pr.fit_recipe}{at}" in lines
+    assert "fit_recipe=adam-lm,lr=1e-3, at rcond 0.0001: adam-lm,lr=1e-3,embed=3" in blocks["burgers"]
+
+
 def test_fit_takes_the_default_recipe_of_the_cut_off(tmp_path, capsys):
     # burgers at the paper's cut-off has a default recipe of its own, shipped: no fit runs
     from rsng.core.problems import get_problem

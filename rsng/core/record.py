@@ -232,11 +232,10 @@ FIELDS: tuple[Field, ...] = (
         "fit_recipe",
         "str",
         FROM_PROBLEM,
-        "θ(0) fit recipe: a name (lbfgs-lm-adam, rich, adam-lm) and/or key=value overrides of its starting "
-        "point, stage budgets and weight decay (lbfgs, lm, adam, lr, polish, embed, weight, beta0, wd), or "
-        "'default' for the problem's (allen_cahn: adam-lm; burgers: adam-lm,lr=1e-3, at rcond 1e-4 "
-        "adam-lm,lr=1e-3,embed=3; their smoke presets and the other problems: lbfgs-lm-adam); "
-        "docs/initial-fit.md",
+        f"θ(0) fit recipe: a name ({', '.join(recipe.RECIPES)}) and/or key=value overrides of its starting "
+        f"point, stage budgets and weight decay ({', '.join(recipe.KEYS)}), or "
+        "'default' for the problem's own, which may depend on the preset and the cut-off (`rsng problems` "
+        "lists them); docs/initial-fit.md",
         cli="run",
         column="string",
         absent=recipe.LEGACY_RECIPE,
