@@ -130,17 +130,19 @@ def test_problems_lists_each_default_recipe(capsys):
 
 
 def test_fit_takes_the_default_recipe_of_the_cut_off(tmp_path, capsys):
-    # burgers at the paper's cut-off has a default recipe of its own, shipped: no fit runs
+    # allen_cahn and burgers at the paper's cut-off have a default recipe of their own, shipped: no fit runs
     from rsng.core.problems import get_problem
     from rsng.core.recipe import describe, parse
 
-    burgers = get_problem("burgers")
-    argv = ["fit", "--problem", "burgers", "--preset", "fast", "--cache-dir", str(tmp_path), "--json"]
-    for rcond, recipe in ((None, burgers.fit_recipe), (1e-4, burgers.fit_recipe_at[1e-4])):
-        assert main(argv + ([] if rcond is None else ["--rcond", str(rcond)])) == 0
-        out = json.loads(capsys.readouterr().out)
-        assert out["source"] == "shipped" and out["recipe"] == describe(parse(recipe))
-        assert out["j0_rank@0.0001"] > 0 and out["j0_rank@1e-05"] >= out["j0_rank@0.0001"]
+    for name in ("allen_cahn", "burgers"):
+        pr = get_problem(name)
+        assert pr.fit_recipe_at[1e-4] != pr.fit_recipe
+        argv = ["fit", "--problem", name, "--preset", "fast", "--cache-dir", str(tmp_path), "--json"]
+        for rcond, recipe in ((None, pr.fit_recipe), (1e-4, pr.fit_recipe_at[1e-4])):
+            assert main(argv + ([] if rcond is None else ["--rcond", str(rcond)])) == 0
+            out = json.loads(capsys.readouterr().out)
+            assert out["source"] == "shipped" and out["recipe"] == describe(parse(recipe))
+            assert out["j0_rank@0.0001"] > 0 and out["j0_rank@1e-05"] >= out["j0_rank@0.0001"]
     assert not any(tmp_path.rglob("*.npz"))  # nothing fitted into the cache
 
 

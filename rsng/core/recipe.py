@@ -80,7 +80,7 @@ RECIPES: dict[str, FitSettings] = {
 
 #: The recipe of rows written before the field existed.
 LEGACY_RECIPE = "lbfgs-lm-adam"
-#: The default recipe of a problem that names none (allen_cahn and burgers name ``adam-lm``:
+#: The default recipe of a problem that names none (allen_cahn and burgers name variants of ``adam-lm``:
 #: rsng/core/problems.py; docs/initial-fit.md says why).
 DEFAULT_RECIPE = "lbfgs-lm-adam"
 

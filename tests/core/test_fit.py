@@ -32,8 +32,8 @@ def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
     pr, net = _net(cfg)
     from rsng.core.recipe import parse
 
-    # the problem's default recipe (allen_cahn, burgers: adam-lm), the first releases' lbfgs-lm-adam and
-    # the defaults at other cut-offs (burgers at the paper's: Problem.fit_recipe_at)
+    # the problem's default recipe (allen_cahn: adam-lm,polish=200; burgers: adam-lm,lr=1e-3), the first
+    # releases' lbfgs-lm-adam and the defaults at the paper's cut-off (Problem.fit_recipe_at)
     extra = tuple(get_problem(problem).fit_recipe_at.values()) if preset != "smoke" else ()
     for recipe in dict.fromkeys((cfg.fit_recipe, "lbfgs-lm-adam", *extra)):
         _check_shipped(pr, net, cfg.n, parse(recipe), problem, preset, max_err)
@@ -206,7 +206,11 @@ def test_polish_stage_runs_levenberg_marquardt_after_adam(tmp_path):
 def test_default_recipe_comes_from_the_problem():
     from rsng.core.recipe import DEFAULT_RECIPE
 
-    for name, recipe in (("allen_cahn", "adam-lm"), ("burgers", "adam-lm,lr=1e-3"), ("heat", DEFAULT_RECIPE)):
+    for name, recipe in (
+        ("allen_cahn", "adam-lm,polish=200"),
+        ("burgers", "adam-lm,lr=1e-3"),
+        ("heat", DEFAULT_RECIPE),
+    ):
         for preset in ("fast", "accurate", None):
             assert resolve(preset, problem=name).fit_recipe == recipe
         # the smoke presets keep the first releases' recipe (a fit of seconds for a wiring check)
@@ -218,8 +222,8 @@ def test_default_recipe_comes_from_the_problem():
 
 
 def test_default_recipe_follows_the_cut_off():
-    """burgers' default at the paper's cut-off (rcond 1e-4) is its own (docs/initial-fit.md); an explicit
-    recipe, a preset's own recipe and any other cut-off are left alone."""
+    """allen_cahn's and burgers' defaults at the paper's cut-off (rcond 1e-4) are their own
+    (docs/initial-fit.md); an explicit recipe, a preset's own recipe and any other cut-off are left alone."""
     at_paper = get_problem("burgers").fit_recipe_at[1e-4]
     assert at_paper != "adam-lm,lr=1e-3"
     for preset in ("fast", "accurate", None):
@@ -228,6 +232,7 @@ def test_default_recipe_follows_the_cut_off():
         assert resolve(preset, problem="burgers", rcond=1e-5).fit_recipe == "adam-lm,lr=1e-3"
         assert resolve(preset, problem="burgers", rcond=2e-4).fit_recipe == "adam-lm,lr=1e-3"
         assert resolve(preset, problem="allen_cahn", rcond=1e-4).fit_recipe == "adam-lm"
+        assert resolve(preset, problem="allen_cahn", rcond=1e-5).fit_recipe == "adam-lm,polish=200"
     explicit = resolve("fast", problem="burgers", rcond=1e-4, fit_recipe="adam-lm,lr=1e-3")
     assert explicit.fit_recipe == "adam-lm,lr=1e-3"
     assert resolve("smoke", problem="burgers", rcond=1e-4).fit_recipe == resolve("smoke", problem="burgers").fit_recipe

@@ -1,9 +1,10 @@
 """The paper's fast results (its Table 1), reproduced against the product's own references.
-Slow: ``.venv/bin/python -m pytest -m slow``. Measured on a 2-core AMD EPYC VM (float32, the shipped
-θ(0) of the problems' default recipe adam-lm, default rcond 1e-5, the fast solver; one sweep,
-docs/initial-fit.md): allen_cahn fast seeds 0/1/2 → 1.10e-5, 8.23e-6, 7.00e-6 (mean 8.8e-6; paper
-5.34e-5), ≈ 9 s each; burgers fast → 6.32e-5, 5.70e-5, 3.19e-5 (mean 5.1e-5; paper 2.05e-4), ≈ 35 s
-each. The bound is the paper's figure: these runs amplify rounding, so another CPU gives other digits.
+Slow: ``.venv/bin/python -m pytest -m slow``. Measured (float32, the shipped θ(0) of the problems'
+default recipes, default rcond 1e-5, the fast solver; docs/initial-fit.md): allen_cahn fast seeds
+0/1/2 → 9.47e-6, 1.28e-5, 7.89e-6 (mean 1.0e-5; paper 5.34e-5; recipe adam-lm,polish=200, a 2-core
+Intel Xeon VM); burgers fast → 6.32e-5, 5.70e-5, 3.19e-5 (mean 5.1e-5; paper 2.05e-4; adam-lm,lr=1e-3,
+one sweep on a 2-core AMD EPYC VM), ≈ 35 s each. The bound is the paper's figure: these runs amplify
+rounding, so another CPU gives other digits.
 """
 
 import numpy as np
