@@ -124,8 +124,9 @@ def test_problems_lists_each_default_recipe(capsys):
     assert list(blocks) == list(problem_names())
     for name, lines in blocks.items():
         pr = get_problem(name)
-        at = "".join(f", at rcond {r:g}: {rec}" for r, rec in sorted(pr.fit_recipe_at.items()))
-        assert f"fit_recipe={pr.fit_recipe}{at}" in lines
+        (line,) = [ln for ln in lines if ln.startswith("fit_recipe=")]
+        assert line.startswith(f"fit_recipe={pr.fit_recipe}")
+        assert all(f"at rcond {r:g}: {rec}" in line for r, rec in pr.fit_recipe_at.items())
     assert "fit_recipe=adam-lm,lr=1e-3, at rcond 0.0001: adam-lm,lr=1e-3,embed=3" in blocks["burgers"]
 
 
