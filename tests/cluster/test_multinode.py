@@ -12,8 +12,8 @@ tracking server of ``cluster/mlflow-server.sh`` with its store in the "shared" f
   finished child runs, and the trials must have run on both nodes;
 * ``ray job submit --working-dir . -- python sweeps/sparsity.py … --resume`` through the dashboard:
   the finished sweep is continued, nothing reruns, nothing is logged twice;
-* (``slow``) a whole sweep through ``ray job submit``, with the same checks as the first, after a
-  job whose tasks, one pinned to each node, find the job's working dir unpacked on their node;
+* (``slow``) a whole sweep through ``ray job submit``, with the same checks as the first; in the
+  same job, tasks pinned one to each node first find the job's working dir unpacked on their node;
 * (``slow``) the script with ``--storage s3://…``: results, states and Tune's experiment state in a
   bucket of a real S3-compatible server (moto's server mode on 127.0.0.1, tests/conftest.py), which
   every node reaches through the AWS variables in its environment, as a cloud node through its role.
@@ -407,40 +407,33 @@ def test_ray_job_submit_resume_skips_finished_trajectories(cluster, script_sweep
     _check_sweep(cluster, "sparsity-smoke", out)
 
 
-WORKDIR_PROBE = """
-import json, os, ray
+WARM_THEN_RUN = """
+import json, os, runpy, sys
+
+import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
 
 @ray.remote
 def where():
-    import rsng.service.trial  # what a trial's worker imports first
+    import rsng.service.trial  # noqa: F401  what a trial actor imports first
     return os.getcwd(), os.path.isfile(os.path.join("sweeps", "sparsity.py"))
 
-ray.init()
+
+ray.init(log_to_driver=False)
 nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
 pinned = [where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)) for n in nodes]
-print("PROBE " + json.dumps(ray.get([f.remote() for f in pinned])))
+print("PROBE " + json.dumps(ray.get([f.remote() for f in pinned])), flush=True)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def _job_working_dir_on_every_node(cluster: LocalCluster) -> None:
-    """A job with ``--working-dir .`` runs one task pinned to each node: on both nodes the task's
-    cwd is the job's working dir unpacked in that node's own temp dir, with the sweep scripts in it.
-
-    It also leaves the working dir unpacked on the worker node. Without that, a sweep job's first
-    worker-node actor waits for the download and a cold process start, while the head node runs
-    the job's pre-started workers. Tune then reuses the head's finished actor for the trial that was
-    waiting (``reuse_actors``), and the 12 short smoke trials can all end on the head. CI saw this
-    once, in a 36 s sweep."""
-    probe = cluster.home / "workdir_probe.py"
-    probe.write_text(WORKDIR_PROBE)
-    r = cluster.run(
-        ["ray", "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--", "python", str(probe)],
-        cwd=ROOT,
-    )
-    out = r.stdout + r.stderr
-    assert r.returncode == 0 and "PROBE " in out, out[-5000:]
-    found = json.loads(out.split("PROBE ", 1)[1].splitlines()[0])
+def _working_dir_on_every_node(cluster: LocalCluster, output: str) -> None:
+    """The job's tasks pinned one to each node ran in the job's working dir, unpacked in that node's
+    own temp dir, with the sweep scripts in it."""
+    assert "PROBE " in output, output[-5000:]
+    found = json.loads(output.split("PROBE ", 1)[1].splitlines()[0])
     assert len(found) == len(NODES), found
     on = {
         n: [cwd for cwd, has_script in found if has_script and Path(cwd).is_relative_to(d)]
@@ -452,8 +445,17 @@ def _job_working_dir_on_every_node(cluster: LocalCluster) -> None:
 @pytest.mark.slow
 def test_ray_job_submit_runs_a_whole_sweep_on_both_nodes(cluster):
     """The README's `ray job submit` alternative end to end: the job's working dir reaches the worker
-    node, the trials run on both nodes (≈ 35 s here with nothing beside it, the probe job included)."""
-    _job_working_dir_on_every_node(cluster)
+    node, the trials run on both nodes (≈ 35 s here with nothing beside it).
+
+    The job's entrypoint is the sweep script behind a small wrapper (``WARM_THEN_RUN``): in the same
+    job it first runs one task pinned to each node, which finds the working dir unpacked there and
+    leaves an idle worker process of this job, rsng imported, on the worker node. Without it the
+    worker node's first trial actor waits for a cold process start while the head node has the job's
+    pre-started workers; Tune then gives the waiting trial the head's finished actor (``reuse_actors``)
+    and the 12 short smoke trials can all end on the head. CI saw that once, and so did a run here
+    beside two CPU-bound processes, with a separate warm-up job before the sweep's."""
+    warm = cluster.home / "warm_then_run.py"
+    warm.write_text(WARM_THEN_RUN)
     t0 = time.monotonic()
     r = cluster.run(
         [
@@ -466,6 +468,7 @@ def test_ray_job_submit_runs_a_whole_sweep_on_both_nodes(cluster):
             ".",
             "--",
             "python",
+            str(warm),
             "sweeps/sparsity.py",
             *cluster.sweep_args("--name", "sparsity-smoke-job"),
         ],
@@ -474,6 +477,7 @@ def test_ray_job_submit_runs_a_whole_sweep_on_both_nodes(cluster):
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "succeeded" in out, out[-5000:]
     print(f"\nsweep via ray job submit: {time.monotonic() - t0:.0f} s")
+    _working_dir_on_every_node(cluster, out)
     _check_sweep(cluster, "sparsity-smoke-job", out)
 
 
