@@ -127,17 +127,19 @@ def group_of(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--problem", required=True)
-    ap.add_argument("--preset", default="fast", choices=["smoke", "fast", "accurate"])
-    ap.add_argument("--fit-recipe", default="default")
-    ap.add_argument("--init-seed", type=int, default=0)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problem", required=True, help="PDE (see `rsng problems`)")
+    ap.add_argument("--preset", default="fast", choices=["smoke", "fast", "accurate"], help="(default fast)")
+    ap.add_argument(
+        "--fit-recipe", default="default", help="θ(0) recipe, as `rsng fit --fit-recipe` (default: default)"
+    )
+    ap.add_argument("--init-seed", type=int, default=0, help="the fit's initialisation seed (default 0)")
     ap.add_argument("--theta", help="an .npz with the array 'theta' to march instead of a fit")
-    ap.add_argument("--rcond", type=float, default=1e-4)
-    ap.add_argument("--t-end", type=float, default=0.5)
-    ap.add_argument("--seeds", default="5-24")
-    ap.add_argument("--precision", default="f32", choices=["f32", "f64"])
-    ap.add_argument("--variant", action="append", help="NAME:SPEC (repeatable; default base:)")
+    ap.add_argument("--rcond", type=float, default=1e-4, help="least-squares cut-off (default 1e-4, the paper's)")
+    ap.add_argument("--t-end", type=float, default=0.5, help="final time of every march (default 0.5)")
+    ap.add_argument("--seeds", default="5-24", help="sketch seeds: 5-24 (inclusive) or 0,1,2 (default 5-24)")
+    ap.add_argument("--precision", default="f32", choices=["f32", "f64"], help="time stepping (default f32)")
+    ap.add_argument("--variant", action="append", help="NAME:SPEC, see above (repeatable; default base:)")
     ap.add_argument("--threads", type=int, default=None, help="XLA/BLAS threads (default: the CPUs given)")
     ap.add_argument("--out", help="append one JSON row per variant to this file")
     args = ap.parse_args(argv)
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     import jax
     import jax.numpy as jnp
 
-    from rsng.core.config import resolve
+    from rsng.core.config import ConfigError, resolve
     from rsng.core.fit import initial_theta
     from rsng.core.integrate import TrajectoryBatch
     from rsng.core.network import Network
@@ -160,13 +162,19 @@ def main(argv: list[str] | None = None) -> None:
     seeds = parse_seeds(args.seeds)
     common = dict(problem=args.problem, rcond=args.rcond, t_end=args.t_end, fit_recipe=args.fit_recipe)
     common.update(init_seed=args.init_seed, precision=args.precision)
-    cfgs = [resolve(args.preset, seed=s, **common) for s in seeds]
+    try:
+        cfgs = [resolve(args.preset, seed=s, **common) for s in seeds]
+    except ConfigError as err:  # names the field and the accepted values
+        raise SystemExit(f"theta0_screen.py: {err}") from None
     cfg0, problem = cfgs[0], get_problem(args.problem)
     net = Network(problem.dim, problem.lengths, cfg0.width, cfg0.depth)
     n_act = net.depth - 1
     variants = [parse_variant(v, n_act) for v in (args.variant or ["base:"])]
     if args.theta:
-        theta0 = np.asarray(np.load(args.theta, allow_pickle=False)["theta"], np.float64)
+        try:
+            theta0 = np.asarray(np.load(args.theta, allow_pickle=False)["theta"], np.float64)
+        except (OSError, KeyError, ValueError) as err:
+            raise SystemExit(f"--theta: an .npz with the array 'theta' expected ({err})") from None
         if theta0.shape != (net.num_params,):
             raise SystemExit(f"--theta: 'theta' of shape ({net.num_params},) expected, got {theta0.shape}")
         source = args.theta
