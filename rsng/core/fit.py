@@ -45,6 +45,8 @@ __all__ = [
     "default_settings",
     "t0_error",
     "start_theta",
+    "full_jacobian",
+    "singular_values",
     "jacobian_spectrum",
     "spectrum_summary",
 ]
@@ -328,14 +330,27 @@ def _levenberg_marquardt(net, x, u_ref, g_ref, nu, ng, theta, steps, log=None, d
     return theta
 
 
-def jacobian_spectrum(problem: Problem, net: Network, theta: np.ndarray, n: int) -> np.ndarray:
-    """Singular values (descending, float64) of the full Jacobian ``J(θ)`` (n × p) on the n-point grid,
-    the square roots of the eigenvalues of the float64 Gram matrix of the smaller side."""
+def full_jacobian(problem: Problem, net: Network, theta: np.ndarray, n: int) -> np.ndarray:
+    """The full Jacobian ``J(θ)`` (n × p, float64) of u on the n-point grid."""
     x = jnp.asarray(problem.grid(n), jnp.float64)
-    J = np.asarray(jax.jit(lambda th: jax.vmap(jax.grad(net.apply), (None, 0))(th, x))(jnp.asarray(theta, jnp.float64)))
+    return np.asarray(
+        jax.jit(lambda th: jax.vmap(jax.grad(net.apply), (None, 0))(th, x))(jnp.asarray(theta, jnp.float64))
+    )
+
+
+def singular_values(J: np.ndarray) -> np.ndarray:
+    """Singular values (descending, float64) of J: the square roots of the eigenvalues of the float64 Gram
+    matrix of its smaller side."""
+    J = np.asarray(J, np.float64)
     G = J @ J.T if J.shape[0] <= J.shape[1] else J.T @ J
     lam = np.linalg.eigvalsh(G)[::-1]
     return np.sqrt(np.clip(lam, 0.0, None))
+
+
+def jacobian_spectrum(problem: Problem, net: Network, theta: np.ndarray, n: int) -> np.ndarray:
+    """Singular values (descending, float64) of the full Jacobian ``J(θ)`` (n × p) on the n-point grid
+    (:func:`full_jacobian`, :func:`singular_values`)."""
+    return singular_values(full_jacobian(problem, net, theta, n))
 
 
 def spectrum_summary(sigma: np.ndarray, rconds: tuple[float, ...] = (1e-4, 1e-5)) -> dict[str, Any]:
