@@ -239,3 +239,36 @@ def test_default_recipe_follows_the_cut_off():
     # a bad cut-off is still reported as such, not hidden by the recipe lookup
     with pytest.raises(ConfigError, match="rcond"):
         resolve("fast", problem="burgers", rcond="x")
+
+
+def test_docs_state_every_recipe_as_the_code_defines_it():
+    """docs/initial-fit.md's recipe table and docs/results-schema.md's `fit_recipe` row list the named
+    recipes and keys of :mod:`rsng.core.recipe`, with its values (a new recipe or key is a doc change too)."""
+    import re
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from rsng.core.recipe import KEYS, RECIPES
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    lines = (docs / "initial-fit.md").read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| key | meaning |"))
+    names = re.findall(r"`([^`]+)`", lines[head].split("| meaning |", 1)[1])
+    assert names == list(RECIPES), names
+    rows = {}
+    for line in lines[head + 2 :]:
+        if not line.startswith("| `"):
+            break
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        rows[cells[0].strip("`")] = cells[-len(names) :]
+    assert sorted(rows) == sorted(KEYS), list(rows)
+    for j, name in enumerate(names):
+        values = asdict(RECIPES[name])
+        for key, cells in rows.items():
+            assert float(cells[j].replace(" ", "")) == float(values[KEYS[key]]), (name, key, cells[j])
+
+    schema = next(
+        line for line in (docs / "results-schema.md").read_text().splitlines() if line.startswith("| `fit_recipe` |")
+    )
+    listed = re.search(r"a name \(([^)]*)\)", schema).group(1)
+    assert re.findall(r"`([^`]+)`", listed) == list(RECIPES), listed
