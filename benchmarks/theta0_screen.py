@@ -4,6 +4,7 @@
     python benchmarks/theta0_screen.py --problem burgers --fit-recipe adam-lm,lr=1e-3,embed=5 --t-end 4 --seeds 0-4
     python benchmarks/theta0_screen.py --problem burgers --t-end 0.3 --seeds 5-14 \\
         --variant base: --variant dout2:dout=2 --variant W/2:cin=1/0.5/0.5/0.5/0.5/0.5
+    python benchmarks/theta0_screen.py --compare benchmarks/results/initial-fit-heldout-2026-12-04b-epyc.jsonl
 
 θ(0) is the fit of ``--fit-recipe`` (default: the run's default at ``--rcond``; found in the cache, a shipped
 file, or fitted) for the preset's grid and ``--init-seed``, or the array ``theta`` of ``--theta FILE.npz``.
@@ -17,8 +18,16 @@ Prints, per variant: σ_max of the full J(θ(0)) on the grid and how many singul
 ‖J‖_F² by parameter group, the mean rank the cut-off kept per step, the mean relative error at t = 0.1, 0.2 and
 ``--t-end`` and the space-time error (mean and max/min over the seeds); ``--out F.jsonl`` appends one row per
 variant with every seed's error. A march to a short ``--t-end`` costs little, but ranks fits only roughly:
-docs/initial-fit.md ("Exact reparametrisations, richer embeddings and a stochastic fit") has a fit 16 % better over
+docs/initial-fit.md ("Exact reparametrisations, richer embeddings and a stochastic fit") has a fit 15 % better over
 t ≤ 0.3 on twenty held-out seeds and 6 % worse over the whole run on the test seeds.
+
+Comparing θ(0)s: with two or more variants, and with ``--compare F.jsonl`` (rows of ``--out`` files from several
+runs, nothing marched), it prints each row's space-time error and its **paired** difference from a baseline: the
+mean over the seeds of log(error / the baseline's error on the same seed) ± its standard error, and
+exp(paired) − 1 as a percentage. Rows pair only with rows of the same problem, preset, cut-off, precision, ``t_end``
+and seeds; the baseline is each such group's first ``base`` row (θ(0) itself) or, with ``--baseline TEXT``, its
+first row whose θ(0) and variant contain TEXT. Pairing removes most of the sketch seeds' spread, which is larger
+than the differences between fits (docs/initial-fit.md).
 """
 
 from __future__ import annotations
@@ -112,6 +121,85 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def paired(base: list[float], errors: list[float]) -> tuple[float, float, int]:
+    """Mean over the seeds of log(error / the baseline's error on the same seed), its standard error, and the
+    number of seeds both have a finite positive error for (a failed seed is left out and counted)."""
+    b, e = np.asarray(base, np.float64), np.asarray(errors, np.float64)
+    ok = np.isfinite(b) & np.isfinite(e) & (b > 0) & (e > 0)
+    d = np.log(e[ok] / b[ok])
+    if d.size == 0:
+        return float("nan"), float("nan"), 0
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"), int(d.size)
+
+
+def compare_rows(rows: list[dict], baseline: str | None = None) -> list[dict]:
+    """Each row of ``--out`` files paired with its group's baseline.
+
+    A group is the rows of one problem, preset, cut-off, precision, ``t_end`` and list of seeds (only such rows
+    pair). Its baseline is the first row whose label (``theta0``, then ``variant``) contains ``baseline``, or, with
+    none given, the first row whose variant is ``base`` (θ(0) itself), else the group's first row. Returns one dict
+    per row in file order: ``label``, ``group`` (a tuple), ``mean``, ``max_over_min``, ``paired``, ``se``, ``n``
+    (seeds paired) and ``is_baseline``; a row of a group without a baseline (``baseline`` not found) has
+    ``paired`` nan.
+    """
+
+    def key(r):
+        return (r["problem"], r["preset"], r["rcond"], r["precision"], r["t_end"], tuple(r["seeds"]))
+
+    def label(r):
+        return f"{r['theta0']} {r['variant']}"
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    base_of = {}
+    for k, members in groups.items():
+        if baseline is not None:
+            found = [r for r in members if baseline in label(r)]
+        else:
+            found = [r for r in members if r["variant"] == "base"] or members
+        base_of[k] = found[0] if found else None
+    out = []
+    for r in rows:
+        b = base_of[key(r)]
+        nan = float("nan")
+        mean_log, se, n = paired(b["errors"], r["errors"]) if b is not None else (nan, nan, 0)
+        errors = np.asarray(r["errors"], np.float64)
+        out.append(
+            dict(
+                label=label(r),
+                group=key(r),
+                mean=float(np.nanmean(errors)) if np.isfinite(errors).any() else nan,
+                max_over_min=float(np.nanmax(errors) / np.nanmin(errors)) if np.isfinite(errors).any() else nan,
+                paired=mean_log,
+                se=se,
+                n=n,
+                is_baseline=r is b,
+            )
+        )
+    return out
+
+
+def print_comparison(rows: list[dict], baseline: str | None = None) -> None:
+    """The table of :func:`compare_rows`, one block per group; ``%`` is exp(paired) − 1."""
+    table = compare_rows(rows, baseline)
+    for group in dict.fromkeys(c["group"] for c in table):
+        problem, preset, rcond, precision, t_end, seeds = group
+        print(
+            f"# {problem} {preset} rcond={rcond:g} {precision} t_end={t_end:g} seeds {seeds[0]}…{seeds[-1]} ({len(seeds)})"
+        )
+        print(f"{'space-time':>10} {'max/min':>7} {'paired':>7} {'± s.e.':>7} {'%':>6}  θ(0) variant")
+        for c in (c for c in table if c["group"] == group):
+            if c["is_baseline"]:
+                diff = f"{'':>7} {'':>7} {'base':>6}"
+            elif c["n"] == 0:
+                diff = f"{'-':>7} {'-':>7} {'-':>6}"
+            else:
+                diff = f"{c['paired']:+7.3f} {c['se']:7.3f} {np.expm1(c['paired']):+6.0%}"
+            tail = "" if c["is_baseline"] or c["n"] in (0, len(seeds)) else f"  ({c['n']} seeds paired)"
+            print(f"{c['mean']:10.3e} {c['max_over_min']:7.2f} {diff}  {c['label']}{tail}")
+
+
 def _e(v: float) -> str:
     return f"{'-':>9}" if v != v else f"{v:9.3e}"
 
@@ -131,7 +219,7 @@ def group_of(name: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problem", required=True, help="PDE (see `rsng problems`)")
+    ap.add_argument("--problem", help="PDE (see `rsng problems`); required unless --compare")
     ap.add_argument("--preset", default="fast", choices=["smoke", "fast", "accurate"], help="(default fast)")
     ap.add_argument(
         "--fit-recipe", default="default", help="θ(0) recipe, as `rsng fit --fit-recipe` (default: default)"
@@ -145,7 +233,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variant", action="append", help="NAME:SPEC, see above (repeatable; default base:)")
     ap.add_argument("--threads", type=int, default=None, help="XLA/BLAS threads (default: the CPUs given)")
     ap.add_argument("--out", help="append one JSON row per variant to this file")
+    ap.add_argument("--compare", metavar="F.jsonl", help="march nothing: pair the rows of --out files (see above)")
+    ap.add_argument(
+        "--baseline", help="with --compare: the baseline is the first row whose θ(0) and variant contain this"
+    )
     args = ap.parse_args(argv)
+    if args.compare:
+        try:
+            rows = [json.loads(line) for line in Path(args.compare).read_text().splitlines() if line.strip()]
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"--compare: rows written by --out expected ({err})") from None
+        if not rows:
+            raise SystemExit(f"--compare: no rows in {args.compare}")
+        print_comparison(rows, args.baseline)
+        return
+    if not args.problem:
+        ap.error("--problem is required (unless --compare)")
 
     from rsng.core.threads import configure_threads
 
@@ -196,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'variant':<12} {'du_max':>8} {'σ_max':>7} {'rank':>5} {'kept':>6} {'e(0.1)':>9} {'e(0.2)':>9}"
     header += f" {'e(T)':>9} {'space-time':>10} {'max/min':>7} {'wall s':>7}  ‖J‖_F² by group"
     print(header, flush=True)
+    rows = []
     for name, factors in variants:
         th = rescale(net, theta0, **factors)
         du = float(np.max(np.abs(np.asarray(net.apply_batch(jnp.asarray(th), x)) - u0)))
@@ -253,9 +357,13 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['max_over_min']:7.2f} {wall:7.0f}  {groups}",
             flush=True,
         )
+        rows.append(row)
         if args.out:
             with open(args.out, "a") as f:
                 f.write(json.dumps({k: None if v != v else v for k, v in row.items()}) + "\n")  # nan → null
+    if len(rows) > 1:
+        print()
+        print_comparison(rows)
 
 
 if __name__ == "__main__":

@@ -77,4 +77,59 @@ def test_screen_marches_each_variant_and_appends_rows(screen, tmp_path, capsys):
         assert set(r["j_normsq_by_group"]) == {"embedding", "rational", "dense W", "dense b", "out/w", "out/b"}
     # the same θ(0) up to an exact symmetry: the same function at t = 0, a different Jacobian
     assert rows[1]["j0_sigma_max"] != pytest.approx(rows[0]["j0_sigma_max"], rel=1e-3)
-    assert "mixed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "mixed" in printed and "paired" in printed  # two variants: paired against the first
+
+
+ROWS = SCRIPT.parents[0] / "results" / "initial-fit-heldout-2026-12-04b-epyc.jsonl"
+
+
+def test_compare_pairs_each_row_with_its_groups_baseline(screen):
+    rows = [json.loads(line) for line in ROWS.read_text().splitlines()]
+    table = screen.compare_rows(rows)
+    assert len(table) == len(rows)
+    by_group = {}
+    for r, c in zip(rows, table, strict=True):
+        by_group.setdefault(c["group"], []).append((r, c))
+    for members in by_group.values():
+        bases = [r for r, c in members if c["is_baseline"]]
+        assert len(bases) == 1 and bases[0]["variant"] == "base"  # the group's first base row
+        base = bases[0]
+        for r, c in members:
+            assert r["seeds"] == base["seeds"] and r["t_end"] == base["t_end"]
+            d = np.log(np.asarray(r["errors"]) / np.asarray(base["errors"]))
+            assert c["paired"] == pytest.approx(d.mean(), abs=1e-12) and c["n"] == len(d)
+            if len(d) > 1:
+                assert c["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)))
+    # a failed seed (nan) is left out of the pairing and counted
+    broken = [dict(r) for r in rows]
+    last = broken[-1]
+    last["errors"] = [float("nan"), *last["errors"][1:]]
+    assert screen.compare_rows(broken)[-1]["n"] == len(last["errors"]) - 1
+    # --baseline picks another row; a group without a match pairs nothing
+    other = screen.compare_rows(rows, baseline="embed=5 (init_seed 0) base")
+    assert sum(c["is_baseline"] for c in other) == 2 and all(c["n"] == 0 for c in other if c["group"][4] == 0.2)
+
+    # docs/initial-fit.md's table of new fits quotes these rows' paired column, in the file's order
+    lines = (SCRIPT.parents[1] / "docs" / "initial-fit.md").read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| θ(0) | t = 0 error |") and "paired" in line)
+    quoted = []
+    for line in lines[head + 2 :]:
+        if not line.startswith("|"):
+            break
+        quoted.append(line.strip("|").split(" | ")[-1].strip().replace("−", "-"))
+    computed = [c for c in table if len(c["group"][5]) == 20]
+    assert len(quoted) == len(computed)
+    for q, c in zip(quoted, computed, strict=True):
+        assert q == ("0" if c["is_baseline"] else f"{c['paired']:+.3f} ± {c['se']:.3f}"), (q, c["label"])
+
+
+def test_compare_cli(screen, capsys):
+    screen.main(["--compare", str(ROWS)])
+    printed = capsys.readouterr().out
+    assert "paired" in printed and "adam-lm,lr=1e-3,embed=5 (init_seed 0) base" in printed
+    with pytest.raises(SystemExit, match="--compare: rows written by --out expected"):
+        screen.main(["--compare", str(ROWS.with_suffix(".missing"))])
+    with pytest.raises(SystemExit):
+        screen.main(["--t-end", "1"])  # no --problem and no --compare
+    assert "--problem is required" in capsys.readouterr().err
