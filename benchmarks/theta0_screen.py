@@ -27,7 +27,8 @@ mean over the seeds of log(error / the baseline's error on the same seed) ± its
 exp(paired) − 1 as a percentage. Rows pair only with rows of the same problem, preset, cut-off, precision, ``t_end``
 and seeds; the baseline is each such group's first ``base`` row (θ(0) itself) or, with ``--baseline TEXT``, its
 first row whose θ(0) and variant contain TEXT. Pairing removes most of the sketch seeds' spread, which is larger
-than the differences between fits (docs/initial-fit.md).
+than the differences between fits (docs/initial-fit.md). ``--plot F.png`` draws the same as a forest plot (± 2
+standard errors; green: better than the baseline by more than that, red: worse).
 """
 
 from __future__ import annotations
@@ -200,6 +201,41 @@ def print_comparison(rows: list[dict], baseline: str | None = None) -> None:
             print(f"{c['mean']:10.3e} {c['max_over_min']:7.2f} {diff}  {c['label']}{tail}")
 
 
+def plot_comparison(rows: list[dict], path: str, baseline: str | None = None) -> None:
+    """A forest plot of :func:`compare_rows`: one panel per group, each row's paired difference from its baseline
+    as exp(paired) − 1 with ± 2 standard errors (the same transform), the baseline at 0. Groups of one row are
+    left out; with none left, nothing is drawn and :class:`SystemExit` says so."""
+    from matplotlib.figure import Figure
+
+    table = compare_rows(rows, baseline)
+    groups = [g for g in dict.fromkeys(c["group"] for c in table) if sum(c["group"] == g for c in table) > 1]
+    if not groups:
+        raise SystemExit("--plot: no group of two or more rows to compare (same problem, preset, rcond, t_end, seeds)")
+    heights = [len([c for c in table if c["group"] == g]) for g in groups]
+    fig = Figure(figsize=(9.0, 1.0 + 0.32 * sum(heights) + 0.6 * len(groups)), layout="constrained")
+    axes = fig.subplots(len(groups), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    for ax, group in zip(axes, groups, strict=True):
+        members = [c for c in table if c["group"] == group]
+        y = np.arange(len(members))[::-1]
+        for yi, c in zip(y, members, strict=True):
+            if c["n"] == 0 and not c["is_baseline"]:
+                continue  # nothing to pair with
+            mid = 0.0 if c["is_baseline"] else np.expm1(c["paired"]) * 100
+            se = 0.0 if c["is_baseline"] or c["se"] != c["se"] else c["se"]
+            lo, hi = np.expm1(c["paired"] - 2 * se) * 100, np.expm1(c["paired"] + 2 * se) * 100
+            colour = "0.3" if c["is_baseline"] else ("tab:green" if hi < 0 else "tab:red" if lo > 0 else "tab:blue")
+            ax.errorbar(mid, yi, xerr=[[mid - lo], [hi - mid]] if se else None, fmt="o", color=colour, capsize=3)
+        ax.axvline(0.0, color="0.5", lw=0.8)
+        ax.set_yticks(y, [c["label"] + (" (baseline)" if c["is_baseline"] else "") for c in members], fontsize=8)
+        problem, preset, rcond, precision, t_end, seeds = group
+        ax.set_title(
+            f"{problem} {preset}, rcond {rcond:g}, {precision}, t_end {t_end:g}, seeds {seeds[0]}…{seeds[-1]}",
+            fontsize=9,
+        )
+    axes[-1].set_xlabel("space-time error against the baseline, paired over the seeds (%), ± 2 s.e.")
+    fig.savefig(path, dpi=120)
+
+
 def _e(v: float) -> str:
     return f"{'-':>9}" if v != v else f"{v:9.3e}"
 
@@ -237,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--baseline", help="with --compare: the baseline is the first row whose θ(0) and variant contain this"
     )
+    ap.add_argument("--plot", metavar="F.png", help="also draw the paired comparison (--compare, or ≥ 2 variants)")
     args = ap.parse_args(argv)
     if args.compare:
         try:
@@ -246,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
         if not rows:
             raise SystemExit(f"--compare: no rows in {args.compare}")
         print_comparison(rows, args.baseline)
+        if args.plot:
+            plot_comparison(rows, args.plot, args.baseline)
+            print(f"# plot: {args.plot}")
         return
     if not args.problem:
         ap.error("--problem is required (unless --compare)")
@@ -364,6 +404,9 @@ def main(argv: list[str] | None = None) -> None:
     if len(rows) > 1:
         print()
         print_comparison(rows)
+        if args.plot:
+            plot_comparison(rows, args.plot)
+            print(f"# plot: {args.plot}")
 
 
 if __name__ == "__main__":

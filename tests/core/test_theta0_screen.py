@@ -124,10 +124,16 @@ def test_compare_pairs_each_row_with_its_groups_baseline(screen):
         assert q == ("0" if c["is_baseline"] else f"{c['paired']:+.3f} ± {c['se']:.3f}"), (q, c["label"])
 
 
-def test_compare_cli(screen, capsys):
-    screen.main(["--compare", str(ROWS)])
+def test_compare_cli(screen, capsys, tmp_path):
+    png = tmp_path / "paired.png"
+    screen.main(["--compare", str(ROWS), "--plot", str(png)])
     printed = capsys.readouterr().out
     assert "paired" in printed and "adam-lm,lr=1e-3,embed=5 (init_seed 0) base" in printed
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"# plot: {png}" in printed
+    one = tmp_path / "one.jsonl"
+    one.write_text(ROWS.read_text().splitlines()[0] + "\n")  # a group of one row: nothing to draw
+    with pytest.raises(SystemExit, match="no group of two or more rows"):
+        screen.main(["--compare", str(one), "--plot", str(tmp_path / "none.png")])
     with pytest.raises(SystemExit, match="--compare: rows written by --out expected"):
         screen.main(["--compare", str(ROWS.with_suffix(".missing"))])
     with pytest.raises(SystemExit):
