@@ -25,8 +25,8 @@ Comparing θ(0)s: with two or more variants, and with ``--compare F.jsonl`` (row
 runs, nothing marched), it prints each row's space-time error and its **paired** difference from a baseline: the
 mean over the seeds of log(error / the baseline's error on the same seed) ± its standard error, and
 exp(paired) − 1 as a percentage. Rows pair only with rows of the same problem, preset, cut-off, precision, ``t_end``
-and seeds; the baseline is each such group's first ``base`` row (θ(0) itself) or, with ``--baseline TEXT``, its
-first row whose θ(0) and variant contain TEXT. Pairing removes most of the sketch seeds' spread, which is larger
+and seeds; the baseline is each such group's first ``base`` row (θ(0) itself), else its first row, or, with
+``--baseline TEXT``, its first row whose θ(0) and variant contain TEXT. Pairing removes most of the sketch seeds' spread, which is larger
 than the differences between fits (docs/initial-fit.md). ``--plot F.png`` draws the same as a forest plot (± 2
 standard errors; green: better than the baseline by more than that, red: worse).
 """
@@ -122,10 +122,14 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def _floats(values: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], np.float64)  # a null error is a failed seed
+
+
 def paired(base: list[float], errors: list[float]) -> tuple[float, float, int]:
     """Mean over the seeds of log(error / the baseline's error on the same seed), its standard error, and the
     number of seeds both have a finite positive error for (a failed seed is left out and counted)."""
-    b, e = np.asarray(base, np.float64), np.asarray(errors, np.float64)
+    b, e = _floats(base), _floats(errors)
     ok = np.isfinite(b) & np.isfinite(e) & (b > 0) & (e > 0)
     d = np.log(e[ok] / b[ok])
     if d.size == 0:
@@ -165,7 +169,7 @@ def compare_rows(rows: list[dict], baseline: str | None = None) -> list[dict]:
         b = base_of[key(r)]
         nan = float("nan")
         mean_log, se, n = paired(b["errors"], r["errors"]) if b is not None else (nan, nan, 0)
-        errors = np.asarray(r["errors"], np.float64)
+        errors = _floats(r["errors"])
         out.append(
             dict(
                 label=label(r),
@@ -271,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", help="append one JSON row per variant to this file")
     ap.add_argument("--compare", metavar="F.jsonl", help="march nothing: pair the rows of --out files (see above)")
     ap.add_argument(
-        "--baseline", help="with --compare: the baseline is the first row whose θ(0) and variant contain this"
+        "--baseline", help="compare against the first row whose θ(0) and variant contain this (default: see above)"
     )
     ap.add_argument("--plot", metavar="F.png", help="also draw the paired comparison (--compare, or ≥ 2 variants)")
     args = ap.parse_args(argv)
@@ -315,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     net = Network(problem.dim, problem.lengths, cfg0.width, cfg0.depth)
     n_act = net.depth - 1
     variants = [parse_variant(v, n_act) for v in (args.variant or ["base:"])]
+    if args.plot and len(variants) < 2:
+        raise SystemExit("--plot: a march draws a comparison of two or more --variant (or use --compare F.jsonl)")
     if args.theta:
         try:
             theta0 = np.asarray(np.load(args.theta, allow_pickle=False)["theta"], np.float64)
@@ -403,9 +409,9 @@ def main(argv: list[str] | None = None) -> None:
                 f.write(json.dumps({k: None if v != v else v for k, v in row.items()}) + "\n")  # nan → null
     if len(rows) > 1:
         print()
-        print_comparison(rows)
+        print_comparison(rows, args.baseline)
         if args.plot:
-            plot_comparison(rows, args.plot)
+            plot_comparison(rows, args.plot, args.baseline)
             print(f"# plot: {args.plot}")
 
 

@@ -66,7 +66,11 @@ def test_bad_factors_and_specs_are_named(screen):
 def test_screen_marches_each_variant_and_appends_rows(screen, tmp_path, capsys):
     out = tmp_path / "rows.jsonl"
     argv = ["--problem", "burgers", "--preset", "smoke", "--t-end", "0.02", "--seeds", "0-1", "--out", str(out)]
-    screen.main([*argv, "--variant", "base:", "--variant", "mixed:cin=2/0.5;dout=3;e=0.5"])
+    with pytest.raises(SystemExit, match="--plot: a march draws a comparison of two or more"):
+        screen.main([*argv, "--plot", str(tmp_path / "one.png")])  # refused before any fit or march
+    assert not out.exists()
+    png = tmp_path / "two.png"
+    screen.main([*argv, "--variant", "base:", "--variant", "mixed:cin=2/0.5;dout=3;e=0.5", "--plot", str(png)])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["variant"] for r in rows] == ["base", "mixed"]
     for r in rows:
@@ -79,6 +83,7 @@ def test_screen_marches_each_variant_and_appends_rows(screen, tmp_path, capsys):
     assert rows[1]["j0_sigma_max"] != pytest.approx(rows[0]["j0_sigma_max"], rel=1e-3)
     printed = capsys.readouterr().out
     assert "mixed" in printed and "paired" in printed  # two variants: paired against the first
+    assert png.stat().st_size > 0
 
 
 ROWS = SCRIPT.parents[0] / "results" / "initial-fit-heldout-2026-12-04b-epyc.jsonl"
@@ -105,6 +110,8 @@ def test_compare_pairs_each_row_with_its_groups_baseline(screen):
     broken = [dict(r) for r in rows]
     last = broken[-1]
     last["errors"] = [float("nan"), *last["errors"][1:]]
+    assert screen.compare_rows(broken)[-1]["n"] == len(last["errors"]) - 1
+    last["errors"] = [None, *last["errors"][1:]]  # as a row read back from JSON may hold it
     assert screen.compare_rows(broken)[-1]["n"] == len(last["errors"]) - 1
     # --baseline picks another row; a group without a match pairs nothing
     other = screen.compare_rows(rows, baseline="embed=5 (init_seed 0) base")
