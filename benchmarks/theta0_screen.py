@@ -257,6 +257,13 @@ def group_of(name: str) -> str:
     return "dense b" if name.startswith("dense") else name  # out/w, out/b
 
 
+def _report(rows: list[dict], args: argparse.Namespace) -> None:
+    print_comparison(rows, args.baseline)
+    if args.plot:
+        plot_comparison(rows, args.plot, args.baseline)
+        print(f"# plot: {args.plot}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problem", help="PDE (see `rsng problems`); required unless --compare")
@@ -286,10 +293,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--compare: rows written by --out expected ({err})") from None
         if not rows:
             raise SystemExit(f"--compare: no rows in {args.compare}")
-        print_comparison(rows, args.baseline)
-        if args.plot:
-            plot_comparison(rows, args.plot, args.baseline)
-            print(f"# plot: {args.plot}")
+        _report(rows, args)
         return
     if not args.problem:
         ap.error("--problem is required (unless --compare)")
@@ -381,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
             "t_end": args.t_end,
             "precision": args.precision,
             "seeds": seeds,
-            "errors": errors.tolist(),
+            "errors": [None if e != e else e for e in errors.tolist()],  # a failed seed's nan → null
             "status": [r.status for r in results],
             "mean": float(errors.mean()),
             "max_over_min": float(errors.max() / errors.min()),
@@ -409,10 +413,7 @@ def main(argv: list[str] | None = None) -> None:
                 f.write(json.dumps({k: None if v != v else v for k, v in row.items()}) + "\n")  # nan → null
     if len(rows) > 1:
         print()
-        print_comparison(rows, args.baseline)
-        if args.plot:
-            plot_comparison(rows, args.plot, args.baseline)
-            print(f"# plot: {args.plot}")
+        _report(rows, args)
 
 
 if __name__ == "__main__":
