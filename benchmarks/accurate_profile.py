@@ -16,10 +16,11 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from rsng.core.threads import cpu_kind
 
 CHILD = r"""
 import json, resource, sys, time
@@ -55,7 +56,7 @@ def main() -> int:
     ap.add_argument("--solvers", nargs="+", default=["fast", "full-jacobian"])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}"
+    machine = f"{cpu_kind()}, {os.cpu_count()} CPUs, threads={args.threads}"
     print(f"# {machine}")
     print(
         f"{'solver':<10} {'n':>6} {'s':>5} {'compile_s':>9} {'ms/step':>9} {'run_s (proj.)':>14} "

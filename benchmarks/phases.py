@@ -37,14 +37,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rsng.core.threads import configure_threads  # noqa: E402
+from rsng.core.threads import configure_threads, cpu_kind  # noqa: E402
 
 
 def best_time(fn, *args, reps: int = 5, inner: int | None = None, budget_s: float = 1.0) -> float:
@@ -142,7 +141,7 @@ def main() -> int:
     theta = jnp.asarray(theta0, jnp.float32)
     rate = gemm_rate(args.threads)
     machine = (
-        f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPUs, "
+        f"{cpu_kind()}, {os.cpu_count()} CPUs, "
         f"threads={args.threads}, jax {jax.__version__}, float32 GEMM {rate / 1e9:.0f} GFLOP/s"
     )
     print(f"# {machine}")

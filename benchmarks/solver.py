@@ -20,12 +20,11 @@ import argparse
 import csv
 import datetime as dt
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-from rsng.core.threads import configure_threads
+from rsng.core.threads import configure_threads, cpu_kind
 
 
 def main() -> int:
@@ -60,7 +59,7 @@ def main() -> int:
 
     rows = []
     print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}, "
+        f"# {cpu_kind()}, {os.cpu_count()} CPUs, threads={args.threads}, "
         f"jax {jax.__version__}, lstsq={args.lstsq or 'default'}, solver={args.solver}, "
         f"compilation cache={'on' if args.cache_dir else 'off'}"
     )

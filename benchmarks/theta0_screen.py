@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -298,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.problem:
         ap.error("--problem is required (unless --compare)")
 
-    from rsng.core.threads import configure_threads
+    from rsng.core.threads import configure_threads, cpu_kind
 
     threads = configure_threads(args.threads, override=args.threads is not None)
 
@@ -336,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         theta0, _ = initial_theta(problem, net, cfg0.n, cfg0.init_seed, parse(cfg0.fit_recipe))
         source = f"{cfg0.fit_recipe} (init_seed {cfg0.init_seed})"
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={threads}"
+    machine = f"{cpu_kind()}, {os.cpu_count()} CPUs, threads={threads}"
     print(
         f"# {machine}, {args.problem} {args.preset} rcond={args.rcond:g} t_end={args.t_end:g} {args.precision}, "
         f"seeds {seeds[0]}…{seeds[-1]} ({len(seeds)}), θ(0): {source}",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rsng.core.files import CACHE_ENV, cache_root
 
-__all__ = ["configure_threads", "available_cpus", "enable_compilation_cache", "claim_cpus"]
+__all__ = ["configure_threads", "available_cpus", "cpu_kind", "enable_compilation_cache", "claim_cpus"]
 
 _BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
@@ -26,6 +26,29 @@ def available_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
+
+
+def cpu_kind() -> str:
+    """This CPU's kind: vendor, family, model and widest vector ISA from ``/proc/cpuinfo``, e.g.
+    ``AuthenticAMD-25-17-avx512`` (``unknown`` where there is none).
+
+    XLA compiles for the host's vector width, so the summation order, and in float32 the last bits,
+    differ between kinds; the truncated least squares amplifies that (tests/core/test_golden.py:
+    1e-3–3e-2 relative after 12 steps), and long fits do not repeat across kinds
+    (docs/initial-fit.md). So results rows record it in ``device`` (``cpu:<kind>``), the benchmarks
+    print it, and tests/core/golden/ names its bit-for-bit sets by it.
+    """
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        return "unknown"
+    flags = set(info.get("flags", "").split())
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    parts = [info.get("vendor_id", "unknown"), info.get("cpu family", "?"), info.get("model", "?"), isa]
+    return "-".join(p.replace(" ", "_") for p in parts)
 
 
 def configure_threads(n: int | None = None, *, override: bool = False) -> int:

@@ -148,7 +148,13 @@ TRAJECTORY_COLUMNS: tuple[Column, ...] = (
     _C("rsng_version", "string", False, "rsng package version"),
     _C("git_sha", "string", True, "git commit of the code that ran the trial, if known"),
     _C("jax_version", "string", False, "JAX version"),
-    _C("device", "string", False, "device the trial ran on (e.g. cpu, gpu:NVIDIA H200)"),
+    _C(
+        "device",
+        "string",
+        False,
+        "device the trial ran on: cpu:<vendor>-<family>-<model>-<isa> (e.g. cpu:AuthenticAMD-25-17-avx512)"
+        " or gpu:<kind> (e.g. gpu:NVIDIA H200)",
+    ),
     _C("started_at", "timestamp", False, "trial start (UTC)"),
     _C("finished_at", "timestamp", False, "trial end (UTC)"),
 )

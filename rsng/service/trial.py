@@ -164,6 +164,7 @@ def run_trajectory(
 
     from rsng import __version__
     from rsng.core.integrate import Trajectory, TrajectoryBatch
+    from rsng.core.threads import cpu_kind
     from rsng.results import storage_path, write_steps, write_trajectory
     from rsng.results.rows import base_row, finish_row
 
@@ -173,6 +174,9 @@ def run_trajectory(
     started = _now()
     versions = item.versions
     device = jax.devices()[0]
+    # a CPU is named by its kind (float32 bits differ between kinds: rsng.core.threads.cpu_kind)
+    kind = cpu_kind() if device.platform == "cpu" else getattr(device, "device_kind", "")
+    device_name = f"{device.platform}:{kind}".rstrip(":")
     rows = [
         base_row(
             item.sweep,
@@ -182,7 +186,7 @@ def run_trajectory(
             rsng_version=__version__,
             git_sha=versions.get("git_sha"),
             jax_version=jax.__version__,
-            device=f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":"),
+            device=device_name,
             started_at=started,
         )
         for tid, c in zip(ids, cfgs)

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rsng.core.threads import cpu_kind
+
 GOLDEN_DIR = Path(__file__).with_name("golden")
 #: Relative tolerances on CPUs without a set of their own: (float32, float64). ``theta`` is compared
 #: norm-wise, the rows element-wise (max over steps). About 3× the largest difference seen between two
@@ -87,22 +89,6 @@ def _run(preset, overrides, theta0=None, cache_dir=None):
         "theta": r.theta,
         "rel_l2": np.asarray(r.rel_l2),
     }
-
-
-def cpu_kind() -> str:
-    """This CPU's kind, as the golden sets are named: vendor, family, model and widest vector ISA
-    (from /proc/cpuinfo; ``unknown`` elsewhere)."""
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        return "unknown"
-    flags = set(info.get("flags", "").split())
-    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
-    parts = [info.get("vendor_id", "unknown"), info.get("cpu family", "?"), info.get("model", "?"), isa]
-    return "-".join(p.replace(" ", "_") for p in parts)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ when it dies. Real processes, real flock()s, real affinity masks."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import textwrap
 
 import pytest
 
-from rsng.core.threads import available_cpus
+from rsng.core.threads import available_cpus, cpu_kind
 
 CLAIM = textwrap.dedent("""
     import json, os, sys, time
@@ -24,6 +25,21 @@ CLAIM = textwrap.dedent("""
     if sys.argv[4] == "hold":
         time.sleep(600)
 """)
+
+
+@pytest.mark.skipif(shutil.which("lscpu") is None, reason="no lscpu to compare with")
+def test_cpu_kind_names_this_cpu_as_lscpu_does():
+    """Vendor, family and model as util-linux's lscpu reads them; the ISA from the CPU's flags."""
+    env = {**os.environ, "LC_ALL": "C"}
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True, env=env).stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    if "CPU family" not in fields:  # not an x86 CPU: no family in /proc/cpuinfo either
+        pytest.skip(f"lscpu names no CPU family here: {sorted(fields)}")
+    vendor, family, model, isa = cpu_kind().split("-")
+    assert (vendor, family, model) == (fields["Vendor ID"], fields["CPU family"], fields["Model"])
+    flags = fields.get("Flags", "").split()
+    assert isa == ("avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other")
 
 
 def start(lock_dir, n=1, jax="nojax", hold="hold"):
