@@ -264,10 +264,12 @@ def test_sigint_to_the_driver_stops_cleanly_and_resume_finishes_bit_identically(
     finished = {tid: (p.stat().st_mtime_ns, p.read_bytes()) for tid, p in done.items()}
     unfinished_states = {p.stem: state_k(p) for p in (sweep_dir / "_state").glob("*.npz") if p.stem not in done}
     # A trial stops at its next report to Tune (reports are ≤ 1 s apart), so the trajectory in progress at
-    # the SIGINT stops part-way (a state, no row) or, on a fast CPU, ends first (seen on an AMD EPYC Zen 5:
-    # its last 800 steps took < 1 s). Either is a clean stop; resuming from a mid-trajectory state is
-    # checked whatever the CPU by the worker-SIGKILL test above and test_sweep.py's driver SIGKILL.
-    assert all(0 < k < 1000 for k in unfinished_states.values()), unfinished_states
+    # the SIGINT stops part-way (a state, no row), or at its last report, after its last state and before
+    # its row (k = 1000, seen on an AMD EPYC Zen 4; test_a_trial_stopped_at_its_last_report_resumes_to_the_same_row),
+    # or, on a fast CPU, ends first (seen on an AMD EPYC Zen 5: its last 800 steps took < 1 s). Each is a
+    # clean stop, and the resume below must finish it bit-identically; resuming from a mid-trajectory state
+    # is checked whatever the CPU by the worker-SIGKILL test above and test_sweep.py's driver SIGKILL.
+    assert all(0 < k <= 1000 for k in unfinished_states.values()), unfinished_states
     print(f"SIGINT: {len(done)} rows, part-way states {unfinished_states}")
     runs = mlflow_runs(sqlite_uri(sweep_dir))
     parents = [r for r in runs if r.data.tags.get("rsng.kind") == "parent"]
@@ -410,6 +412,67 @@ def test_diverging_configuration_is_recorded_and_the_sweep_continues(reference, 
     assert len(failed) == 3 and all(x.info.status == "FAILED" for x in failed)
     steps = dict(zip(div["trial_id"].astype(str), div["diverged_step"]))
     assert all(f"step {int(steps[x.data.tags['rsng.trial_id']])}" in x.data.tags["rsng.error_message"] for x in failed)
+
+
+# -- a trial stopped at its last report ------------------------------------------------------------------------------
+STOP_AT_LAST_REPORT = """
+import json, sys
+from rsng.service.trial import run_trajectory
+from rsng.service.work import WorkItem
+
+item = WorkItem.from_dict(json.loads(sys.argv[1]))
+cfg = item.members[0].config
+steps = round(cfg.t_end / cfg.dt)
+
+def report(metrics, state):  # what Tune does to a trial it stops: the report does not return
+    if not metrics["done"] and metrics["step"] == steps:
+        raise KeyboardInterrupt
+
+run_trajectory(item, report=report if sys.argv[2] == "stop" else None)
+"""
+
+
+def test_a_trial_stopped_at_its_last_report_resumes_to_the_same_row(tmp_path):
+    """A trial stopped at the report after its last step has saved its final state (k = all steps) and
+    written no row; run again, it writes the row from that state without stepping, and row and steps
+    equal those of a run never stopped (the serial runner's trial code, no Ray needed)."""
+    import json
+
+    from rsng.results import load
+    from rsng.service.runner import Prepared, SweepOptions, _trial_payload
+    from rsng.service.spec import SweepSpec
+
+    spec = SweepSpec("faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke"})
+    t = spec.expand()[0]
+    steps = round(t.config.t_end / t.config.dt)
+
+    def trial(sweep_dir, mode):
+        payload = _trial_payload(
+            t,
+            Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set()),
+            SweepOptions(cache_dir=str(tmp_path / "cache")),
+            {"rsng_version": "0"},
+        )
+        args = [sys.executable, "-c", STOP_AT_LAST_REPORT, json.dumps(payload.to_dict()), mode]
+        return subprocess.run(args, capture_output=True, text=True, timeout=300, env=sweep_env())
+
+    stopped, whole = tmp_path / "stopped" / "faults", tmp_path / "whole" / "faults"
+    r = trial(stopped, "stop")
+    assert r.returncode != 0 and "KeyboardInterrupt" in r.stderr, r.stderr[-3000:]
+    assert rows(stopped) == {} and state_k(stopped / "_state" / f"{t.trial_id}.npz") == steps
+    for sweep_dir in (stopped, whole):
+        r = trial(sweep_dir, "run")
+        assert r.returncode == 0, r.stderr[-3000:]
+    a, b = load(stopped), load(whole)
+    assert len(a.trajectories) == 1 and a.trajectories.iloc[0]["status"] == "ok"
+    assert int(a.trajectories.iloc[0]["steps"]) == steps
+    same = ["trial_id", "status", "steps", "rel_l2", "rel_l2_t0", "rel_l2_final", "j0_rank", "diverged_step"]
+    pd.testing.assert_frame_equal(a.trajectories[same], b.trajectories[same])
+    key, timing = ["trial_id", "step"], ["wall_s_cumulative"]
+    pd.testing.assert_frame_equal(
+        a.steps.sort_values(key).reset_index(drop=True).drop(columns=timing),
+        b.steps.sort_values(key).reset_index(drop=True).drop(columns=timing),
+    )
 
 
 # -- an exception inside a trial ----------------------------------------------------------------------------------------
