@@ -414,13 +414,43 @@ def test_diverging_configuration_is_recorded_and_the_sweep_continues(reference, 
     assert all(f"step {int(steps[x.data.tags['rsng.trial_id']])}" in x.data.tags["rsng.error_message"] for x in failed)
 
 
-# -- a trial stopped at its last report ------------------------------------------------------------------------------
-STOP_AT_LAST_REPORT = """
+# -- the serial runner's trial code in a subprocess (no Ray needed) ------------------------------------------------------
+RUN_TRAJECTORY = """
 import json, sys
 from rsng.service.trial import run_trajectory
 from rsng.service.work import WorkItem
 
 item = WorkItem.from_dict(json.loads(sys.argv[1]))
+"""
+
+
+def one_heat_trial():
+    """The spec and the one trial of a one-seed ``heat`` smoke sweep."""
+    from rsng.service.spec import SweepSpec
+
+    spec = SweepSpec("faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke"})
+    return spec, spec.expand()[0]
+
+
+def run_trial(spec, t, sweep_dir: Path, cache: Path, code: str, *args: str) -> subprocess.CompletedProcess:
+    """Run trial ``t`` of ``spec`` into ``sweep_dir`` in a fresh interpreter: ``RUN_TRAJECTORY`` (which
+    parses the trial's work item into ``item``) followed by ``code``; ``args`` follow the payload in argv."""
+    import json
+
+    from rsng.service.runner import Prepared, SweepOptions, _trial_payload
+
+    payload = _trial_payload(
+        t,
+        Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set()),
+        SweepOptions(cache_dir=str(cache)),
+        {"rsng_version": "0"},
+    )
+    args = [sys.executable, "-c", RUN_TRAJECTORY + code, json.dumps(payload.to_dict()), *args]
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=sweep_env())
+
+
+# -- a trial stopped at its last report ------------------------------------------------------------------------------
+STOP_AT_LAST_REPORT = """
 cfg = item.members[0].config
 steps = round(cfg.t_end / cfg.dt)
 
@@ -436,32 +466,16 @@ def test_a_trial_stopped_at_its_last_report_resumes_to_the_same_row(tmp_path):
     """A trial stopped at the report after its last step has saved its final state (k = all steps) and
     written no row; run again, it writes the row from that state without stepping, and row and steps
     equal those of a run never stopped (the serial runner's trial code, no Ray needed)."""
-    import json
-
     from rsng.results import load
-    from rsng.service.runner import Prepared, SweepOptions, _trial_payload
-    from rsng.service.spec import SweepSpec
 
-    spec = SweepSpec("faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke"})
-    t = spec.expand()[0]
+    spec, t = one_heat_trial()
     steps = round(t.config.t_end / t.config.dt)
-
-    def trial(sweep_dir, mode):
-        payload = _trial_payload(
-            t,
-            Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set()),
-            SweepOptions(cache_dir=str(tmp_path / "cache")),
-            {"rsng_version": "0"},
-        )
-        args = [sys.executable, "-c", STOP_AT_LAST_REPORT, json.dumps(payload.to_dict()), mode]
-        return subprocess.run(args, capture_output=True, text=True, timeout=300, env=sweep_env())
-
     stopped, whole = tmp_path / "stopped" / "faults", tmp_path / "whole" / "faults"
-    r = trial(stopped, "stop")
+    r = run_trial(spec, t, stopped, tmp_path / "cache", STOP_AT_LAST_REPORT, "stop")
     assert r.returncode != 0 and "KeyboardInterrupt" in r.stderr, r.stderr[-3000:]
     assert rows(stopped) == {} and state_k(stopped / "_state" / f"{t.trial_id}.npz") == steps
     for sweep_dir in (stopped, whole):
-        r = trial(sweep_dir, "run")
+        r = run_trial(spec, t, sweep_dir, tmp_path / "cache", STOP_AT_LAST_REPORT, "run")
         assert r.returncode == 0, r.stderr[-3000:]
     a, b = load(stopped), load(whole)
     assert len(a.trajectories) == 1 and a.trajectories.iloc[0]["status"] == "ok"
@@ -480,33 +494,12 @@ def test_an_exception_inside_a_trial_is_recorded_as_failed(tmp_path):
     """A trial whose run raises (here: a saved state of the wrong shape) writes a `failed` row with the
     error instead of crashing its worker (the serial runner, same trial code, no Ray needed)."""
     from rsng.results import load
-    from rsng.service.runner import Prepared, SweepOptions, _trial_payload
-    from rsng.service.spec import SweepSpec
     from rsng.service.trial import _save_state, state_path
 
-    spec = SweepSpec("faults", grid={"seed": [0]}, fixed={"problem": "heat", "preset": "smoke"})
-    t = spec.expand()[0]
+    spec, t = one_heat_trial()
     sweep_dir = tmp_path / "results" / "faults"
-    payload = _trial_payload(
-        t,
-        Prepared(spec, [t], sweep_dir, "sqlite:///unused", [t], set()),
-        SweepOptions(cache_dir=str(tmp_path / "cache")),
-        {"rsng_version": "0"},
-    )
     _save_state(state_path(sweep_dir, t.trial_id), {"theta": np.zeros(3, np.float32), "k": np.asarray(10)})
-    code = (
-        "import json, sys; from rsng.service.trial import run_trajectory; from rsng.service.work import WorkItem; "
-        "run_trajectory(WorkItem.from_dict(json.loads(sys.argv[1])))"
-    )
-    import json
-
-    r = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(payload.to_dict())],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=sweep_env(),
-    )
+    r = run_trial(spec, t, sweep_dir, tmp_path / "cache", "run_trajectory(item)")
     assert r.returncode == 0, r.stderr[-3000:]
     row = load(sweep_dir).trajectories.iloc[0]
     assert row["status"] == "failed" and row["trial_id"] == t.trial_id and pd.isna(row["rel_l2"])
