@@ -563,7 +563,9 @@ def _cmd_problems(args: argparse.Namespace) -> int:
         at = "".join(f", at rcond {r:g}: {rec}" for r, rec in sorted(pr.fit_recipe_at.items()))
         print(f"  fit_recipe={pr.fit_recipe}{at}")
         for preset, ov in pr.presets.items():
-            print(f"  --preset {preset}: " + ", ".join(f"{k}={v}" for k, v in ov.items()))
+            own = [f"{k}={v}" for k, v in ov.items() if k != "fit_recipe_at"]
+            own += [f"at rcond {r:g}: fit_recipe={rec}" for r, rec in sorted(ov.get("fit_recipe_at", {}).items())]
+            print(f"  --preset {preset}: " + ", ".join(own))
     return EXIT_OK
 
 

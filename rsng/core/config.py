@@ -129,11 +129,11 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     preset_values = problem.presets.get(preset, {})
     if preset is not None:
         _choice("preset", preset, PRESETS)
-        values.update(preset_values)
+        values.update({k: v for k, v in preset_values.items() if k not in ("fit_recipe", "fit_recipe_at")})
     values.update(overrides)
     if overrides.get("fit_recipe", "default") == "default":  # none asked for, or "default" by name (a sweep axis)
-        # the preset's own recipe, else the problem's at the run's cut-off (Problem.default_recipe)
-        values["fit_recipe"] = preset_values.get("fit_recipe") or problem.default_recipe(values["rcond"])
+        # the preset's at the run's cut-off, the preset's own, the problem's at the cut-off, the problem's
+        values["fit_recipe"] = problem.default_recipe(values["rcond"], preset)
     if values.get("s") == "dense":
         values["s"] = None
         values["sampler"] = "dense"

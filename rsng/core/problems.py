@@ -96,7 +96,8 @@ class Problem:
       fit_recipe_at: rcond → the default recipe of a run at exactly that cut-off, where one measured
         better there than ``fit_recipe`` (:meth:`default_recipe`; docs/initial-fit.md, "The default
         recipe at the paper's cut-off").
-      presets: preset name → overrides of ``n``, ``s``, ``t_end``, ``depth``, ``width``, ``fit_recipe``.
+      presets: preset name → overrides of ``n``, ``s``, ``t_end``, ``depth``, ``width``, ``fit_recipe``, and
+        ``fit_recipe_at`` (rcond → recipe, as above, for that preset only; :meth:`default_recipe`).
       reference: how the product computes the reference solution.
     """
 
@@ -120,20 +121,35 @@ class Problem:
             if len(alpha) != self.dim:
                 raise ValueError(f"{self.name}: derivative {name!r} has {len(alpha)} orders, box has {self.dim} dims")
         object.__setattr__(self, "derivatives", MappingProxyType(dict(self.derivatives)))
-        object.__setattr__(
-            self, "presets", MappingProxyType({k: MappingProxyType(dict(v)) for k, v in self.presets.items()})
-        )
+        presets = {}
+        for name, values in self.presets.items():
+            values = dict(values)
+            if "fit_recipe_at" in values:
+                values["fit_recipe_at"] = MappingProxyType({float(k): v for k, v in values["fit_recipe_at"].items()})
+            presets[name] = MappingProxyType(values)
+        object.__setattr__(self, "presets", MappingProxyType(presets))
         object.__setattr__(
             self, "fit_recipe_at", MappingProxyType({float(k): v for k, v in self.fit_recipe_at.items()})
         )
 
-    def default_recipe(self, rcond: Any) -> str:
-        """The default fit recipe of a run at cut-off ``rcond``: ``fit_recipe_at[rcond]`` if listed, else
-        ``fit_recipe`` (also for an ``rcond`` that is not a number: the run field's check reports it)."""
+    def default_recipe(self, rcond: Any, preset: str | None = None) -> str:
+        """The default fit recipe of a run of ``preset`` at cut-off ``rcond``, the first of: the preset's
+        recipe at that cut-off (``presets[preset]["fit_recipe_at"][rcond]``), the preset's own
+        (``presets[preset]["fit_recipe"]``), the problem's at that cut-off (``fit_recipe_at[rcond]``), the
+        problem's (``fit_recipe``). An ``rcond`` that is not a number matches no cut-off (the run field's
+        check reports it)."""
         try:
-            return self.fit_recipe_at.get(float(rcond), self.fit_recipe)
+            at: float | None = float(rcond)
         except (TypeError, ValueError):
-            return self.fit_recipe
+            at = None
+        own = self.presets.get(preset, {}) if preset is not None else {}
+        if at is not None and at in own.get("fit_recipe_at", {}):
+            return own["fit_recipe_at"][at]
+        if "fit_recipe" in own:
+            return own["fit_recipe"]
+        if at is not None and at in self.fit_recipe_at:
+            return self.fit_recipe_at[at]
+        return self.fit_recipe
 
     @property
     def dim(self) -> int:

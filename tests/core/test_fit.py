@@ -241,6 +241,50 @@ def test_default_recipe_follows_the_cut_off():
         resolve("fast", problem="burgers", rcond="x")
 
 
+def test_a_preset_may_name_its_own_recipe_at_a_cut_off():
+    """A preset's ``fit_recipe_at`` comes before the preset's own recipe, which comes before the problem's
+    at that cut-off and the problem's (Problem.default_recipe); resolve follows it, and an explicit recipe
+    wins over all of them."""
+    import dataclasses
+
+    from rsng.core import problems
+
+    base = get_problem("heat")
+    pr = dataclasses.replace(
+        base,
+        name="heat_recipes",
+        fit_recipe="lm=11",
+        fit_recipe_at={1e-4: "lm=12", 1e-3: "lm=13"},
+        presets={
+            "smoke": {**base.presets["smoke"], "fit_recipe": "lm=21", "fit_recipe_at": {"1e-4": "lm=22"}},
+            "fast": {**base.presets["fast"], "fit_recipe_at": {1e-4: "lm=31"}},
+        },
+    )
+    assert dict(pr.presets["smoke"]["fit_recipe_at"]) == {1e-4: "lm=22"}  # keys are cut-offs, as floats
+    expected = {
+        ("smoke", 1e-4): "lm=22",  # the preset's at the cut-off
+        ("smoke", 1e-3): "lm=21",  # the preset's own, before the problem's at the cut-off
+        ("smoke", 1e-5): "lm=21",
+        ("fast", 1e-4): "lm=31",  # the preset's at the cut-off
+        ("fast", 1e-3): "lm=13",  # the problem's at the cut-off
+        ("fast", 1e-5): "lm=11",  # the problem's
+        ("accurate", 1e-4): "lm=12",  # a preset with no recipe of its own
+        (None, 1e-4): "lm=12",
+        (None, 2e-4): "lm=11",
+    }
+    for (preset, rcond), recipe in expected.items():
+        assert pr.default_recipe(rcond, preset) == recipe, (preset, rcond)
+    assert pr.default_recipe("x", "fast") == "lm=11" and pr.default_recipe("x", "smoke") == "lm=21"
+    problems.register(pr)
+    try:
+        for (preset, rcond), recipe in expected.items():
+            assert resolve(preset, problem=pr.name, rcond=rcond).fit_recipe == recipe, (preset, rcond)
+            assert resolve(preset, problem=pr.name, rcond=rcond, fit_recipe="default").fit_recipe == recipe
+            assert resolve(preset, problem=pr.name, rcond=rcond, fit_recipe="lm=5").fit_recipe == "lm=5"
+    finally:
+        problems._REGISTRY.pop(pr.name)
+
+
 def test_docs_state_every_recipe_as_the_code_defines_it():
     """docs/initial-fit.md's recipe table and docs/results-schema.md's `fit_recipe` row list the named
     recipes and keys of :mod:`rsng.core.recipe`, with its values (a new recipe or key is a doc change too)."""
