@@ -271,7 +271,8 @@ register(
             "smoke": {"n": 256, "s": 50, "depth": 3, "t_end": 0.5, "fit_recipe": SMOKE_RECIPE},
             "fast": {"n": 1000, "s": 150},
             # at the paper's cut-off on the accurate grid a richer start keeps more of the s = 800 directions
-            # (125 against 107) and marches 20–37 % better over two init seeds (docs/initial-fit.md, "Shipped fits")
+            # (125 against 107) and marches 11–24 % better than adam-lm from the same init seed, over two init
+            # seeds (docs/initial-fit.md, "Shipped fits")
             "accurate": {"n": 10_000, "s": 800, "fit_recipe_at": {RCOND_PAPER: "adam-lm,embed=2"}},
         },
     )
