@@ -16,6 +16,9 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+#: the reader of stdout went away (``rsng problems | head -3``): 128 + SIGPIPE, as a shell reports a
+#: command that the signal stopped
+EXIT_PIPE = 141
 
 
 def _flag(field: str) -> str:
@@ -585,6 +588,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"rsng {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # stop quietly, and point stdout at /dev/null so the interpreter's last flush does not fail again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

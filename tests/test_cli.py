@@ -135,6 +135,28 @@ def test_problems_lists_each_default_recipe(capsys):
     assert "fit_recipe=adam-lm,lr=1e-3, at rcond 0.0001: adam-lm,lr=1e-3,embed=3" in blocks["burgers"]
 
 
+def test_a_reader_that_goes_away_stops_the_command_quietly():
+    """``rsng problems | head -3``: the write into a pipe whose reader has gone fails, and rsng stops with
+    128 + SIGPIPE and no traceback (the read end is closed before rsng starts, so the write always fails)."""
+    import os
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run(
+            [sys.executable, "-c", "import sys; from rsng.cli import main; sys.exit(main(['problems']))"],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(w)
+    assert p.returncode == 141 and p.stderr == "", (p.returncode, p.stderr[-2000:])
+
+
 def test_fit_takes_the_default_recipe_of_the_cut_off(tmp_path, capsys):
     # allen_cahn and burgers at the paper's cut-off have a default recipe of their own, shipped: no fit runs
     from rsng.core.problems import get_problem
