@@ -79,6 +79,11 @@ class ExactReference:
     exact: Callable[[Any, Array, float], Array]
 
 
+def _by_cutoff(recipes: Mapping[Any, str]) -> Mapping[float, str]:
+    """rcond → recipe, read-only, keyed by the cut-off as a float (``"1e-4"`` and ``1e-4`` are one key)."""
+    return MappingProxyType({float(k): v for k, v in recipes.items()})
+
+
 @dataclass(frozen=True)
 class Problem:
     """A periodic evolution equation ``u_t = f(x, u, ∂u)`` and its defaults.
@@ -125,12 +130,10 @@ class Problem:
         for name, values in self.presets.items():
             values = dict(values)
             if "fit_recipe_at" in values:
-                values["fit_recipe_at"] = MappingProxyType({float(k): v for k, v in values["fit_recipe_at"].items()})
+                values["fit_recipe_at"] = _by_cutoff(values["fit_recipe_at"])
             presets[name] = MappingProxyType(values)
         object.__setattr__(self, "presets", MappingProxyType(presets))
-        object.__setattr__(
-            self, "fit_recipe_at", MappingProxyType({float(k): v for k, v in self.fit_recipe_at.items()})
-        )
+        object.__setattr__(self, "fit_recipe_at", _by_cutoff(self.fit_recipe_at))
 
     def default_recipe(self, rcond: Any, preset: str | None = None) -> str:
         """The default fit recipe of a run of ``preset`` at cut-off ``rcond``, the first of: the preset's
@@ -141,15 +144,11 @@ class Problem:
         try:
             at: float | None = float(rcond)
         except (TypeError, ValueError):
-            at = None
-        own = self.presets.get(preset, {}) if preset is not None else {}
-        if at is not None and at in own.get("fit_recipe_at", {}):
+            at = None  # a key of no mapping below (their keys are floats)
+        own = self.presets.get(preset, {})
+        if at in own.get("fit_recipe_at", {}):
             return own["fit_recipe_at"][at]
-        if "fit_recipe" in own:
-            return own["fit_recipe"]
-        if at is not None and at in self.fit_recipe_at:
-            return self.fit_recipe_at[at]
-        return self.fit_recipe
+        return own.get("fit_recipe") or self.fit_recipe_at.get(at, self.fit_recipe)
 
     @property
     def dim(self) -> int:
