@@ -174,6 +174,19 @@ def test_fit_takes_the_default_recipe_of_the_cut_off(tmp_path, capsys):
     assert not any(tmp_path.rglob("*.npz"))  # nothing fitted into the cache
 
 
+def test_fit_reports_its_progress_on_stderr_and_json_stays_quiet(tmp_path, capsys):
+    argv = ["fit", "--problem", "heat", "--preset", "smoke", "--depth", "3", "--width", "6", "--n", "32"]
+    argv += ["--fit-recipe", "lbfgs=25,lm=2,adam=40,lr=3e-3", "--cache-dir", str(tmp_path)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    progress = [ln for ln in captured.err.splitlines() if ln.startswith(("  L-BFGS ", "  Adam "))]
+    assert progress[-1].startswith("  Adam     40/40: loss ") and progress[-1].endswith("s left")
+    assert sum(ln.startswith("  L-BFGS ") for ln in progress) == 20 and "source          fitted" in captured.out
+    assert main(argv + ["--json", "--refit"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and json.loads(captured.out)["source"] == "fitted"
+
+
 def test_solve_json_is_exactly_one_object(tmp_path):
     out = subprocess.run(
         [

@@ -155,19 +155,15 @@ def fit(
     opt = optax.lbfgs()
     vg = optax.value_and_grad_from_state(loss)
 
-    @jax.jit
-    def lbfgs_run(theta):
-        def body(_, carry):
-            th, st = carry
-            value, grad = vg(th, state=st)
-            upd, st = opt.update(grad, st, th, value=value, grad=grad, value_fn=loss)
-            th_new = optax.apply_updates(th, upd)
-            ok = jnp.all(jnp.isfinite(th_new))
-            return jnp.where(ok, th_new, th), st
+    def lbfgs_body(_, carry):
+        th, st = carry
+        value, grad = vg(th, state=st)
+        upd, st = opt.update(grad, st, th, value=value, grad=grad, value_fn=loss)
+        th_new = optax.apply_updates(th, upd)
+        ok = jnp.all(jnp.isfinite(th_new))
+        return jnp.where(ok, th_new, th), st
 
-        return jax.lax.fori_loop(0, settings.lbfgs_steps, body, (theta, opt.init(theta)))[0]
-
-    theta = lbfgs_run(theta)
+    theta = _loop(lbfgs_body, (theta, opt.init(theta)), settings.lbfgs_steps, log, "L-BFGS", lambda c: loss(c[0]))[0]
     after_lbfgs = float(loss(theta))
     x_lm = _subgrid(x_full, problem.grid_shape(n), MAX_LM_POINTS)
     u_lm, g_lm = _targets(problem, x_lm)
@@ -182,22 +178,19 @@ def fit(
     sched = optax.cosine_decay_schedule(settings.adam_lr, max(1, settings.adam_steps))
     adam = optax.adam(sched)
 
-    @jax.jit
-    def adam_run(theta):
-        def body(_, carry):
-            th, st, best, best_val = carry
-            val, grad = jax.value_and_grad(loss)(th)
-            better = val < best_val
-            best, best_val = jnp.where(better, th, best), jnp.where(better, val, best_val)
-            upd, st = adam.update(grad, st, th)
-            return optax.apply_updates(th, upd), st, best, best_val
+    def adam_body(_, carry):
+        th, st, best, best_val = carry
+        val, grad = jax.value_and_grad(loss)(th)
+        better = val < best_val
+        best, best_val = jnp.where(better, th, best), jnp.where(better, val, best_val)
+        upd, st = adam.update(grad, st, th)
+        return optax.apply_updates(th, upd), st, best, best_val
 
+    if settings.adam_steps:
         init = (theta, adam.init(theta), theta, loss(theta))
-        th, st, best, best_val = jax.lax.fori_loop(0, settings.adam_steps, body, init)
-        val = loss(th)
-        return jnp.where(val < best_val, th, best)
-
-    theta = lm(adam_run(theta), settings.polish_steps)
+        th, _, best, best_val = _loop(adam_body, init, settings.adam_steps, log, "Adam", lambda c: c[3])
+        theta = jnp.where(loss(th) < best_val, th, best)  # the best iterate, the last one included
+    theta = lm(theta, settings.polish_steps)
     info = {
         "after_lbfgs": after_lbfgs,
         "after_lm": after_lm,
@@ -217,6 +210,35 @@ def fit(
             f"rel_l2(u) {info['rel_l2_u']:.2e} in {info['fit_wall_s']:.0f} s"
         )
     return np.asarray(theta), info
+
+
+#: A long first-order stage reports its progress this many times (when the fit has a log).
+PROGRESS_REPORTS = 20
+
+
+def _loop(body: Any, carry: Any, steps: int, log: Any, name: str, value: Any) -> Any:
+    """``jax.lax.fori_loop(0, steps, body, carry)``, run as one jitted loop; with a ``log``, in
+    :data:`PROGRESS_REPORTS` pieces, each followed by a line with the iterations done, ``value(carry)``
+    and the time left at the rate so far (an Adam run of 30 000 iterations takes minutes). The pieces
+    run the same compiled loop (the trip count is an argument), so θ does not depend on ``log``."""
+    run = jax.jit(lambda c, k: jax.lax.fori_loop(0, k, body, c))
+    if steps <= 0:
+        return carry
+    reports = 1 if log is None else PROGRESS_REPORTS
+    ends = sorted({steps * i // reports for i in range(1, reports + 1)} - {0})  # min(steps, reports) pieces
+    done, t0, first = 0, time.perf_counter(), None
+    for end in ends:
+        carry = run(carry, jnp.int32(end - done))
+        done = end
+        if log is not None:
+            now = time.perf_counter()
+            first = first or (now, done)  # the rate leaves out the first piece, which compiles the loop
+            rate = (now - first[0]) / (done - first[1]) if done > first[1] else (now - t0) / done
+            log(
+                f"  {name} {done:6d}/{steps}: loss {float(value(carry)):.3e}, {now - t0:.0f} s, "
+                f"≈ {rate * (steps - done):.0f} s left"
+            )
+    return carry
 
 
 def start_theta(net: Network, init_seed: int, settings: FitSettings) -> jax.Array:

@@ -210,6 +210,28 @@ def test_polish_stage_runs_levenberg_marquardt_after_adam(tmp_path):
     assert "polish=5" in info_b["recipe"]
 
 
+def test_long_stages_report_progress_and_the_log_does_not_change_the_fit():
+    from rsng.core.fit import PROGRESS_REPORTS, fit
+    from rsng.core.recipe import parse
+
+    cfg = resolve("smoke", problem="heat", depth=3, width=6, n=32, s="dense")
+    pr, net = _net(cfg)
+    settings = parse("lbfgs=30,lm=2,adam=50,lr=3e-3,polish=2")
+    lines: list[str] = []
+    th_logged, info_logged = fit(pr, net, cfg.n, 0, settings, log=lines.append)
+    th_quiet, info_quiet = fit(pr, net, cfg.n, 0, settings)
+    # L-BFGS and Adam each report PROGRESS_REPORTS times (the last piece shorter), ending at their budget
+    for stage, steps in (("L-BFGS", 30), ("Adam", 50)):
+        done = [int(ln.split()[1].split("/")[0]) for ln in lines if ln.startswith(f"  {stage} ")]
+        assert len(done) == min(steps, PROGRESS_REPORTS) and done[-1] == steps and done == sorted(done)
+        assert all(f"/{steps}: loss " in ln and "s left" in ln for ln in lines if ln.startswith(f"  {stage} "))
+    # the progress runs the same loop in pieces: the same θ, bit for bit
+    assert np.array_equal(th_logged, th_quiet) and info_logged["loss"] == info_quiet["loss"]
+    # Adam's last report is the best loss it kept, the one the polish starts from
+    last_adam = [ln for ln in lines if ln.startswith("  Adam ")][-1]
+    assert float(last_adam.split("loss ")[1].split(",")[0]) >= info_quiet["loss"]
+
+
 def test_default_recipe_comes_from_the_problem():
     from rsng.core.recipe import DEFAULT_RECIPE
 
