@@ -270,7 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--fit-recipe", default="default", help="θ(0) recipe, as `rsng fit --fit-recipe` (default: default)"
     )
-    ap.add_argument("--init-seed", type=int, default=0, help="the fit's initialisation seed (default 0)")
+    ap.add_argument(
+        "--init-seed", type=int, help="the fit's initialisation seed (default: the run's, as for `rsng solve`)"
+    )
     ap.add_argument("--theta", help="an .npz with the array 'theta' to march instead of a fit")
     ap.add_argument("--rcond", type=float, default=1e-4, help="least-squares cut-off (default 1e-4, the paper's)")
     ap.add_argument("--t-end", type=float, default=0.5, help="final time of every march (default 0.5)")

@@ -558,17 +558,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _at_cutoff(recipe: str, init_seeds: Any, rcond: float) -> str:
+    """A default recipe at a cut-off, with the init seed of its fit where that is not 0."""
+    seed = init_seeds.get(rcond, 0)
+    return recipe if seed == 0 else f"{recipe} (init_seed={seed})"
+
+
 def _cmd_problems(args: argparse.Namespace) -> int:
     from rsng.core.problems import get_problem, problem_names
 
     for name in problem_names():
         pr = get_problem(name)
         print(f"{name}\n  {pr.equation}\n  T={pr.t_end:g} dt={pr.dt:g} n={pr.n} rcond={pr.rcond:g}")
-        at = "".join(f", at rcond {r:g}: {rec}" for r, rec in sorted(pr.fit_recipe_at.items()))
+        at = "".join(
+            f", at rcond {r:g}: {_at_cutoff(rec, pr.init_seed_at, r)}" for r, rec in sorted(pr.fit_recipe_at.items())
+        )
         print(f"  fit_recipe={pr.fit_recipe}{at}")
         for preset, ov in pr.presets.items():
-            own = [f"{k}={v}" for k, v in ov.items() if k != "fit_recipe_at"]
-            own += [f"at rcond {r:g}: fit_recipe={rec}" for r, rec in sorted(ov.get("fit_recipe_at", {}).items())]
+            own = [f"{k}={v}" for k, v in ov.items() if k not in ("fit_recipe_at", "init_seed_at")]
+            own += [
+                f"at rcond {r:g}: fit_recipe={_at_cutoff(rec, ov.get('init_seed_at', {}), r)}"
+                for r, rec in sorted(ov.get("fit_recipe_at", {}).items())
+            ]
             print(f"  --preset {preset}: " + ", ".join(own))
     return EXIT_OK
 

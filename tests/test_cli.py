@@ -127,11 +127,14 @@ def test_problems_lists_each_default_recipe(capsys):
         (line,) = [ln for ln in lines if ln.startswith("fit_recipe=")]
         assert line.startswith(f"fit_recipe={pr.fit_recipe}")
         assert all(f"at rcond {r:g}: {rec}" in line for r, rec in pr.fit_recipe_at.items())
+        assert all(f"at rcond {r:g}: {pr.fit_recipe_at[r]} (init_seed={k})" in line for r, k in pr.init_seed_at.items())
         for preset, own in pr.presets.items():  # a preset's recipes, its own and at a cut-off
             (line,) = [ln for ln in lines if ln.startswith(f"--preset {preset}: ")]
-            assert "fit_recipe_at" not in line and "mappingproxy" not in line
+            assert "_at" not in line and "mappingproxy" not in line
             assert ("fit_recipe" in own) == (f"fit_recipe={own.get('fit_recipe')}" in line)
             assert all(f"at rcond {r:g}: fit_recipe={rec}" in line for r, rec in own.get("fit_recipe_at", {}).items())
+            for r, k in own.get("init_seed_at", {}).items():  # the init seed of a default fit, where not 0
+                assert f"at rcond {r:g}: fit_recipe={own['fit_recipe_at'][r]} (init_seed={k})" in line
     assert "fit_recipe=adam-lm,lr=1e-3, at rcond 0.0001: adam-lm,lr=1e-3,embed=3" in blocks["burgers"]
 
 

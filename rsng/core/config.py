@@ -102,6 +102,10 @@ def _choice(name: str, value: Any, accepted: tuple[str, ...]) -> None:
         raise ConfigError(name, f"unknown value {value!r}; accepted: {', '.join(accepted)}")
 
 
+#: Preset keys that choose the default θ(0) (Problem.default_theta0) rather than set a run field.
+THETA0_DEFAULT_KEYS = ("fit_recipe", "fit_recipe_at", "init_seed_at")
+
+
 def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     """Build a complete, validated :class:`RunConfig`.
 
@@ -129,11 +133,13 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     preset_values = problem.presets.get(preset, {})
     if preset is not None:
         _choice("preset", preset, PRESETS)
-        values.update({k: v for k, v in preset_values.items() if k not in ("fit_recipe", "fit_recipe_at")})
+        values.update({k: v for k, v in preset_values.items() if k not in THETA0_DEFAULT_KEYS})
     values.update(overrides)
     if overrides.get("fit_recipe", "default") == "default":  # none asked for, or "default" by name (a sweep axis)
-        # the preset's at the run's cut-off, the preset's own, the problem's at the cut-off, the problem's
-        values["fit_recipe"] = problem.default_recipe(values["rcond"], preset)
+        # the preset's at the run's cut-off, the preset's own, the problem's at the cut-off, the problem's; with
+        # the init seed of that default fit unless the run names one (Problem.default_theta0)
+        values["fit_recipe"], init_seed = problem.default_theta0(values["rcond"], preset)
+        values.setdefault("init_seed", init_seed)
     if values.get("s") == "dense":
         values["s"] = None
         values["sampler"] = "dense"

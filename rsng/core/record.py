@@ -227,7 +227,13 @@ FIELDS: tuple[Field, ...] = (
         varies_with_seed=True,
         **_SEED,
     ),
-    Field("init_seed", doc="seed of the network initialisation the θ(0) fit starts from", cli="run", **_SEED),
+    Field(
+        "init_seed",
+        doc="seed of the network initialisation the θ(0) fit starts from; a run with the default recipe at a "
+        "cut-off that names its fit's init seed gets that one (`rsng problems`)",
+        cli="run",
+        **_SEED,
+    ),
     Field(
         "fit_recipe",
         "str",

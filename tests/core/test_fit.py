@@ -1,4 +1,5 @@
 import json
+import re
 
 import jax.numpy as jnp
 import numpy as np
@@ -37,17 +38,18 @@ def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
     pr, net = _net(cfg)
     from rsng.core.recipe import parse
 
-    # the preset's default recipe at the problem's cut-off and at every cut-off the problem or the preset
-    # lists (Problem.default_recipe), and the first releases' lbfgs-lm-adam
+    # the preset's default fit (recipe and init seed) at the problem's cut-off and at every cut-off the problem
+    # or the preset lists (Problem.default_theta0), and the first releases' lbfgs-lm-adam
     own = pr.presets[preset].get("fit_recipe_at", {})
-    at_cutoffs = (resolve(preset, problem=problem, rcond=r).fit_recipe for r in (*pr.fit_recipe_at, *own))
-    for recipe in dict.fromkeys((cfg.fit_recipe, "lbfgs-lm-adam", *at_cutoffs)):
+    at_cutoffs = (resolve(preset, problem=problem, rcond=r) for r in (*pr.fit_recipe_at, *own))
+    fits = [(c.fit_recipe, c.init_seed) for c in at_cutoffs]
+    for recipe, init_seed in dict.fromkeys(((cfg.fit_recipe, cfg.init_seed), ("lbfgs-lm-adam", 0), *fits)):
         bound = RECIPE_T0_BOUND.get((problem, preset, recipe), max_err)
-        _check_shipped(pr, net, cfg.n, parse(recipe), problem, preset, bound)
+        _check_shipped(pr, net, cfg.n, init_seed, parse(recipe), problem, preset, bound)
 
 
-def _check_shipped(pr, net, n, settings, problem, preset, max_err):
-    path = SHIPPED_DIR / f"{fit_key(pr, net, n, 0, settings)}.npz"
+def _check_shipped(pr, net, n, init_seed, settings, problem, preset, max_err):
+    path = SHIPPED_DIR / f"{fit_key(pr, net, n, init_seed, settings)}.npz"
     assert path.exists(), (
         f"missing shipped θ(0) {path.name}: regenerate with `rsng fit --problem {problem} --preset {preset} --ship`"
     )
@@ -286,9 +288,10 @@ def test_a_preset_may_name_its_own_recipe_at_a_cut_off():
         name="heat_recipes",
         fit_recipe="lm=11",
         fit_recipe_at={1e-4: "lm=12", 1e-3: "lm=13"},
+        init_seed_at={1e-3: 7},
         presets={
             "smoke": {**base.presets["smoke"], "fit_recipe": "lm=21", "fit_recipe_at": {"1e-4": "lm=22"}},
-            "fast": {**base.presets["fast"], "fit_recipe_at": {1e-4: "lm=31"}},
+            "fast": {**base.presets["fast"], "fit_recipe_at": {1e-4: "lm=31"}, "init_seed_at": {"1e-4": 3}},
         },
     )
     assert dict(pr.presets["smoke"]["fit_recipe_at"]) == {1e-4: "lm=22"}  # keys are cut-offs, as floats
@@ -303,17 +306,35 @@ def test_a_preset_may_name_its_own_recipe_at_a_cut_off():
         (None, 1e-4): "lm=12",
         (None, 2e-4): "lm=11",
     }
+    # the init seed goes with the recipe listed beside it at the same level, and is 0 everywhere else
+    init_seed = {("fast", 1e-4): 3, ("fast", 1e-3): 7}
     for (preset, rcond), recipe in expected.items():
         assert pr.default_recipe(rcond, preset) == recipe, (preset, rcond)
+        assert pr.default_theta0(rcond, preset) == (recipe, init_seed.get((preset, rcond), 0)), (preset, rcond)
     assert pr.default_recipe("x", "fast") == "lm=11" and pr.default_recipe("x", "smoke") == "lm=21"
     problems.register(pr)
     try:
         for (preset, rcond), recipe in expected.items():
-            assert resolve(preset, problem=pr.name, rcond=rcond).fit_recipe == recipe, (preset, rcond)
-            assert resolve(preset, problem=pr.name, rcond=rcond, fit_recipe="default").fit_recipe == recipe
-            assert resolve(preset, problem=pr.name, rcond=rcond, fit_recipe="lm=5").fit_recipe == "lm=5"
+            seed = init_seed.get((preset, rcond), 0)
+            cfg = resolve(preset, problem=pr.name, rcond=rcond)
+            assert (cfg.fit_recipe, cfg.init_seed) == (recipe, seed), (preset, rcond)
+            cfg = resolve(preset, problem=pr.name, rcond=rcond, fit_recipe="default")
+            assert (cfg.fit_recipe, cfg.init_seed) == (recipe, seed)
+            cfg = resolve(preset, problem=pr.name, rcond=rcond, fit_recipe="default", init_seed=5)
+            assert (cfg.fit_recipe, cfg.init_seed) == (recipe, 5)  # a run's own init seed wins
+            cfg = resolve(preset, problem=pr.name, rcond=rcond, fit_recipe="lm=5")
+            assert (cfg.fit_recipe, cfg.init_seed) == ("lm=5", 0)  # another recipe: the field's default
     finally:
         problems._REGISTRY.pop(pr.name)
+    # an init seed needs a recipe at its cut-off beside it, and is a seed
+    for bad, says in (
+        ({"init_seed_at": {1e-5: 1}}, "init_seed_at[1e-05] needs a fit_recipe_at[1e-05] beside it"),
+        ({"fit_recipe_at": {1e-5: "lm=1"}, "init_seed_at": {1e-5: -1}}, "init_seed_at[1e-05] must be an integer ≥ 0"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(f"heat_bad: {says}")):
+            dataclasses.replace(base, name="heat_bad", **bad)
+        with pytest.raises(ValueError, match=re.escape(f"heat_bad --preset fast: {says}")):
+            dataclasses.replace(base, name="heat_bad", presets={"fast": bad})
 
 
 def test_docs_state_every_recipe_as_the_code_defines_it():
