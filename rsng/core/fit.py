@@ -221,9 +221,9 @@ def _loop(body: Any, carry: Any, steps: int, log: Any, name: str, value: Any) ->
     :data:`PROGRESS_REPORTS` pieces, each followed by a line with the iterations done, ``value(carry)``
     and the time left at the rate so far (an Adam run of 30 000 iterations takes minutes). The pieces
     run the same compiled loop (the trip count is an argument), so θ does not depend on ``log``."""
-    run = jax.jit(lambda c, k: jax.lax.fori_loop(0, k, body, c))
     if steps <= 0:
         return carry
+    run = jax.jit(lambda c, k: jax.lax.fori_loop(0, k, body, c))
     reports = 1 if log is None else PROGRESS_REPORTS
     ends = sorted({steps * i // reports for i in range(1, reports + 1)} - {0})  # min(steps, reports) pieces
     done, t0, first = 0, time.perf_counter(), None
