@@ -41,18 +41,18 @@ def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
     # the preset's default fit (recipe and init seed) at the problem's cut-off and at every cut-off the problem
     # or the preset lists (Problem.default_theta0), and the first releases' lbfgs-lm-adam
     own = pr.presets[preset].get("fit_recipe_at", {})
-    at_cutoffs = (resolve(preset, problem=problem, rcond=r) for r in (*pr.fit_recipe_at, *own))
-    fits = [(c.fit_recipe, c.init_seed) for c in at_cutoffs]
-    for recipe, init_seed in dict.fromkeys(((cfg.fit_recipe, cfg.init_seed), ("lbfgs-lm-adam", 0), *fits)):
+    at_cutoffs = [resolve(preset, problem=problem, rcond=r) for r in (*pr.fit_recipe_at, *own)]
+    fits = {(c.fit_recipe, c.init_seed): f"--rcond {c.rcond:g}" for c in reversed(at_cutoffs)}
+    fits = {(cfg.fit_recipe, cfg.init_seed): "", ("lbfgs-lm-adam", 0): "--fit-recipe lbfgs-lm-adam", **fits}
+    for (recipe, init_seed), how in fits.items():
         bound = RECIPE_T0_BOUND.get((problem, preset, recipe), max_err)
-        _check_shipped(pr, net, cfg.n, init_seed, parse(recipe), problem, preset, bound)
+        ship = f"rsng fit --problem {problem} --preset {preset} {how} --ship".replace("  ", " ")
+        _check_shipped(pr, net, cfg.n, init_seed, parse(recipe), ship, bound)
 
 
-def _check_shipped(pr, net, n, init_seed, settings, problem, preset, max_err):
+def _check_shipped(pr, net, n, init_seed, settings, ship, max_err):
     path = SHIPPED_DIR / f"{fit_key(pr, net, n, init_seed, settings)}.npz"
-    assert path.exists(), (
-        f"missing shipped θ(0) {path.name}: regenerate with `rsng fit --problem {problem} --preset {preset} --ship`"
-    )
+    assert path.exists(), f"missing shipped θ(0) {path.name}: regenerate with `{ship}`"
     with np.load(path, allow_pickle=False) as z:  # arrays only, no pickles
         theta, info = z["theta"], json.loads(str(z["info"]))
     assert theta.shape == (net.num_params,) and theta.dtype == np.float64
