@@ -565,7 +565,7 @@ def _at_cutoff(recipe: str, init_seeds: Any, rcond: float) -> str:
 
 
 def _cmd_problems(args: argparse.Namespace) -> int:
-    from rsng.core.problems import get_problem, problem_names
+    from rsng.core.problems import CUTOFF_KEYS, get_problem, problem_names
 
     for name in problem_names():
         pr = get_problem(name)
@@ -575,7 +575,7 @@ def _cmd_problems(args: argparse.Namespace) -> int:
         )
         print(f"  fit_recipe={pr.fit_recipe}{at}")
         for preset, ov in pr.presets.items():
-            own = [f"{k}={v}" for k, v in ov.items() if k not in ("fit_recipe_at", "init_seed_at")]
+            own = [f"{k}={v}" for k, v in ov.items() if k not in CUTOFF_KEYS]
             own += [
                 f"at rcond {r:g}: fit_recipe={_at_cutoff(rec, ov.get('init_seed_at', {}), r)}"
                 for r, rec in sorted(ov.get("fit_recipe_at", {}).items())

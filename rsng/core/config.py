@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from rsng.core import recipe, record, registry
-from rsng.core.problems import PRESETS, get_problem, problem_names
+from rsng.core.problems import CUTOFF_KEYS, PRESETS, get_problem, problem_names
 
 __all__ = ["RunConfig", "ConfigError", "INTEGRATORS", "PRECISIONS", "LSTSQ_METHODS", "SOLVERS", "resolve"]
 
@@ -102,10 +102,6 @@ def _choice(name: str, value: Any, accepted: tuple[str, ...]) -> None:
         raise ConfigError(name, f"unknown value {value!r}; accepted: {', '.join(accepted)}")
 
 
-#: Preset keys that choose the default θ(0) (Problem.default_theta0) rather than set a run field.
-THETA0_DEFAULT_KEYS = ("fit_recipe", "fit_recipe_at", "init_seed_at")
-
-
 def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     """Build a complete, validated :class:`RunConfig`.
 
@@ -133,7 +129,8 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     preset_values = problem.presets.get(preset, {})
     if preset is not None:
         _choice("preset", preset, PRESETS)
-        values.update({k: v for k, v in preset_values.items() if k not in THETA0_DEFAULT_KEYS})
+        # the preset's recipe keys choose the default θ(0) below (Problem.default_theta0); the others are run fields
+        values.update({k: v for k, v in preset_values.items() if k not in ("fit_recipe", *CUTOFF_KEYS)})
     values.update(overrides)
     if overrides.get("fit_recipe", "default") == "default":  # none asked for, or "default" by name (a sweep axis)
         # the preset's at the run's cut-off, the preset's own, the problem's at the cut-off, the problem's; with

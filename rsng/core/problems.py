@@ -79,6 +79,10 @@ class ExactReference:
     exact: Callable[[Any, Array, float], Array]
 
 
+#: A preset's per-cut-off maps of its default θ(0) (Problem.default_theta0): not run fields.
+CUTOFF_KEYS = ("fit_recipe_at", "init_seed_at")
+
+
 def _by_cutoff(values: Mapping[Any, Any]) -> Mapping[float, Any]:
     """rcond → recipe (or init seed), read-only, keyed by the cut-off as a float (``"1e-4"`` and ``1e-4`` are
     one key)."""
