@@ -1,6 +1,6 @@
 """Table and plots of the θ(0) study (sweeps/initial_fit.py) from its Parquet results.
 
-    python sweeps/initial_fit_report.py <storage>/initial-fit [--out docs]
+    python sweeps/initial_fit_report.py <storage>/initial-fit [--out docs] [--csv FILE]
 
 Prints a Markdown table (one line per problem × fit recipe × the fit's init seed × rcond: every seed's
 error, the mean, the max/min ratio over seeds, the t = 0 error the fit reached, the rank of the full
