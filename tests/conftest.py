@@ -71,15 +71,28 @@ def sparsity_script():
     return run_sparsity
 
 
+def load_script(path: Path):
+    """The script at ``path`` (a sweep, benchmark or generator: files, not package modules) imported as a module
+    named after its file; its ``if __name__ == "__main__"`` block does not run."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_script_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def script_module():
+    """:func:`load_script`, for test modules (test folders are not packages, so no imports from here)."""
+    return load_script
+
+
 def smoke_trajectories() -> int:
     """How many trajectories ``sweeps/sparsity.py --smoke`` runs (its grid, expanded)."""
     import argparse
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_sparsity_sweep", SPARSITY)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return len(mod.build(argparse.Namespace(smoke=True)).expand())
+    return len(load_script(SPARSITY).build(argparse.Namespace(smoke=True)).expand())
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ init seed × rcond, its numbers computed from the rows and steps, and the per-tr
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +12,6 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "sweeps" / "initial_fit_report.py"
-
-
-def _report():
-    spec = importlib.util.spec_from_file_location("initial_fit_report", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _study(folder: Path, helpers) -> dict:
@@ -66,12 +58,12 @@ def _study(folder: Path, helpers) -> dict:
     return expected
 
 
-def test_the_report_keeps_init_seeds_apart_and_computes_its_numbers(tmp_path, helpers):
+def test_the_report_keeps_init_seeds_apart_and_computes_its_numbers(tmp_path, helpers, script_module):
     from rsng.results import load
 
     folder = tmp_path / "initial-fit"
     expected = _study(folder, helpers)
-    traj, table = _report().summarise(load(folder))
+    traj, table = script_module(SCRIPT).summarise(load(folder))
     lines = [line for line in table.splitlines() if line.startswith("| allen_cahn")]
     assert len(lines) == 2, table  # one per init seed, not one for both fits
     assert "| init seed |" in table.splitlines()[0]
@@ -86,7 +78,7 @@ def test_the_report_keeps_init_seeds_apart_and_computes_its_numbers(tmp_path, he
     assert "2: failed" in lines[0] and "2: failed" not in lines[1]
 
 
-def test_the_report_writes_the_plot_and_one_csv_row_per_trajectory(tmp_path, helpers):
+def test_the_report_writes_the_plot_and_one_csv_row_per_trajectory(tmp_path, helpers, script_module):
     folder = tmp_path / "initial-fit"
     expected = _study(folder, helpers)
     csv, out = tmp_path / "rows.csv", tmp_path / "docs"
@@ -99,7 +91,7 @@ def test_the_report_writes_the_plot_and_one_csv_row_per_trajectory(tmp_path, hel
     assert r.returncode == 0, r.stderr
     assert helpers.png_ok(out / "initial-fit.png")
     rows = pd.read_csv(csv)
-    assert list(rows.columns) == _report().CSV_COLUMNS
+    assert list(rows.columns) == script_module(SCRIPT).CSV_COLUMNS
     assert len(rows) == len(expected)
     for r_ in rows.itertuples():
         err, kept = expected[r_.init_seed, r_.seed]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -15,15 +14,8 @@ DASH = ROOT / "dashboards"
 NOTEBOOKS = ("pareto.ipynb", "trajectories.ipynb", "samplers.ipynb")
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_notebooks", DASH / "make_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_committed_notebooks_match_the_generator_and_have_no_outputs():
-    built = _generator().build()
+def test_committed_notebooks_match_the_generator_and_have_no_outputs(script_module):
+    built = script_module(DASH / "make_notebooks.py").build()
     assert set(built) == set(NOTEBOOKS)
     for name, nb in built.items():
         on_disk = nbformat.read(DASH / name, as_version=4)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,11 +17,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "theta0_screen.py"
 
 
 @pytest.fixture(scope="module")
-def screen():
-    spec = importlib.util.spec_from_file_location("theta0_screen", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def screen(script_module):
+    return script_module(SCRIPT)
 
 
 def test_rescale_is_an_exact_symmetry(screen):

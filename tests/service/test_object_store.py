@@ -165,12 +165,8 @@ def test_storage_path_parses_uris_and_refuses_malformed_ones():
 
 
 # -- bad --storage values: exit 2 naming --storage, before Ray starts ---------------------------------------------
-def test_bad_storage_uris_exit_2_naming_storage_before_ray_starts(s3_env, tmp_path, monkeypatch, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("fault_sweep_for_s3", FAULT_SWEEP)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_bad_storage_uris_exit_2_naming_storage_before_ray_starts(s3_env, tmp_path, monkeypatch, capsys, script_module):
+    script = script_module(FAULT_SWEEP)
     from rsng.service.cli import sweep_main
 
     monkeypatch.chdir(tmp_path)
