@@ -309,8 +309,14 @@ register(
             "fast": {"n": 1000, "s": 150, "fit_recipe_at": {RCOND_PAPER: "adam-lm"}, "init_seed_at": {RCOND_PAPER: 2}},
             # at the paper's cut-off on the accurate grid a richer start keeps more of the s = 800 directions
             # (125 against 107) and marches 11–24 % better than adam-lm from the same init seed, over two init
-            # seeds (docs/initial-fit.md, "Shipped fits")
-            "accurate": {"n": 10_000, "s": 800, "fit_recipe_at": {RCOND_PAPER: "adam-lm,embed=2"}},
+            # seeds (docs/initial-fit.md, "Shipped fits"); the fit of init seed 1, 14 % better than init seed 0's on
+            # held-out sketch seeds (paired), by a rule fixed before they were marched (same section)
+            "accurate": {
+                "n": 10_000,
+                "s": 800,
+                "fit_recipe_at": {RCOND_PAPER: "adam-lm,embed=2"},
+                "init_seed_at": {RCOND_PAPER: 1},
+            },
         },
     )
 )

@@ -39,10 +39,13 @@ def test_shipped_theta0_reaches_its_stated_t0_error(problem, preset, max_err):
     from rsng.core.recipe import parse
 
     # the preset's default fit (recipe and init seed) at the problem's cut-off and at every cut-off the problem
-    # or the preset lists (Problem.default_theta0), and the first releases' lbfgs-lm-adam
+    # or the preset lists (Problem.default_theta0), the same recipe's init-seed-0 fit where the default is another
+    # init seed's (the previous default, which `--init-seed 0` runs without a fit), and the first releases'
+    # lbfgs-lm-adam
     own = pr.presets[preset].get("fit_recipe_at", {})
     at_cutoffs = [resolve(preset, problem=problem, rcond=r) for r in (*pr.fit_recipe_at, *own)]
-    fits = {(c.fit_recipe, c.init_seed): f"--rcond {c.rcond:g}" for c in reversed(at_cutoffs)}
+    fits = {(c.fit_recipe, 0): f"--rcond {c.rcond:g} --init-seed 0" for c in at_cutoffs if c.init_seed}
+    fits |= {(c.fit_recipe, c.init_seed): f"--rcond {c.rcond:g}" for c in reversed(at_cutoffs)}
     fits = {(cfg.fit_recipe, cfg.init_seed): "", ("lbfgs-lm-adam", 0): "--fit-recipe lbfgs-lm-adam", **fits}
     for (recipe, init_seed), how in fits.items():
         bound = RECIPE_T0_BOUND.get((problem, preset, recipe), max_err)
