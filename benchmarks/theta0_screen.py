@@ -21,8 +21,8 @@ variant with every seed's error. A march to a short ``--t-end`` costs little, bu
 docs/initial-fit.md ("Exact reparametrisations, richer embeddings and a stochastic fit") has a fit 15 % better over
 t ≤ 0.3 on twenty held-out seeds and 6 % worse over the whole run on the test seeds.
 
-Comparing θ(0)s: with two or more variants, and with ``--compare F.jsonl`` (rows of ``--out`` files from several
-runs, nothing marched), it prints each row's space-time error and its **paired** difference from a baseline: the
+Comparing θ(0)s: with two or more variants, and with ``--compare F.jsonl [G.jsonl …]`` (rows of ``--out`` files
+from several runs, read in the order given, nothing marched), it prints each row's space-time error and its **paired** difference from a baseline: the
 mean over the seeds of log(error / the baseline's error on the same seed) ± its standard error, and
 exp(paired) − 1 as a percentage. Rows pair only with rows of the same problem, preset, cut-off, precision, ``t_end``
 and seeds; the baseline is each such group's first ``base`` row (θ(0) itself), else its first row, or, with
@@ -281,19 +281,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variant", action="append", help="NAME:SPEC, see above (repeatable; default base:)")
     ap.add_argument("--threads", type=int, default=None, help="XLA/BLAS threads (default: the CPUs given)")
     ap.add_argument("--out", help="append one JSON row per variant to this file")
-    ap.add_argument("--compare", metavar="F.jsonl", help="march nothing: pair the rows of --out files (see above)")
+    ap.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="F.jsonl",
+        help="march nothing: pair the rows of one or more --out files, read in the order given (see above)",
+    )
     ap.add_argument(
         "--baseline", help="compare against the first row whose θ(0) and variant contain this (default: see above)"
     )
     ap.add_argument("--plot", metavar="F.png", help="also draw the paired comparison (--compare, or ≥ 2 variants)")
     args = ap.parse_args(argv)
     if args.compare:
-        try:
-            rows = [json.loads(line) for line in Path(args.compare).read_text().splitlines() if line.strip()]
-        except (OSError, ValueError) as err:
-            raise SystemExit(f"--compare: rows written by --out expected ({err})") from None
+        rows = []
+        for path in args.compare:
+            try:
+                rows += [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+            except (OSError, ValueError) as err:
+                raise SystemExit(f"--compare: rows written by --out expected in {path} ({err})") from None
         if not rows:
-            raise SystemExit(f"--compare: no rows in {args.compare}")
+            raise SystemExit(f"--compare: no rows in {' '.join(args.compare)}")
         _report(rows, args)
         return
     if not args.problem:

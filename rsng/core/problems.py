@@ -355,7 +355,15 @@ register(
         ),
         presets={
             "smoke": {"n": 256, "s": 50, "depth": 3, "t_end": 0.2, "fit_recipe": SMOKE_RECIPE},
-            "fast": {"n": 1000, "s": 125},
+            # at the paper's cut-off, the fit of init seed 9: the best of init seeds 6–9 on ten held-out sketch seeds
+            # (18 % better than init seed 0's, paired), then no worse on the test seeds 0–4, by a rule fixed before
+            # any of them was fitted (docs/initial-fit.md, "Four more burgers init seeds")
+            "fast": {
+                "n": 1000,
+                "s": 125,
+                "fit_recipe_at": {RCOND_PAPER: "adam-lm,lr=1e-3,embed=3"},
+                "init_seed_at": {RCOND_PAPER: 9},
+            },
             "accurate": {"n": 10_000, "s": 800},
         },
     )

@@ -137,8 +137,24 @@ def test_compare_cli(screen, capsys, tmp_path):
     one.write_text(ROWS.read_text().splitlines()[0] + "\n")  # a group of one row: nothing to draw
     with pytest.raises(SystemExit, match="no group of two or more rows"):
         screen.main(["--compare", str(one), "--plot", str(tmp_path / "none.png")])
-    with pytest.raises(SystemExit, match="--compare: rows written by --out expected"):
-        screen.main(["--compare", str(ROWS.with_suffix(".missing"))])
+    with pytest.raises(SystemExit, match="--compare: rows written by --out expected in .*missing"):
+        screen.main(["--compare", str(ROWS), str(ROWS.with_suffix(".missing"))])
+    # rows from several files pair as one file holding them in the order given: a baseline in the first file
+    # pairs with a candidate in the second
+    lines = ROWS.read_text().splitlines()
+    group = [json.loads(line) for line in lines]
+    last = group[-1]
+    mates = [i for i, r in enumerate(group) if (r["seeds"], r["t_end"]) == (last["seeds"], last["t_end"])]
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    capsys.readouterr()  # what the calls above printed
+    first.write_text("".join(lines[i] + "\n" for i in mates[:-1]))
+    second.write_text(lines[mates[-1]] + "\n")
+    screen.main(["--compare", str(first), str(second)])
+    split = capsys.readouterr().out
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(lines[i] + "\n" for i in mates))
+    screen.main(["--compare", str(whole)])
+    assert split == capsys.readouterr().out and split.count("\n") == len(mates) + 2
     with pytest.raises(SystemExit):
         screen.main(["--t-end", "1"])  # no --problem and no --compare
     assert "--problem is required" in capsys.readouterr().err
