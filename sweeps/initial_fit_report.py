@@ -8,7 +8,8 @@ J(θ(0)) at the cut-off and the mean kept rank of the steps' sketched least squa
 ``initial-fit.png`` into ``--out``: the error against the mean kept rank and against the fit's t = 0 error,
 one point per trajectory. ``--csv FILE`` also writes one row per trajectory (``CSV_COLUMNS``), as the study
 files in benchmarks/results/ are. The init seed is a column because a default fit at a cut-off may name its
-own (``init_seed_at``, rsng/core/problems.py): allen_cahn's fast default at rcond 1e-4 is init seed 2's fit, burgers' init seed 9's.
+own (``init_seed_at``, rsng/core/problems.py): allen_cahn's fast default at rcond 1e-4 is init seed 2's fit,
+burgers' init seed 9's.
 """
 
 from __future__ import annotations
