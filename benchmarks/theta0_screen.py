@@ -21,15 +21,15 @@ variant with every seed's error. A march to a short ``--t-end`` costs little, bu
 docs/initial-fit.md ("Exact reparametrisations, richer embeddings and a stochastic fit") has a fit 15 % better over
 t ≤ 0.3 on twenty held-out seeds and 6 % worse over the whole run on the test seeds.
 
-Comparing θ(0)s: with two or more variants, and with ``--compare F.jsonl [G.jsonl …]`` (rows of ``--out`` files
-from several runs, read in the order given, nothing marched), it prints each row's space-time error and its
-**paired** difference from a baseline: the mean over the seeds of log(error / the baseline's error on the same
-seed) ± its standard error, and
-exp(paired) − 1 as a percentage. Rows pair only with rows of the same problem, preset, cut-off, precision, ``t_end``
-and seeds; the baseline is each such group's first ``base`` row (θ(0) itself), else its first row, or, with
-``--baseline TEXT``, its first row whose θ(0) and variant contain TEXT. Pairing removes most of the sketch seeds' spread, which is larger
-than the differences between fits (docs/initial-fit.md). ``--plot F.png`` draws the same as a forest plot (± 2
-standard errors; green: better than the baseline by more than that, red: worse).
+Comparing θ(0)s: with two or more variants, and with ``--compare F.jsonl [G.jsonl …]`` (rows of ``--out`` files from
+several runs, read in the order given, nothing marched), it prints each row's space-time error and its **paired**
+difference from a baseline: the mean over the seeds of log(error / the baseline's error on the same seed) ± its
+standard error, and exp(paired) − 1 as a percentage. Rows pair only with rows of the same problem, preset, cut-off,
+precision, ``t_end`` and seeds; the baseline is each such group's first ``base`` row (θ(0) itself), else its first
+row, or, with ``--baseline TEXT``, its first row whose θ(0) and variant contain TEXT. Pairing removes most of the
+sketch seeds' spread, which is larger than the differences between fits (docs/initial-fit.md). ``--plot F.png``
+draws the same as a forest plot (± 2 standard errors; green: better than the baseline by more than that, red:
+worse).
 """
 
 from __future__ import annotations

@@ -283,6 +283,10 @@ def _cube_hat(v_hat: Array, k: Array) -> Array:
     return -np.fft.fft(u**3)
 
 
+# allen_cahn's default recipe at the paper's cut-off, for the problem and, with the init seed of its fit, for the
+# fast preset (an init seed is listed beside the recipe whose fit it names: _seeds_by_cutoff)
+_ALLEN_CAHN_AT_PAPER = {RCOND_PAPER: "adam-lm"}
+
 register(
     Problem(
         name="allen_cahn",
@@ -299,14 +303,14 @@ register(
         # cut-off (13 % on seeds 0–4, 1.2–2.2× on held-out ones); at the paper's it steepens the spectrum a
         # little and does not help (docs/initial-fit.md, "A longer polish")
         fit_recipe="adam-lm,polish=200",
-        fit_recipe_at={RCOND_PAPER: "adam-lm"},
+        fit_recipe_at=_ALLEN_CAHN_AT_PAPER,
         reference=SpectralReference(linear=lambda k: 1.0 - 5e-3 * k**2, nonlinear_hat=_cube_hat, N=512, dt=1e-3),
         presets={
             "smoke": {"n": 256, "s": 50, "depth": 3, "t_end": 0.5, "fit_recipe": SMOKE_RECIPE},
             # at the paper's cut-off, the adam-lm fit of init seed 2: the best of init seeds 0–3 on twenty held-out
             # sketch seeds (4 % better than init seed 0's, paired), chosen before its test seeds were marched
             # (docs/initial-fit.md, "Choosing among init seeds")
-            "fast": {"n": 1000, "s": 150, "fit_recipe_at": {RCOND_PAPER: "adam-lm"}, "init_seed_at": {RCOND_PAPER: 2}},
+            "fast": {"n": 1000, "s": 150, "fit_recipe_at": _ALLEN_CAHN_AT_PAPER, "init_seed_at": {RCOND_PAPER: 2}},
             # at the paper's cut-off on the accurate grid a richer start keeps more of the s = 800 directions
             # (125 against 107) and marches 11–24 % better than adam-lm from the same init seed, over two init
             # seeds (docs/initial-fit.md, "Shipped fits"); the fit of init seed 1, 14 % better than init seed 0's on
@@ -334,6 +338,10 @@ def _burgers_hat(v_hat: Array, k: Array) -> Array:
     return -0.5j * k * np.fft.fft(u**2)
 
 
+# burgers' default recipe at the paper's cut-off, for the problem and, with the init seed of its fit, for the fast
+# preset (as _ALLEN_CAHN_AT_PAPER)
+_BURGERS_AT_PAPER = {RCOND_PAPER: "adam-lm,lr=1e-3,embed=3"}
+
 register(
     Problem(
         name="burgers",
@@ -349,7 +357,7 @@ register(
         fit_recipe="adam-lm,lr=1e-3",
         # at the paper's cut-off a richer start keeps more directions and marches better; at the default
         # cut-off it keeps too many small ones (docs/initial-fit.md, "The default recipe at the paper's cut-off")
-        fit_recipe_at={RCOND_PAPER: "adam-lm,lr=1e-3,embed=3"},
+        fit_recipe_at=_BURGERS_AT_PAPER,
         reference=SpectralReference(
             linear=lambda k: -1e-3 * k**2, nonlinear_hat=_burgers_hat, N=2048, dt=2.5e-4, dealias=True
         ),
@@ -361,7 +369,7 @@ register(
             "fast": {
                 "n": 1000,
                 "s": 125,
-                "fit_recipe_at": {RCOND_PAPER: "adam-lm,lr=1e-3,embed=3"},
+                "fit_recipe_at": _BURGERS_AT_PAPER,
                 "init_seed_at": {RCOND_PAPER: 9},
             },
             "accurate": {"n": 10_000, "s": 800},
