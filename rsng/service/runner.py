@@ -652,6 +652,10 @@ def _run_tune(
         storage = {"storage_path": str(prep.sweep_dir / "_ray")}
     else:  # Tune's experiment state on the same object store
         storage = {"storage_path": (prep.sweep_dir / "_ray").path, "storage_filesystem": prep.sweep_dir.fs}
+    # reuse_actors: a trial's process keeps JAX's compiled chunks (integrate.py, _COMPILED) for the next
+    # trial. Tune then also gives a trial whose new actor is still starting a finished trial's actor,
+    # so trials much shorter than a process start may all run on the nodes that started first
+    # (tests/cluster/test_multinode.py).
     tuner = tune.Tuner(
         trainable,
         param_space={"trial": tune.grid_search([{"trial_id": u.trial_id, "unit": i} for i, u in enumerate(units)])},

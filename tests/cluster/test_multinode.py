@@ -21,9 +21,10 @@ tracking server of ``cluster/mlflow-server.sh`` with its store in the "shared" f
   The head node's CPU is held by a pinned actor for this sweep (:func:`_hold_cpu`), so every trial
   runs on the worker node and writes from there.
 
-Where Tune runs trials is a race when they are short: with ``reuse_actors`` (runner.py: a worker
-process keeps its compiled solver across trials) a trial whose new actor is still starting takes a
-finished trial's actor instead, and the actor that was starting is removed. A smoke trial lasts
+Where Tune runs trials is a race when they are short: with ``reuse_actors`` (rsng/service/runner.py:
+a trial's process keeps its compiled solver for the next trial) a trial whose new actor is still
+starting takes a finished trial's actor instead, and the actor that was starting is removed
+(``TuneController._maybe_reuse_cached_actor`` in Ray 2.60). A smoke trial lasts
 a second or two once the solver is compiled, so when the worker node's first actor starts slowly
 under load, the head's actor can run all 12. The module's first sweep (its first trials wait for
 the reference solutions, computed then, and its sweep took 46–76 s here against 26–64 s for the
