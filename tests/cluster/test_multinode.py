@@ -24,13 +24,13 @@ tracking server of ``cluster/mlflow-server.sh`` with its store in the "shared" f
 Where Tune runs trials is a race when they are short: with ``reuse_actors`` (rsng/service/runner.py:
 a trial's process keeps its compiled solver for the next trial) a trial whose new actor is still
 starting takes a finished trial's actor instead, and the actor that was starting is removed
-(``TuneController._maybe_reuse_cached_actor`` in Ray 2.60). A smoke trial lasts
-a second or two once the solver is compiled, so when the worker node's first actor starts slowly
-under load, the head's actor can run all 12. The module's first sweep (its first trials wait for
-the reference solutions, computed then, and its sweep took 46–76 s here against 26–64 s for the
-later ones) has put trials on both nodes in every run seen so far, and asserts both nodes. The later
-sweeps print where their trials ran (``ray job submit``) or take the head's CPU away (S3, whose
-trials all ran on the head once in CI, 2026-12-05).
+(``TuneController._maybe_reuse_cached_actor`` in Ray 2.60). A smoke trial lasts a second or two once
+the solver is compiled, so when the worker node's first actor starts slowly under load, the head's
+actor can run all 12. The module's first sweep (its first trials wait for the reference solutions,
+computed then, and its sweep took 46–76 s here against 26–64 s for the later ones) has put trials on
+both nodes in every run seen so far, and asserts both nodes. The later sweeps print where their
+trials ran (``ray job submit``) or take the head's CPU away (S3, whose trials all ran on the head
+once in CI, 2026-12-05).
 
 The trajectories carry no node column, so the node of a trial is found from its process id: Tune's
 experiment state (``result.json`` in the sweep's ``_ray/`` folder) gives each trial's pid; the
