@@ -473,6 +473,8 @@ class TrajectoryBatch:
     state, divergence), so ``members[i].result()`` / ``state()`` / ``load_state()`` work as for a
     single run; a member that diverges is frozen while the others go on. Each member is charged
     ``chunk wall time / batch size`` as its marching time (``Result.batch_size`` records the size).
+    A batch of one runs the single trajectory's compiled chunk, so its results are a
+    :class:`Trajectory`'s bit for bit.
 
     Members may be restored with :meth:`Trajectory.load_state` before the first :meth:`advance`.
     """
@@ -533,15 +535,21 @@ class TrajectoryBatch:
         m0 = self.members[0]
         thetas = jnp.stack([m.theta for m in self.members])
         keys = jnp.stack([m.key for m in self.members])
+        if len(self.members) == 1:
+            # a batch of one is the single trajectory's chunk with a batch axis around it: vmapped over
+            # one member, XLA's code took 1.8-2.0x the single trajectory's time per step on a CPU
+            # (benchmarks/batch.py)
+            chunk_fn = m0.chunk_fn()
+
+            def batched(th, k0, key):
+                return jax.tree_util.tree_map(lambda a: a[None], chunk_fn(th[0], k0, key[0]))
+        else:
+            batched = jax.vmap(m0.chunk_fn(), in_axes=(0, None, 0))
         self._compiled, self.compile_s = _compiled_chunk(
             m0.cfg,
             self.chunk,
             len(self.members),
-            lambda: (
-                jax.jit(jax.vmap(m0.chunk_fn(), in_axes=(0, None, 0)))
-                .lower(thetas, jnp.asarray(0, jnp.int32), keys)
-                .compile()
-            ),
+            lambda: jax.jit(batched).lower(thetas, jnp.asarray(0, jnp.int32), keys).compile(),
         )
         for m in self.members:
             m.compile_s += self.compile_s

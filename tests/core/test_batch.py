@@ -1,6 +1,10 @@
 """Batched trajectories (several sketch seeds in one vmapped compiled call) against single runs."""
 
+import csv
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +29,19 @@ def test_batch_matches_single_runs(sampler):
         np.testing.assert_allclose(res.theta, single.theta, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(res.rel_l2_t, single.rel_l2_t, rtol=1e-3, atol=1e-7)
     assert not np.allclose(results[0].theta, results[1].theta)  # other seed, other index sets
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "gaussian"])
+def test_a_batch_of_one_is_the_single_trajectory_bit_for_bit(sampler):
+    """A batch of one member runs the single trajectory's compiled chunk (vmapped over one member, XLA's
+    code was 1.8–2.0× slower per step on a CPU, benchmarks/batch.py, and rounded otherwise)."""
+    cfg = resolve(None, **SMALL, s=30, sampler=sampler, seed=4)
+    (res,) = _batch([cfg], chunk=6).run()
+    single = Trajectory(cfg, theta0=random_theta(cfg), reference=exact_reference(cfg), chunk=6).run()
+    assert res.batch_size == 1 and res.status == "ok"
+    np.testing.assert_array_equal(res.theta, single.theta)
+    np.testing.assert_array_equal(res.rel_l2_t, single.rel_l2_t)
+    assert res.rel_l2 == single.rel_l2
 
 
 def test_batch_resumes_from_member_states_bit_identically():
@@ -77,3 +94,26 @@ def test_batch_resumes_members_saved_at_different_chunks():
     for a, b in zip(full, resumed):
         np.testing.assert_array_equal(a.theta, b.theta)
         assert a.rel_l2 == b.rel_l2
+
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "batch.py"
+
+
+def test_batch_benchmark_prints_and_writes_a_row_per_batch_size(tmp_path):
+    """benchmarks/batch.py in a process of its own (it sizes the threads of the process it runs in)."""
+    argv = [sys.executable, str(BENCHMARK), "--preset", "smoke", "--problems", "allen_cahn", "--out", str(tmp_path)]
+    bad = subprocess.run([*argv, "--sizes", "0", "2"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--sizes must be ≥ 1" in bad.stderr and not list(tmp_path.iterdir())
+    r = subprocess.run(
+        [*argv, "--sizes", "2", "--steps", "10", "--repeats", "2"], capture_output=True, text=True, timeout=600
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    (csv_file,) = tmp_path.glob("batch-t1-*.csv")
+    rows = list(csv.DictReader(csv_file.open()))
+    assert [row["batch"] for row in rows] == ["single", "2"] and all(row["steps"] == "10" for row in rows)
+    single, pair = (float(row["ms_per_step"]) for row in rows)
+    assert single > 0 and pair > 0 and float(rows[0]["vs_single"]) == 1.0
+    assert float(rows[1]["ms_per_seed_step"]) == pytest.approx(pair / 2)
+    assert float(rows[1]["vs_single"]) == pytest.approx(pair / 2 / single)
+    assert all(len(row["rounds_s"].split()) == 2 for row in rows)
+    assert "allen_cahn" in r.stdout and "vs single" in r.stdout
