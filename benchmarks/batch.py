@@ -33,14 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problems", nargs="+", default=["allen_cahn", "burgers"])
     ap.add_argument("--preset", default="fast", choices=["smoke", "fast", "accurate"])
     ap.add_argument("--sizes", nargs="+", type=int, default=[1, 2, 4, 8], help="batch sizes K (each ≥ 1)")
-    ap.add_argument("--steps", type=int, default=100, help="steps timed per round (a multiple of the chunk, 50)")
+    ap.add_argument("--steps", type=int, default=100, help="steps timed per round (rounded up to chunks of 50)")
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds per configuration")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args(argv)
-    bad = [k for k in args.sizes if k < 1]
-    if bad or args.steps < 1 or args.repeats < 1 or args.threads < 1:
-        ap.error(f"--sizes must be ≥ 1 (got {bad}); --steps, --repeats and --threads must be ≥ 1")
+    for name in ("sizes", "steps", "repeats", "threads"):
+        values = getattr(args, name) if name == "sizes" else [getattr(args, name)]
+        if min(values) < 1:
+            ap.error(f"--{name} must be ≥ 1, got {' '.join(map(str, values))}")
     configure_threads(args.threads, override=True)  # before JAX starts
 
     import jax

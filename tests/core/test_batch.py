@@ -103,7 +103,7 @@ def test_batch_benchmark_prints_and_writes_a_row_per_batch_size(tmp_path):
     """benchmarks/batch.py in a process of its own (it sizes the threads of the process it runs in)."""
     argv = [sys.executable, str(BENCHMARK), "--preset", "smoke", "--problems", "allen_cahn", "--out", str(tmp_path)]
     bad = subprocess.run([*argv, "--sizes", "0", "2"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "--sizes must be ≥ 1" in bad.stderr and not list(tmp_path.iterdir())
+    assert bad.returncode == 2 and "--sizes must be ≥ 1, got 0 2" in bad.stderr and not list(tmp_path.iterdir())
     r = subprocess.run(
         [*argv, "--sizes", "2", "--steps", "10", "--repeats", "2"], capture_output=True, text=True, timeout=600
     )
