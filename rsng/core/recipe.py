@@ -10,8 +10,10 @@ A recipe is written as a string (the ``fit_recipe`` run field, ``--fit-recipe``)
 Keys (:data:`KEYS`): ``lbfgs``, ``lm``, ``adam``, ``polish`` (steps of each stage, ≥ 0: L-BFGS, then
 Levenberg–Marquardt, then Adam, then Levenberg–Marquardt again), ``lr`` (Adam's initial step, > 0),
 ``embed``, ``weight`` (scales of the initialisation's embedding and hidden dense weights, > 0),
-``beta0`` (the rational activations' initial β0, > 0) and ``wd`` (weight decay: the fit also minimises
-``wd`` × the RMS of the hidden dense weights, ≥ 0; 0 = off). The stages and the starting point are described in
+``beta0`` (the rational activations' initial β0, > 0), ``wd`` (weight decay: the fit also minimises
+``wd`` × the RMS of the hidden dense weights, ≥ 0; 0 = off) and ``points`` (the grid the L-BFGS and Adam
+stages fit on: that many equispaced points of the box, ≥ 0; 0 = the run's grid, every k-th point of it
+above 2000 points; the Levenberg–Marquardt stages stay on the run's grid). The stages and the starting point are described in
 docs/method.md ("The initial condition θ(0)") and the choice of the defaults in docs/initial-fit.md. Each
 problem names its default recipe (``Problem.fit_recipe``, and per cut-off ``Problem.fit_recipe_at``); the run
 field's value ``default`` stands for it (:func:`rsng.core.config.resolve` replaces it before this module sees it).
@@ -38,7 +40,9 @@ class FitSettings:
     adds ``weight_decay · rms(W)`` (W: the hidden dense weights) to every stage's objective — a third
     residual block beside those of u and ∇u —, to keep J's hidden-weight columns small.
     ``polish_steps`` Levenberg–Marquardt steps follow Adam (after a long Adam run at a large step they lower
-    the t = 0 error and leave J's spectrum as Adam shaped it).
+    the t = 0 error and leave J's spectrum as Adam shaped it). ``fit_points`` > 0 makes the L-BFGS and Adam
+    stages fit u0 on a grid of that many equispaced points instead of the run's (e.g. twice as dense:
+    the network is then held to u0 between the run's collocation points too); 0 keeps the run's grid.
     """
 
     lbfgs_steps: int = 1000
@@ -50,6 +54,7 @@ class FitSettings:
     beta0: float = 1.0
     weight_decay: float = 0.0
     polish_steps: int = 0
+    fit_points: int = 0
 
 
 #: Short key of the recipe syntax → FitSettings attribute.
@@ -63,6 +68,7 @@ KEYS: dict[str, str] = {
     "beta0": "beta0",
     "wd": "weight_decay",
     "polish": "polish_steps",
+    "points": "fit_points",
 }
 
 #: The named recipes.

@@ -239,7 +239,7 @@ FIELDS: tuple[Field, ...] = (
         "str",
         FROM_PROBLEM,
         f"θ(0) fit recipe: a name ({', '.join(recipe.RECIPES)}) and/or key=value overrides of its starting "
-        f"point, stage budgets and weight decay ({', '.join(recipe.KEYS)}), or "
+        f"point, stage budgets, weight decay and fit grid ({', '.join(recipe.KEYS)}), or "
         "'default' for the problem's own, which may depend on the preset and the cut-off (`rsng problems` "
         "lists them); docs/initial-fit.md",
         cli="run",

@@ -89,11 +89,12 @@ def test_fit_cache_keys_on_the_recipe():
     keys = {legacy} | {fit_key(pr, net, cfg.n, 0, s) for s in RECIPES.values()}
     keys |= {
         fit_key(pr, net, cfg.n, 0, parse(r))
-        for r in ("embed=2", "weight=2", "beta0=0.5", "lm=10", "lr=1e-5", "wd=1e-5", "polish=5")
+        for r in ("embed=2", "weight=2", "beta0=0.5", "lm=10", "lr=1e-5", "wd=1e-5", "polish=5", "points=2000")
     }
-    assert len(keys) == 10  # every recipe its own fit
+    assert len(keys) == 11  # every recipe its own fit
     assert fit_key(pr, net, cfg.n, 0, parse("wd=0")) == legacy
     assert fit_key(pr, net, cfg.n, 0, parse("polish=0")) == legacy
+    assert fit_key(pr, net, cfg.n, 0, parse("points=0")) == legacy
     assert fit_key(pr, net, cfg.n, 0, parse("rich")) == fit_key(pr, net, cfg.n, 0, parse("rich,lm=100"))
 
 
@@ -213,6 +214,37 @@ def test_polish_stage_runs_levenberg_marquardt_after_adam(tmp_path):
     lm_objective = [np.hypot(i["rel_l2_u"], i["rel_l2_grad"]) for i in (info_a, info_b)]
     assert lm_objective[1] < lm_objective[0] and not np.array_equal(th_a, th_b)
     assert "polish=5" in info_b["recipe"]
+
+
+def test_fit_points_sets_the_grid_of_the_first_order_stages(tmp_path):
+    """``points=m`` fits L-BFGS and Adam on the m-point grid whatever the run's n: an Adam-only fit of an
+    n = 32 run with ``points=64`` is, bit for bit, the same fit of an n = 64 run; its t = 0 errors are
+    measured on the run's own grid, and the Levenberg–Marquardt polish stays on that grid."""
+    from rsng.core.fit import fit
+    from rsng.core.recipe import parse
+
+    cfg = resolve("smoke", problem="heat", depth=3, width=6, n=32, s="dense")
+    pr, net = _net(cfg)
+    adam = "lbfgs=0,lm=0,adam=200,lr=3e-3"
+    th_dense, info_dense = fit(pr, net, 32, 0, parse(adam + ",points=64"))
+    th_64, _ = fit(pr, net, 64, 0, parse(adam))
+    th_32, _ = fit(pr, net, 32, 0, parse(adam))
+    assert np.array_equal(th_dense, th_64) and not np.array_equal(th_dense, th_32)
+    assert info_dense["fit_points"] == 64 and info_dense["n"] == 32 and "points=64" in info_dense["recipe"]
+    on_run_grid = t0_error(pr, net, jnp.asarray(th_dense), jnp.asarray(pr.grid(32)))
+    assert info_dense["rel_l2_u"] == pytest.approx(on_run_grid["rel_l2_u"], rel=1e-12)
+    # the polish runs on the run's grid: polishing the n = 32 run's dense-grid fit is not polishing the n = 64 run's
+    th_dense_p, _ = fit(pr, net, 32, 0, parse(adam + ",points=64,polish=3"))
+    th_64_p, _ = fit(pr, net, 64, 0, parse(adam + ",polish=3"))
+    assert not np.array_equal(th_dense_p, th_64_p)
+
+
+def test_fit_points_must_be_a_grid_of_the_problem():
+    with pytest.raises(ConfigError, match=re.escape("fit_recipe: points=1000 is not a grid of vlasov's box")):
+        resolve("smoke", problem="vlasov", fit_recipe="points=1000")
+    assert resolve("smoke", problem="vlasov", fit_recipe="points=1024").fit_recipe == "points=1024"
+    with pytest.raises(ConfigError, match=re.escape("points: must be an integer ≥ 0, got '2.5'")):
+        resolve("fast", problem="burgers", fit_recipe="adam-lm,points=2.5")
 
 
 def test_long_stages_report_progress_and_the_log_does_not_change_the_fit():
