@@ -173,9 +173,7 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
         try:
             problem.grid_shape(fit_points)
         except ValueError as e:
-            raise ConfigError(
-                "fit_recipe", f"points={fit_points} is not a grid of {problem.name}'s box: {e}"
-            ) from None
+            raise ConfigError("fit_recipe", f"points={fit_points} is not a grid of {problem.name}'s box: {e}") from None
     if values["depth"] == 2 and recipe.parse(values["fit_recipe"]).weight_decay > 0:
         raise ConfigError(
             "fit_recipe",
