@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit θ(0) to u0 (cached; --ship writes the package's data file)",
         description="Fit the network to u0 on the collocation grid with the θ(0) recipe (--fit-recipe: "
         "starting point, then the budgets of L-BFGS, Levenberg–Marquardt, Adam and a Levenberg–Marquardt polish, "
-        "and optionally a denser grid for L-BFGS and Adam, points=m; docs/initial-fit.md) and cache θ(0). A fit reports its progress on stderr (L-BFGS and Adam 20 times "
-        "each, with the time left; unless --json). "
+        "and optionally a denser grid for L-BFGS and Adam, points=m; docs/initial-fit.md) and cache θ(0). "
+        "A fit reports its progress on stderr (L-BFGS and Adam 20 times each, with the time left; unless --json). "
         "Prints the t = 0 error and the spectrum of the full Jacobian J(θ(0)) on the grid: σ_max and how many "
         "singular values lie above 1e-4, 1e-5 and the run's rcond times σ_max.",
     )

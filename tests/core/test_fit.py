@@ -216,7 +216,7 @@ def test_polish_stage_runs_levenberg_marquardt_after_adam(tmp_path):
     assert "polish=5" in info_b["recipe"]
 
 
-def test_fit_points_sets_the_grid_of_the_first_order_stages(tmp_path):
+def test_fit_points_sets_the_grid_of_the_first_order_stages():
     """``points=m`` fits L-BFGS and Adam on the m-point grid whatever the run's n: an Adam-only fit of an
     n = 32 run with ``points=64`` is, bit for bit, the same fit of an n = 64 run; its t = 0 errors are
     measured on the run's own grid, and the Levenberg–Marquardt polish stays on that grid."""
