@@ -168,13 +168,15 @@ def resolve(preset: str | None = None, **overrides: Any) -> RunConfig:
     except ValueError as e:
         raise ConfigError("n", str(e)) from None
 
-    fit_points = recipe.parse(values["fit_recipe"]).fit_points
-    if fit_points:
+    fit = recipe.parse(values["fit_recipe"])
+    if fit.fit_points:
         try:
-            problem.grid_shape(fit_points)
+            problem.grid_shape(fit.fit_points)
         except ValueError as e:
-            raise ConfigError("fit_recipe", f"points={fit_points} is not a grid of {problem.name}'s box: {e}") from None
-    if values["depth"] == 2 and recipe.parse(values["fit_recipe"]).weight_decay > 0:
+            raise ConfigError(
+                "fit_recipe", f"points={fit.fit_points} is not a grid of {problem.name}'s box: {e}"
+            ) from None
+    if values["depth"] == 2 and fit.weight_decay > 0:
         raise ConfigError(
             "fit_recipe",
             f"weight decay (wd) acts on the hidden dense weights, and depth 2 has none; use depth ≥ 3 "
