@@ -167,9 +167,9 @@ def test_fit_takes_the_default_recipe_of_the_cut_off(tmp_path, capsys):
 
     for name in ("allen_cahn", "burgers"):
         pr = get_problem(name)
-        assert pr.fit_recipe_at[1e-4] != pr.fit_recipe
+        assert pr.default_recipe(1e-4, "fast") != pr.fit_recipe
         argv = ["fit", "--problem", name, "--preset", "fast", "--cache-dir", str(tmp_path), "--json"]
-        for rcond, recipe in ((None, pr.fit_recipe), (1e-4, pr.fit_recipe_at[1e-4])):
+        for rcond, recipe in ((None, pr.fit_recipe), (1e-4, pr.default_recipe(1e-4, "fast"))):
             assert main(argv + ([] if rcond is None else ["--rcond", str(rcond)])) == 0
             out = json.loads(capsys.readouterr().out)
             assert out["source"] == "shipped" and out["recipe"] == describe(parse(recipe))
