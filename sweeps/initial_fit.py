@@ -5,8 +5,8 @@
 
 Grid: allen_cahn and burgers (fast: n = 1000, s = 150 / 125) × fit_recipe {lbfgs-lm-adam (the first
 releases'), the problem's default at the run's cut-off (allen_cahn: adam-lm,polish=200, at 1e-4 adam-lm
-from init seed 2; burgers: adam-lm,lr=1e-3, at 1e-4 adam-lm,lr=1e-3,embed=3,points=2000 from init seed 9)} × rcond
-{1e-4 (the paper's), 1e-5} × seeds 0–4. Each trajectory's row records its recipe, the t = 0 error its fit
+from init seed 2; burgers: adam-lm,lr=1e-3, at 1e-4 adam-lm,lr=1e-3,embed=3,points=2000 from init seed 9)}
+× rcond {1e-4 (the paper's), 1e-5} × seeds 0–4. Each trajectory's row records its recipe, the t = 0 error its fit
 reached (``fit_rel_l2_t0``) and the full J(θ(0)) spectrum at its cut-off (``j0_sigma_max``, ``j0_rank``);
 its steps record the kept rank of every step's sketched least squares. All six fits ship with the package; another recipe fits θ(0) on
 its first trial (minutes on one CPU) unless it is cached:
