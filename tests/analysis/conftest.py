@@ -4,11 +4,12 @@ synthetic sweeps written with rsng.results for the unit tests."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rowfactory import synthetic_row
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -25,44 +26,9 @@ def smoke_sweep_dir(request) -> Path:
 
 
 def make_row(trial_id: str, **kw) -> dict:
-    row = dict(
-        sweep="synth",
-        trial_id=trial_id,
-        problem="allen_cahn",
-        sampler="uniform",
-        s=100,
-        p=3393,
-        n=1000,
-        depth=7,
-        width=25,
-        dt=5e-3,
-        t_end=4.0,
-        seed=0,
-        init_seed=0,
-        precision="f32",
-        rcond=1e-5,
-        integrator="rk4",
-        lstsq="qr",
-        solver="fast",
-        rel_l2=1e-3,
-        rel_l2_t0=1e-6,
-        rel_l2_final=2e-3,
-        wall_s=10.0,
-        batch_size=1,
-        compile_s=2.0,
-        steps=800,
-        status="ok",
-        diverged_step=None,
-        error_message="",
-        reference="spectral",
-        rsng_version="0.1.0",
-        git_sha="abc",
-        jax_version="0.10.2",
-        device="cpu",
-        started_at=T0,
-        finished_at=T0 + timedelta(seconds=15),
-    )
-    row.update(kw)
+    values = dict(s=100, p=3393, n=1000, dt=5e-3, t_end=4.0, seed=0, rcond=1e-5, lstsq="qr", steps=800)
+    values.update(rel_l2=1e-3, rel_l2_t0=1e-6, rel_l2_final=2e-3, wall_s=10.0, compile_s=2.0, git_sha="abc")
+    row = synthetic_row(T0, **{"sweep": "synth", "trial_id": trial_id, **values, **kw})
     if row["status"] != "ok":
         row["rel_l2"] = None
     return row

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rowfactory import synthetic_row
 
 import rsng.results as R
 from rsng.results import (
@@ -36,45 +37,9 @@ T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 def make_row(trial_id: str = "trial_0001", sweep: str = "sw", **kw) -> dict:
-    row = dict(
-        sweep=sweep,
-        trial_id=trial_id,
-        problem="allen_cahn",
-        sampler="uniform",
-        s=120,
-        p=1400,
-        n=64,
-        depth=7,
-        width=25,
-        dt=1e-3,
-        t_end=1.0,
-        seed=3,
-        init_seed=0,
-        precision="f32",
-        rcond=1e-4,
-        integrator="rk4",
-        lstsq="svd",
-        solver="fast",
-        rel_l2=0.0123,
-        rel_l2_t0=0.001,
-        rel_l2_final=0.02,
-        wall_s=12.5,
-        batch_size=1,
-        compile_s=2.25,
-        steps=1000,
-        status="ok",
-        diverged_step=None,
-        error_message="",
-        reference="spectral",
-        rsng_version="0.1.0",
-        git_sha="c2b4069",
-        jax_version="0.10.2",
-        device="cpu",
-        started_at=T0,
-        finished_at=T0 + timedelta(seconds=15),
-    )
-    row.update(kw)
-    return row
+    values = dict(s=120, p=1400, n=64, dt=1e-3, t_end=1.0, seed=3, rcond=1e-4, lstsq="svd", steps=1000)
+    values.update(rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5, compile_s=2.25, git_sha="c2b4069")
+    return synthetic_row(T0, **{"sweep": sweep, "trial_id": trial_id, **values, **kw})
 
 
 def make_steps(k0: int, k1: int, scale: float = 1.0) -> dict:

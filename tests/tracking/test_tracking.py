@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rowfactory import synthetic_row
 
 import rsng.results as R
 from rsng.tracking import (
@@ -31,45 +32,9 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def make_row(trial_id: str, sweep: str = "demo", **kw) -> dict:
-    row = dict(
-        sweep=sweep,
-        trial_id=trial_id,
-        problem="allen_cahn",
-        sampler="uniform",
-        s=60,
-        p=1400,
-        n=64,
-        depth=7,
-        width=25,
-        dt=1e-3,
-        t_end=0.05,
-        seed=1,
-        init_seed=0,
-        precision="f32",
-        rcond=1e-4,
-        integrator="rk4",
-        lstsq="svd",
-        solver="fast",
-        rel_l2=0.0123,
-        rel_l2_t0=0.001,
-        rel_l2_final=0.02,
-        wall_s=12.5,
-        batch_size=1,
-        compile_s=2.25,
-        steps=50,
-        status="ok",
-        diverged_step=None,
-        error_message="",
-        reference="spectral",
-        rsng_version="0.1.0",
-        git_sha="c2b4069",
-        jax_version="0.10.2",
-        device="cpu",
-        started_at=T0,
-        finished_at=T0 + timedelta(seconds=15),
-    )
-    row.update(kw)
-    return row
+    values = dict(s=60, p=1400, n=64, dt=1e-3, t_end=0.05, seed=1, rcond=1e-4, lstsq="svd", steps=50)
+    values.update(rel_l2=0.0123, rel_l2_t0=0.001, rel_l2_final=0.02, wall_s=12.5, compile_s=2.25, git_sha="c2b4069")
+    return synthetic_row(T0, **{"sweep": sweep, "trial_id": trial_id, **values, **kw})
 
 
 def write_series(sweep: Path, trial_id: str, k1: int, chunk_len: int = 20, scale: float = 1.0) -> None:
