@@ -45,6 +45,7 @@ def solve(
     cache_dir: str | None = None,
     chunk: int = 50,
     progress: Callable[[int, int], None] | None = None,
+    theta0: Any = None,
     **fields: Any,
 ) -> Result:
     """Run one trajectory and return its :class:`rsng.core.integrate.Result`.
@@ -57,12 +58,19 @@ def solve(
     are computed or loaded from ``cache_dir`` (default ``$RSNG_CACHE_DIR`` or ``~/.cache/rsng``);
     ``progress(k, steps)`` is called after every ``chunk`` steps.
 
+    ``theta0`` starts from a θ(0) of one's own instead of the fit: an array of the network's p
+    parameters, or the path of an ``.npy`` file or of an ``.npz`` with the array ``theta``
+    (:func:`rsng.core.fit.given_theta`; a bad one raises ``ValueError`` naming ``theta0`` before any
+    work). It replaces the fit, so ``fit_recipe`` and ``init_seed`` cannot be given with it.
+
     The result's ``row`` is the summary, ``series`` the per-step arrays, ``theta`` the final θ; a
     trajectory that blows up comes back with ``status == "diverged"``.
     """
     from rsng.core.config import resolve
 
     cfg = resolve(preset, problem=problem, **fields)
+    if theta0 is not None:
+        _check_theta0_alone(fields)
     import sys
 
     if "jax" not in sys.modules:  # threads are sized before JAX loads (an already loaded JAX keeps its own)
@@ -71,7 +79,27 @@ def solve(
         configure_threads()
     from rsng.core.integrate import Trajectory
 
-    return Trajectory(cfg, cache_dir=cache_dir, chunk=chunk).run(progress)
+    if theta0 is None:
+        return Trajectory(cfg, cache_dir=cache_dir, chunk=chunk).run(progress)
+    from rsng.core.fit import given_theta
+
+    try:
+        theta, info = given_theta(cfg, theta0)
+    except ValueError as e:
+        raise ValueError(f"theta0: {e}") from None
+    return Trajectory(cfg, theta0=theta, fit_info=info, cache_dir=cache_dir, chunk=chunk).run(progress)
+
+
+#: The run fields that choose the fit a given θ(0) replaces.
+FIT_FIELDS = ("fit_recipe", "init_seed")
+
+
+def _check_theta0_alone(fields: Mapping[str, Any]) -> None:
+    from rsng.core.config import ConfigError
+
+    for name in FIT_FIELDS:
+        if fields.get(name) is not None:
+            raise ConfigError(name, "chooses the fit that theta0 replaces; give one or the other")
 
 
 def sweep(spec: SweepSpec | Mapping[str, Any], **options: Any) -> Results:

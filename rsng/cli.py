@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit code 0: ok, 1: diverged, 2: bad input.",
     )
     _run_options(p)
+    p.add_argument(
+        "--theta0",
+        metavar="FILE",
+        help="start from this θ(0) instead of the fit: an .npy array of the network's p parameters (as --out "
+        "writes theta_final.npy) or an .npz with the array 'theta' (a fit's file); not with --fit-recipe or "
+        "--init-seed",
+    )
     p.add_argument("--out", help="folder for summary.json, series.csv, theta_final.npy and error.png")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -247,14 +254,26 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     _setup(args)
     from rsng.core.integrate import Trajectory
 
+    theta0 = info = None
+    if args.theta0 is not None:
+        from rsng import FIT_FIELDS
+        from rsng.core.fit import given_theta
+
+        given = [_flag(name) for name in FIT_FIELDS if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"--theta0: replaces the fit, so {' and '.join(given)} cannot be given with it")
+        try:
+            theta0, info = given_theta(cfg, args.theta0)
+        except ValueError as e:
+            raise UsageError(f"--theta0: {e}") from None
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
     log(
         f"rsng solve: {cfg.problem} sampler={cfg.sampler} s={cfg.s}/p={cfg.p} n={cfg.n} depth={cfg.depth} "
         f"dt={cfg.dt:g} T={cfg.t_end:g} ({cfg.steps} steps) seed={cfg.seed} {cfg.precision}"
     )
-    traj = Trajectory(cfg, cache_dir=args.cache_dir)
+    traj = Trajectory(cfg, theta0=theta0, fit_info=info, cache_dir=args.cache_dir)
     log(
-        f"θ(0): {traj.fit_info.get('source')} (t=0 fit error {traj.fit_info.get('rel_l2_u', float('nan')):.2e}); "
+        f"θ(0): {traj.fit_info.get('source')} (t=0 error {traj.fit_info.get('rel_l2_u', float('nan')):.2e}); "
         f"reference: {traj.reference_method}"
     )
     bar = None

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from rsng.cli import main
@@ -32,6 +33,8 @@ BAD = [
     (["solve", "--problem", "heat", "--save-every", "0"], "--save-every", "≥ 1"),
     (["solve", "--problem", "heat", "--sampler", "dense", "--sparsity", "10"], "--sparsity", "dense"),
     (["solve", "--problem", "heat", "--init-seed", "-1"], "--init-seed", "≥ 0"),
+    (["solve", "--problem", "heat", "--theta0", "t.npy", "--init-seed", "1"], "--theta0", "--init-seed cannot be"),
+    (["solve", "--problem", "heat", "--theta0", "t.npy", "--fit-recipe", "rich"], "--theta0", "--fit-recipe cannot"),
     (["reference", "--problem", "heat", "--n", "0"], "--n", "≥ 1"),
     (["reference", "--problem", "heat", "--dt", "nan"], "--dt", "finite"),
     (["reference", "--problem", "heat", "--threads", "0"], "--threads", "≥ 1"),
@@ -75,11 +78,17 @@ def test_malformed_values_exit_2(argv, option, capsys):
     assert e.value.code == 2 and option in capsys.readouterr().err
 
 
-#: Bad paths and URIs ({file}: an existing file, {sweep}: an empty sweep folder, {tmp}: a folder).
+#: Bad paths and URIs ({file}: an existing file, {sweep}: an empty sweep folder, {tmp}: a folder holding an
+#: .npy of 3 numbers and an .npz without 'theta').
 BAD_PATHS = [
     (["solve", "--problem", "heat", "--preset", "smoke", "--cache-dir", "{file}"], "--cache-dir"),
     (["solve", "--problem", "heat", "--preset", "smoke", "--out", "{file}"], "--out"),
     (["solve", "--problem", "heat", "--preset", "smoke", "--out", "{file}/run"], "--out"),
+    (["solve", "--problem", "heat", "--preset", "smoke", "--theta0", "{file}"], "--theta0"),
+    (["solve", "--problem", "heat", "--preset", "smoke", "--theta0", "{tmp}"], "--theta0"),
+    (["solve", "--problem", "heat", "--preset", "smoke", "--theta0", "{tmp}/missing.npy"], "--theta0"),
+    (["solve", "--problem", "heat", "--preset", "smoke", "--theta0", "{tmp}/short.npy"], "--theta0"),
+    (["solve", "--problem", "heat", "--preset", "smoke", "--theta0", "{tmp}/nokey.npz"], "--theta0"),
     (["reference", "--problem", "heat", "--preset", "smoke", "--cache-dir", "{file}/sub"], "--cache-dir"),
     (["reference", "--problem", "heat", "--preset", "smoke", "--out", "{file}/ref.npz"], "--out"),
     (["reference", "--problem", "heat", "--preset", "smoke", "--out", "{tmp}"], "--out"),
@@ -99,6 +108,8 @@ BAD_PATHS = [
 def test_bad_paths_exit_2_and_write_nothing(argv, option, tmp_path, monkeypatch, capsys):
     (tmp_path / "afile").write_text("x")
     (tmp_path / "sweep" / "trajectories").mkdir(parents=True)
+    np.save(tmp_path / "short.npy", np.zeros(3))
+    np.savez(tmp_path / "nokey.npz", x=np.zeros(3))
     monkeypatch.chdir(tmp_path)
     before = sorted((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in tmp_path.rglob("*"))
     argv = [a.format(file=tmp_path / "afile", sweep=tmp_path / "sweep", tmp=tmp_path) for a in argv]

@@ -85,6 +85,27 @@ def test_a_state_file_holding_a_pickle_is_refused(tmp_path):
     assert _load_state(tmp_path / "evil.npz") is None  # an object array needs unpickling: not loaded
 
 
+def test_a_theta0_file_holding_a_pickle_is_refused_unopened(tmp_path):
+    """`rsng solve --theta0` (and ``rsng.solve(theta0=…)``) reads arrays only: a pickle whose loading
+    would create a file is refused, and the file is never created."""
+    import pickle
+
+    from rsng.cli import main
+
+    marker = tmp_path / "unpickled"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    for name, payload in (("theta.pkl", Evil()), ("theta.npy", Evil())):
+        (tmp_path / name).write_bytes(pickle.dumps(payload))
+        assert main(["solve", "--problem", "heat", "--preset", "smoke", "--theta0", str(tmp_path / name)]) == 2
+    np.savez(tmp_path / "theta.npz", theta=np.array([Evil()], dtype=object))
+    assert main(["solve", "--problem", "heat", "--preset", "smoke", "--theta0", str(tmp_path / "theta.npz")]) == 2
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("pre_existing", [False, True])
 def test_compilation_cache_dir_is_private(tmp_path, pre_existing):
     cache = tmp_path / "cache"

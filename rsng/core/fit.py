@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,7 +33,7 @@ import optax
 import rsng.core._x64  # noqa: F401  (float64 available)
 from rsng.core.files import atomic_write, cache_root
 from rsng.core.network import Network
-from rsng.core.problems import Problem
+from rsng.core.problems import Problem, get_problem
 from rsng.core.recipe import DEFAULT_RECIPE, RECIPES, FitSettings, describe
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "singular_values",
     "jacobian_spectrum",
     "spectrum_summary",
+    "read_theta",
+    "given_theta",
 ]
 
 SHIPPED_DIR = Path(__file__).parent / "data"
@@ -444,6 +447,72 @@ def initial_theta(
     if ship:
         _save(shipped, theta, info, sigma)
     return theta, {**info, **_spectrum_info(settings, sigma), "source": "fitted", "key": key}
+
+
+def read_theta(path: str | Path) -> np.ndarray:
+    """θ from a file: an ``.npy`` array (``rsng solve --out`` writes ``theta_final.npy``) or an ``.npz``
+    with the array ``theta`` (a fit's file: the user cache, ``rsng/core/data``). Never unpickles: any
+    other file, a pickle included, raises ``ValueError`` saying what was found."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} is not a file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as e:  # numpy refuses what it would have to unpickle: a pickle, any other file, objects
+        what = "holds Python objects" if "Object arrays" in str(e) else "is not an .npy or .npz file"
+        raise ValueError(f"{str(path)!r} {what} (numpy would unpickle it; rsng never unpickles)") from None
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{str(path)!r} is not an .npy or .npz file ({e})") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded as z:
+        if "theta" not in z.files:
+            raise ValueError(f"{str(path)!r} has no array 'theta' (it has: {', '.join(z.files) or 'nothing'})")
+        try:
+            return np.asarray(z["theta"])
+        except ValueError:
+            raise ValueError(
+                f"{str(path)!r}: its 'theta' holds Python objects (numpy would unpickle it; rsng never unpickles)"
+            ) from None
+
+
+def given_theta(cfg: Any, theta: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """A θ(0) given instead of fitted (``rsng solve --theta0``) for the run ``cfg`` (a
+    :class:`rsng.core.config.RunConfig`): ``theta`` a path (:func:`read_theta`) or an array. Checked —
+    real numbers, shape (p,) of the run's network, finite — and returned as float64 with what a fit
+    records: its t = 0 errors and the spectrum of the full J(θ(0)) on the run's grid (``sigma`` ``None``
+    above :data:`MAX_SPECTRUM_POINTS` points). ``info`` has ``given: True``, ``recipe: None`` and
+    ``source``: the file (or ``array``) and the first 12 hex digits of the SHA-256 of θ as float64.
+    Raises ``ValueError`` before any computation when θ cannot be read or does not fit the network."""
+    problem = get_problem(cfg.problem)
+    net = Network(problem.dim, problem.lengths, cfg.width, cfg.depth)
+    n = cfg.n
+    if isinstance(theta, str | os.PathLike):
+        source, theta = f"file {theta}", read_theta(theta)
+    else:
+        source = "array"
+    arr = np.asarray(theta)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"expected real numbers, got an array of dtype {arr.dtype}")
+    if arr.shape != (net.num_params,):
+        raise ValueError(
+            f"expected shape ({net.num_params},), the parameters of depth {net.depth}, width {net.width} "
+            f"in {net.dim}-D, got {arr.shape}"
+        )
+    th = arr.astype(np.float64)
+    if not np.all(np.isfinite(th)):
+        raise ValueError(f"{int(np.sum(~np.isfinite(th)))} of its {th.size} values are not finite")
+    digest = hashlib.sha256(th.tobytes()).hexdigest()[:12]
+    x = jnp.asarray(problem.grid(n), jnp.float64)
+    sigma = jacobian_spectrum(problem, net, th, n) if n <= MAX_SPECTRUM_POINTS else None
+    info: dict[str, Any] = {
+        **t0_error(problem, net, jnp.asarray(th), x),
+        "recipe": None,
+        "sigma": sigma,
+        "given": True,
+        "source": f"{source} (sha256 {digest})",
+    }
+    return th, info if sigma is None else {**info, **spectrum_summary(sigma)}
 
 
 def _spectrum_info(settings: FitSettings, sigma: np.ndarray | None) -> dict[str, Any]:

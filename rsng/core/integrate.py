@@ -151,10 +151,15 @@ class Result:
         }
 
     def summary(self) -> dict[str, Any]:
-        """Flat JSON-able summary (the CLI's ``--json`` object)."""
+        """Flat JSON-able summary (the CLI's ``--json`` object). ``theta0`` says where θ(0) came from (a
+        fit: ``shipped``, ``cache`` or ``fitted``; a given θ(0): its file or ``array``, with a hash); a
+        given θ(0) was not fitted, so its summary has no ``fit_recipe`` or ``init_seed``."""
         c = self.config.to_dict()
+        if self.fit.get("given"):
+            c.update(fit_recipe=None, init_seed=None)
         return {
             **{k: c[k] for k in record.record_columns()},
+            "theta0": self.fit.get("source"),
             "rel_l2": _jsonable(self.rel_l2),
             "rel_l2_t0": _jsonable(self.rel_l2_t0),
             "rel_l2_final": _jsonable(float(self.rel_l2_t[-1])) if len(self.rel_l2_t) else None,
