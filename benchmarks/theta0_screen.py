@@ -30,6 +30,12 @@ row, or, with ``--baseline TEXT``, its first row whose θ(0) and variant contain
 sketch seeds' spread, which is larger than the differences between fits (docs/initial-fit.md). ``--plot F.png``
 draws the same as a forest plot (± 2 standard errors; green: better than the baseline by more than that, red:
 worse).
+
+How many seeds a target needs: ``--compare … --subsets K --target X`` pools, per θ(0) (label) and setting
+(problem, preset, cut-off, precision, ``t_end``), every seed's error over the rows (the first row that has a seed
+gives its error), and prints the pooled mean and standard deviation and the distribution of the means over all ways
+to choose K of those seeds: median, 90th percentile, smallest, and the share at or below X — how often a target "mean over K seeds
+≤ X" is met by K seeds drawn from those measured (docs/initial-fit.md, "What five test seeds can show").
 """
 
 from __future__ import annotations
@@ -185,6 +191,66 @@ def compare_rows(rows: list[dict], baseline: str | None = None) -> list[dict]:
     return out
 
 
+def subset_means(rows: list[dict], k: int, target: float) -> list[dict]:
+    """Per θ(0) (label) and setting, the seeds' errors pooled over ``rows`` (the first row with a seed gives its
+    error; failed seeds are left out) and the means of all ``k``-seed subsets of them. Returns one dict per pool in
+    first-seen order: ``label``, ``setting`` (problem, preset, rcond, precision, t_end), ``seeds`` (sorted),
+    ``mean``, ``sd``, and over the subsets ``subsets`` (their number), ``median``, ``q90`` (the 90th percentile),
+    ``smallest`` and ``share`` (the fraction whose mean is ≤ ``target``); pools of fewer than ``k`` seeds have
+    ``subsets`` 0 and nan there."""
+    from itertools import combinations
+
+    pools: dict[tuple, dict[int, float]] = {}
+    for r in rows:
+        pool = pools.setdefault(
+            (f"{r['theta0']} {r['variant']}", (r["problem"], r["preset"], r["rcond"], r["precision"], r["t_end"])), {}
+        )
+        for seed, err in zip(r["seeds"], _floats(r["errors"]), strict=True):
+            if seed not in pool and np.isfinite(err):
+                pool[seed] = float(err)
+    out = []
+    for (label, setting), by_seed in pools.items():
+        seeds = sorted(by_seed)
+        errors = np.array([by_seed[s] for s in seeds])
+        means = np.array([np.mean(c) for c in combinations(errors, k)]) if len(errors) >= k else np.array([])
+        nan = float("nan")
+        out.append(
+            dict(
+                label=label,
+                setting=setting,
+                seeds=seeds,
+                mean=float(errors.mean()) if errors.size else nan,
+                sd=float(errors.std(ddof=1)) if errors.size > 1 else nan,
+                subsets=int(means.size),
+                median=float(np.median(means)) if means.size else nan,
+                q90=float(np.quantile(means, 0.9)) if means.size else nan,
+                smallest=float(means.min()) if means.size else nan,
+                share=float(np.mean(means <= target)) if means.size else nan,
+            )
+        )
+    return out
+
+
+def print_subsets(rows: list[dict], k: int, target: float) -> None:
+    """The table of :func:`subset_means`, one block per setting."""
+    table = subset_means(rows, k, target)
+    for setting in dict.fromkeys(c["setting"] for c in table):
+        problem, preset, rcond, precision, t_end = setting
+        print(
+            f"# {problem} {preset} rcond={rcond:g} {precision} t_end={t_end:g}: means over {k} seeds, target ≤ {target:g}"
+        )
+        print(
+            f"{'seeds':>5} {'mean':>9} {'s.d.':>9} {'subsets':>7} {'median':>9} {'90 %':>9} {'smallest':>9} "
+            f"{'share':>7}  θ(0) variant"
+        )
+        for c in (c for c in table if c["setting"] == setting):
+            share = f"{c['share']:7.1%}" if c["subsets"] else f"{'-':>7}"
+            print(
+                f"{len(c['seeds']):5d} {_e(c['mean'])} {_e(c['sd'])} {c['subsets']:7d} {_e(c['median'])} "
+                f"{_e(c['q90'])} {_e(c['smallest'])} {share}  {c['label']}"
+            )
+
+
 def print_comparison(rows: list[dict], baseline: str | None = None) -> None:
     """The table of :func:`compare_rows`, one block per group; ``%`` is exp(paired) − 1."""
     table = compare_rows(rows, baseline)
@@ -258,6 +324,9 @@ def group_of(name: str) -> str:
 
 
 def _report(rows: list[dict], args: argparse.Namespace) -> None:
+    if args.subsets is not None:
+        print_subsets(rows, args.subsets, args.target)
+        return
     print_comparison(rows, args.baseline)
     if args.plot:
         plot_comparison(rows, args.plot, args.baseline)
@@ -292,7 +361,18 @@ def main(argv: list[str] | None = None) -> None:
         "--baseline", help="compare against the first row whose θ(0) and variant contain this (default: see above)"
     )
     ap.add_argument("--plot", metavar="F.png", help="also draw the paired comparison (--compare, or ≥ 2 variants)")
+    ap.add_argument(
+        "--subsets", type=int, metavar="K", help="with --compare: the means of all K-seed subsets instead (see above)"
+    )
+    ap.add_argument("--target", type=float, help="with --subsets: count the subset means at or below this")
     args = ap.parse_args(argv)
+    if args.subsets is not None or args.target is not None:
+        if not args.compare or args.subsets is None or args.target is None:
+            ap.error("--subsets K and --target X go together, with --compare")
+        if args.subsets < 1:
+            ap.error(f"--subsets: a number of seeds ≥ 1 expected, got {args.subsets}")
+        if args.plot:
+            ap.error("--plot draws the paired comparison, not --subsets")
     if args.compare:
         rows = []
         for path in args.compare:

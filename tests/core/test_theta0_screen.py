@@ -158,3 +158,54 @@ def test_compare_cli(screen, capsys, tmp_path):
     with pytest.raises(SystemExit):
         screen.main(["--t-end", "1"])  # no --problem and no --compare
     assert "--problem is required" in capsys.readouterr().err
+
+
+def test_subset_means_pool_the_seeds_and_count_the_subsets(screen, capsys):
+    from itertools import combinations
+
+    def row(label, seeds, errors, t_end=4.0):
+        return dict(
+            theta0=label, variant="base", problem="burgers", preset="fast", rcond=1e-4, precision="f32",
+            t_end=t_end, seeds=seeds, errors=errors,
+        )  # fmt: skip
+
+    rows = [
+        row("a", [0, 1, 2], [1.0, 2.0, 4.0]),
+        row("a", [2, 3], [9.0, 3.0]),  # seed 2 again: the first row's error stays
+        row("a", [4], [None]),  # a failed seed is left out
+        row("b", [0, 1], [1.0, 1.0]),
+        row("a", [0, 1], [5.0, 5.0], t_end=0.3),  # another setting, another pool
+    ]
+    a, b, short = screen.subset_means(rows, 2, target=2.5)
+    errors = [1.0, 2.0, 4.0, 3.0]
+    means = [np.mean(c) for c in combinations(errors, 2)]  # 1.5 2.5 2 3 2.5 3.5
+    assert a["seeds"] == [0, 1, 2, 3] and a["mean"] == pytest.approx(2.5) and a["subsets"] == 6
+    assert a["sd"] == pytest.approx(np.std(errors, ddof=1)) and a["median"] == pytest.approx(np.median(means))
+    assert a["smallest"] == 1.5 and a["share"] == pytest.approx(4 / 6) and a["q90"] == pytest.approx(3.25)
+    assert b["subsets"] == 1 and b["share"] == 1.0 and short["setting"][4] == 0.3 and short["seeds"] == [0, 1]
+    assert screen.subset_means(rows, 5, target=1.0)[0]["subsets"] == 0  # fewer seeds than asked for
+
+    # docs/initial-fit.md's table of five-seed means is this on the rows it names
+    files = [ROWS.with_name(f"initial-fit-heldout-2026-12-05{x}-epyc.jsonl") for x in "cef"]
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    table = {c["label"]: c for c in screen.subset_means(rows, 5, target=1e-4)}
+    lines = (SCRIPT.parents[1] / "docs" / "initial-fit.md").read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| θ(0) | seeds | mean | s.d. | five-seed"))
+    quoted = [line.strip("|").split(" | ") for line in lines[head + 2 : head + 4]]
+    labels = ["adam-lm,lr=1e-3,embed=3,points=2000 (init_seed 9) base", "adam-lm,lr=1e-3,embed=3 (init_seed 9) base"]
+
+    def e(v, digits=3):  # the docs' style: 9.236e-5
+        return f"{v:.{digits}e}".replace("e-0", "e-")
+
+    for q, label in zip(quoted, labels, strict=True):
+        c = table[label]
+        assert c["subsets"] == 53130
+        share = f"{c['share']:.1%}".replace("%", " %")
+        assert [x.strip("* ") for x in q[1:]] == [
+            "25", e(c["mean"]), e(c["sd"], 2), e(c["median"]), e(c["q90"]), e(c["smallest"]), share.strip()
+        ], (q, label)  # fmt: skip
+    screen.main(["--compare", *map(str, files), "--subsets", "5", "--target", "1e-4"])
+    assert "53130" in capsys.readouterr().out
+    for bad in (["--subsets", "5"], ["--target", "1e-4"], ["--subsets", "0", "--target", "1"]):
+        with pytest.raises(SystemExit):
+            screen.main(["--compare", str(files[0]), *bad])
