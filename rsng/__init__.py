@@ -66,17 +66,19 @@ def solve(
     The result's ``row`` is the summary, ``series`` the per-step arrays, ``theta`` the final θ; a
     trajectory that blows up comes back with ``status == "diverged"``.
     """
-    from rsng.core.config import resolve
-
-    cfg = resolve(preset, problem=problem, **fields)
-    if theta0 is not None:
-        _check_theta0_alone(fields)
     import sys
 
-    if "jax" not in sys.modules:  # threads are sized before JAX loads (an already loaded JAX keeps its own)
+    # threads are sized before JAX loads (an already loaded JAX keeps its own); resolve() below loads it
+    if "jax" not in sys.modules:
         from rsng.core.threads import configure_threads
 
         configure_threads()
+    from rsng.core import record
+    from rsng.core.config import ConfigError, resolve
+
+    cfg = resolve(preset, problem=problem, **fields)
+    if theta0 is not None and (given := record.fit_fields_given(fields)):
+        raise ConfigError(given[0], "chooses the fit that theta0 replaces; give one or the other")
     from rsng.core.integrate import Trajectory
 
     if theta0 is None:
@@ -88,18 +90,6 @@ def solve(
     except ValueError as e:
         raise ValueError(f"theta0: {e}") from None
     return Trajectory(cfg, theta0=theta, fit_info=info, cache_dir=cache_dir, chunk=chunk).run(progress)
-
-
-#: The run fields that choose the fit a given θ(0) replaces.
-FIT_FIELDS = ("fit_recipe", "init_seed")
-
-
-def _check_theta0_alone(fields: Mapping[str, Any]) -> None:
-    from rsng.core.config import ConfigError
-
-    for name in FIT_FIELDS:
-        if fields.get(name) is not None:
-            raise ConfigError(name, "chooses the fit that theta0 replaces; give one or the other")
 
 
 def sweep(spec: SweepSpec | Mapping[str, Any], **options: Any) -> Results:

@@ -256,10 +256,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
     theta0 = info = None
     if args.theta0 is not None:
-        from rsng import FIT_FIELDS
         from rsng.core.fit import given_theta
+        from rsng.core.record import fit_fields_given
 
-        given = [_flag(name) for name in FIT_FIELDS if getattr(args, name) is not None]
+        given = [_flag(name) for name in fit_fields_given(args)]
         if given:
             raise UsageError(f"--theta0: replaces the fit, so {' and '.join(given)} cannot be given with it")
         try:

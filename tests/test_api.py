@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,19 @@ def test_solve_returns_rows_series_and_theta(tmp_path):
     # the same trajectory as the core's own entry point, bit for bit
     core = solve(resolve("smoke", problem="heat", sampler="uniform", s=20, t_end=0.05), cache_dir=str(tmp_path))
     assert core.theta.tobytes() == res.theta.tobytes() and core.rel_l2 == row["rel_l2"]
+
+
+def test_solve_sizes_the_threads_before_jax_loads(tmp_path):
+    """In a fresh process, rsng.solve gives BLAS one thread (rsng.core.threads) before anything loads JAX."""
+    code = (
+        "import os, sys, rsng; "
+        f"rsng.solve(problem='heat', preset='smoke', t_end=0.01, cache_dir={str(tmp_path)!r}); "
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'), 'jax' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "True"]
 
 
 def test_solve_from_a_theta0_of_ones_own(tmp_path):

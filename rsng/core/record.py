@@ -38,6 +38,8 @@ __all__ = [
     "record_columns",
     "CONFIG_COLUMNS",
     "RecordError",
+    "FIT_FIELDS",
+    "fit_fields_given",
 ]
 
 
@@ -353,3 +355,14 @@ def config_columns() -> tuple[str, ...]:
 
 #: The built-in configuration columns (:func:`config_columns` includes registered fields).
 CONFIG_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.column is not None and not f.varies_with_seed)
+
+
+#: The run fields that choose θ(0)'s fit: a run given its own θ(0) (``rsng solve --theta0``,
+#: :func:`rsng.core.fit.given_theta`) replaces the fit and must set none of them.
+FIT_FIELDS = ("fit_recipe", "init_seed")
+
+
+def fit_fields_given(values: Any) -> list[str]:
+    """The :data:`FIT_FIELDS` that ``values`` (a mapping, or an object with those attributes) sets (not ``None``)."""
+    get = values.get if hasattr(values, "get") else lambda name: getattr(values, name, None)
+    return [name for name in FIT_FIELDS if get(name) is not None]
